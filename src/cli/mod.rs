@@ -1,0 +1,48 @@
+//! The command line: `adaptsv` with no arguments opens the GUI; each subcommand is the headless twin of a GUI
+//! action, sharing its engine and run-folder format, so the same config runs on a server with no display.
+
+mod config_cmd;
+mod gui_cmd;
+pub mod metrics;
+mod runs_cmd;
+pub mod synth;
+
+use clap::{Parser, Subcommand};
+
+/// adaptsv: adapt self-supervised speech models (WavLM, HuBERT, wav2vec 2.0) to speaker verification with
+/// adapters, and compare against fine-tuning and other PETL methods.
+///
+/// With no subcommand, opens the desktop app on the built-in default experiment.
+#[derive(Debug, Parser)]
+#[command(name = "adaptsv", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the desktop app (the default when no subcommand is given).
+    Gui(gui_cmd::GuiArgs),
+    /// List run folders with their status and headline figures.
+    Runs(runs_cmd::RunsArgs),
+    /// Check or print experiment configs.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+    /// Compute EER, minDCF and counts from a score file (`enroll test score label`).
+    Metrics(metrics::MetricsArgs),
+    /// Write the built-in synthetic speaker corpus as a VoxCeleb-style folder plus a trial list.
+    Synth(synth::SynthArgs),
+}
+
+/// Runs the parsed command line. Errors are reported once, by `main`.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => gui_cmd::run(&gui_cmd::GuiArgs::default()),
+        Some(Command::Gui(args)) => gui_cmd::run(&args),
+        Some(Command::Runs(args)) => runs_cmd::run(&args),
+        Some(Command::Config(cmd)) => config_cmd::run(&cmd),
+        Some(Command::Metrics(args)) => metrics::run(&args),
+        Some(Command::Synth(args)) => synth::run(&args),
+    }
+}

@@ -1,0 +1,646 @@
+//! The serde types of an experiment config, one struct per TOML table, each field documented with its unit.
+//!
+//! Every table rejects unknown keys. Defaults are those of the proposed framework (inner+inter parallel
+//! adapters, softmax-weighted layer aggregation, x-vector head, AAM-softmax), so a minimal file only names the
+//! model and the data. Enum values are written in kebab-case (`method = "full-finetune"`).
+
+use super::LayerSelection;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// One experiment: what model, how it is adapted, on what data, how it is optimised, where it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Short name, used in the run folder name (`<UTC timestamp>-<name>`): letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    /// Free text shown in the run list.
+    #[serde(default)]
+    pub description: String,
+    /// Seed for initialisation, data order and augmentation.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// `cpu` or `cuda:N`. Chosen explicitly: never silently changed.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// Parent folder of run folders.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub adaptation: AdaptationConfig,
+    #[serde(default)]
+    pub aggregation: AggregationConfig,
+    #[serde(default)]
+    pub head: HeadConfig,
+    #[serde(default)]
+    pub loss: LossConfig,
+    #[serde(default)]
+    pub data: DataConfig,
+    #[serde(default)]
+    pub optim: OptimConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+fn default_device() -> String {
+    "cpu".into()
+}
+fn default_output_dir() -> PathBuf {
+    PathBuf::from("experiments/runs")
+}
+
+/// Where the pre-trained backbone comes from: exactly one of `checkpoint` and `preset`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// A HuggingFace model folder holding `config.json` and `model.safetensors` or `pytorch_model.bin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<PathBuf>,
+    /// A named architecture with random initialisation (for dry runs and benchmarks), e.g. `wavlm-base-plus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+}
+
+/// How the pre-trained model is adapted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Every backbone parameter is trained (the CNN feature encoder too unless `freeze_feature_encoder`).
+    FullFinetune,
+    /// Backbone frozen; only the layer aggregation and the head train (the SUPERB protocol).
+    Frozen,
+    /// Only the top `partial_top_k` Transformer layers train.
+    PartialFinetune,
+    /// Serial bottleneck adapters after MHSA and after FFN (Houlsby et al., 2019).
+    Houlsby,
+    /// Low-rank updates of chosen projections (Hu et al., 2021).
+    Lora,
+    /// Learned key/value prefixes per layer (Li & Liang, 2021).
+    Prefix,
+    /// Only the backbone's biases train (Ben Zaken et al., 2021).
+    Bitfit,
+    /// The proposed framework: inner-layer and/or inter-layer parallel adapters (Sang & Hansen, ICASSP 2024).
+    #[default]
+    Adapters,
+}
+
+impl Method {
+    pub const ALL: [Method; 8] = [
+        Method::FullFinetune,
+        Method::Frozen,
+        Method::PartialFinetune,
+        Method::Houlsby,
+        Method::Lora,
+        Method::Prefix,
+        Method::Bitfit,
+        Method::Adapters,
+    ];
+
+    /// The name as written in TOML.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::FullFinetune => "full-finetune",
+            Method::Frozen => "frozen",
+            Method::PartialFinetune => "partial-finetune",
+            Method::Houlsby => "houlsby",
+            Method::Lora => "lora",
+            Method::Prefix => "prefix",
+            Method::Bitfit => "bitfit",
+            Method::Adapters => "adapters",
+        }
+    }
+}
+
+/// The adaptation method and the options of every method (only those of the chosen one are used).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptationConfig {
+    #[serde(default)]
+    pub method: Method,
+    /// With `full-finetune`: keep the convolutional feature encoder frozen (the usual choice).
+    #[serde(default = "yes")]
+    pub freeze_feature_encoder: bool,
+    /// With `partial-finetune`: how many of the top Transformer layers train.
+    #[serde(default = "default_top_k")]
+    pub partial_top_k: usize,
+    #[serde(default = "AdapterConfig::inner_default")]
+    pub inner: AdapterConfig,
+    #[serde(default = "AdapterConfig::inter_default")]
+    pub inter: AdapterConfig,
+    #[serde(default)]
+    pub houlsby: HoulsbyConfig,
+    #[serde(default)]
+    pub lora: LoraConfig,
+    #[serde(default)]
+    pub prefix: PrefixConfig,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_top_k() -> usize {
+    2
+}
+
+impl Default for AdaptationConfig {
+    fn default() -> Self {
+        Self {
+            method: Method::default(),
+            freeze_feature_encoder: true,
+            partial_top_k: default_top_k(),
+            inner: AdapterConfig::inner_default(),
+            inter: AdapterConfig::inter_default(),
+            houlsby: HoulsbyConfig::default(),
+            lora: LoraConfig::default(),
+            prefix: PrefixConfig::default(),
+        }
+    }
+}
+
+/// Where an inner-layer adapter sits, beside which Transformer sub-block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdapterPosition {
+    Mhsa,
+    Ffn,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Activation {
+    Relu,
+    Gelu,
+}
+
+/// A parallel bottleneck adapter: `x ↦ scale · up(act(down(norm?(x))))`, added beside a block.
+///
+/// Used twice: `adaptation.inner` (beside MHSA/FFN inside the selected layers) and `adaptation.inter` (on the
+/// output embedding of every layer before aggregation; `layers` and `position` are ignored there).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdapterConfig {
+    pub enabled: bool,
+    /// Which Transformer layers get inner adapters: `"all"`, `"4-9"` (1-based, inclusive), `"top-6"`, or `[1, 5]`.
+    #[serde(default)]
+    pub layers: LayerSelection,
+    #[serde(default = "default_position")]
+    pub position: AdapterPosition,
+    /// Width of the bottleneck (hidden units).
+    pub bottleneck: usize,
+    #[serde(default = "default_activation")]
+    pub activation: Activation,
+    /// Initial value of the output scale.
+    #[serde(default = "one")]
+    pub scale: f64,
+    /// Train the scale as a scalar parameter.
+    #[serde(default)]
+    pub learnable_scale: bool,
+    /// LayerNorm on the adapter input.
+    #[serde(default)]
+    pub layer_norm: bool,
+}
+
+fn default_position() -> AdapterPosition {
+    AdapterPosition::Both
+}
+fn default_activation() -> Activation {
+    Activation::Relu
+}
+fn one() -> f64 {
+    1.0
+}
+
+impl Default for AdapterConfig {
+    /// Keys missing from a written `[adaptation.inner]` or `[adaptation.inter]` table take these values.
+    fn default() -> Self {
+        Self::inner_default()
+    }
+}
+
+impl AdapterConfig {
+    pub fn inner_default() -> Self {
+        Self {
+            enabled: true,
+            layers: LayerSelection::All,
+            position: AdapterPosition::Both,
+            bottleneck: 64,
+            activation: Activation::Relu,
+            scale: 1.0,
+            learnable_scale: false,
+            layer_norm: false,
+        }
+    }
+    pub fn inter_default() -> Self {
+        Self {
+            bottleneck: 128,
+            ..Self::inner_default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoulsbyConfig {
+    #[serde(default)]
+    pub layers: LayerSelection,
+    #[serde(default = "default_houlsby_bottleneck")]
+    pub bottleneck: usize,
+}
+fn default_houlsby_bottleneck() -> usize {
+    64
+}
+impl Default for HoulsbyConfig {
+    fn default() -> Self {
+        Self {
+            layers: LayerSelection::All,
+            bottleneck: default_houlsby_bottleneck(),
+        }
+    }
+}
+
+/// Which projections LoRA adapts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoraTarget {
+    Q,
+    K,
+    V,
+    Out,
+    FfnIn,
+    FfnOut,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoraConfig {
+    #[serde(default)]
+    pub layers: LayerSelection,
+    #[serde(default = "default_lora_targets")]
+    pub targets: Vec<LoraTarget>,
+    #[serde(default = "default_lora_rank")]
+    pub rank: usize,
+    /// The update is scaled by `alpha / rank`.
+    #[serde(default = "default_lora_alpha")]
+    pub alpha: f64,
+}
+fn default_lora_targets() -> Vec<LoraTarget> {
+    vec![LoraTarget::Q, LoraTarget::V]
+}
+fn default_lora_rank() -> usize {
+    8
+}
+fn default_lora_alpha() -> f64 {
+    16.0
+}
+impl Default for LoraConfig {
+    fn default() -> Self {
+        Self {
+            layers: LayerSelection::All,
+            targets: default_lora_targets(),
+            rank: default_lora_rank(),
+            alpha: default_lora_alpha(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixConfig {
+    #[serde(default)]
+    pub layers: LayerSelection,
+    /// Number of learned key/value vectors prepended in each selected layer.
+    #[serde(default = "default_prefix_length")]
+    pub length: usize,
+}
+fn default_prefix_length() -> usize {
+    16
+}
+impl Default for PrefixConfig {
+    fn default() -> Self {
+        Self {
+            layers: LayerSelection::All,
+            length: default_prefix_length(),
+        }
+    }
+}
+
+/// How the hidden states of all layers become one sequence for the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AggregationKind {
+    /// Learned softmax weights over all hidden states, uniform at start (s3prl's weighted sum).
+    #[default]
+    WeightedSum,
+    /// The last layer only.
+    Last,
+    /// Plain mean of all hidden states.
+    Mean,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AggregationConfig {
+    #[serde(default)]
+    pub kind: AggregationKind,
+    /// LayerNorm (no affine) on each hidden state before the sum.
+    #[serde(default)]
+    pub layer_norm: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeadKind {
+    /// x-vector TDNN with attentive statistics pooling.
+    #[default]
+    Xvector,
+    /// ECAPA-TDNN.
+    Ecapa,
+    /// Multi-head factorized attentive pooling over the layer stack (Peng et al., 2022).
+    Mhfa,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadConfig {
+    #[serde(default)]
+    pub kind: HeadKind,
+    /// Speaker embedding size.
+    #[serde(default = "default_embedding_dim")]
+    pub embedding_dim: usize,
+    /// TDNN / ECAPA channel width.
+    #[serde(default = "default_channels")]
+    pub channels: usize,
+    /// MHFA: number of attention heads.
+    #[serde(default = "default_mhfa_heads")]
+    pub mhfa_heads: usize,
+    /// MHFA: compressed value dimension.
+    #[serde(default = "default_mhfa_compression")]
+    pub mhfa_compression: usize,
+}
+fn default_embedding_dim() -> usize {
+    256
+}
+fn default_channels() -> usize {
+    512
+}
+fn default_mhfa_heads() -> usize {
+    64
+}
+fn default_mhfa_compression() -> usize {
+    128
+}
+impl Default for HeadConfig {
+    fn default() -> Self {
+        Self {
+            kind: HeadKind::default(),
+            embedding_dim: default_embedding_dim(),
+            channels: default_channels(),
+            mhfa_heads: default_mhfa_heads(),
+            mhfa_compression: default_mhfa_compression(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    /// Additive angular margin softmax (ArcFace).
+    #[default]
+    AamSoftmax,
+    /// Additive margin softmax (CosFace).
+    AmSoftmax,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossConfig {
+    #[serde(default)]
+    pub kind: LossKind,
+    /// Margin (radians for AAM, cosine units for AM).
+    #[serde(default = "default_margin")]
+    pub margin: f64,
+    /// Logit scale.
+    #[serde(default = "default_scale")]
+    pub scale: f64,
+    /// The margin rises linearly from 0 to `margin` over this many epochs (0 = full margin from the start).
+    #[serde(default)]
+    pub margin_warmup_epochs: f64,
+}
+fn default_margin() -> f64 {
+    0.2
+}
+fn default_scale() -> f64 {
+    30.0
+}
+impl Default for LossConfig {
+    fn default() -> Self {
+        Self {
+            kind: LossKind::default(),
+            margin: default_margin(),
+            scale: default_scale(),
+            margin_warmup_epochs: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataSource {
+    /// The built-in synthetic speaker corpus (`data.synthetic`), generated into the run folder.
+    #[default]
+    Synthetic,
+    /// A corpus on disk (`data.corpus`).
+    Corpus,
+}
+
+/// How a corpus lies on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CorpusLayout {
+    /// Detected from the folder contents.
+    #[default]
+    Auto,
+    /// `root/idXXXXX/<video>/NNNNN.wav`.
+    Voxceleb,
+    /// `wav.scp` + `utt2spk`.
+    Kaldi,
+    /// `root/<speaker>/*.wav`.
+    Folders,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    #[serde(default)]
+    pub source: DataSource,
+    /// Training corpus root (source = corpus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corpus: Option<PathBuf>,
+    #[serde(default)]
+    pub layout: CorpusLayout,
+    /// Trial list (VoxCeleb `1 a.wav b.wav` or Kaldi `a b target`); for the synthetic corpus it is generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trials: Option<PathBuf>,
+    /// Root the trial list's paths are relative to (default: `corpus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_corpus: Option<PathBuf>,
+    #[serde(default)]
+    pub synthetic: SyntheticConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticConfig {
+    /// Training speakers.
+    #[serde(default = "default_speakers")]
+    pub speakers: usize,
+    /// Held-out speakers used only in the trial list.
+    #[serde(default = "default_test_speakers")]
+    pub test_speakers: usize,
+    /// Utterances per speaker.
+    #[serde(default = "default_utterances")]
+    pub utterances: usize,
+    /// Utterance length in seconds.
+    #[serde(default = "default_seconds")]
+    pub seconds: f64,
+    #[serde(default = "default_synth_seed")]
+    pub seed: u64,
+}
+fn default_speakers() -> usize {
+    32
+}
+fn default_test_speakers() -> usize {
+    8
+}
+fn default_utterances() -> usize {
+    12
+}
+fn default_seconds() -> f64 {
+    2.0
+}
+fn default_synth_seed() -> u64 {
+    7
+}
+impl Default for SyntheticConfig {
+    fn default() -> Self {
+        Self {
+            speakers: default_speakers(),
+            test_speakers: default_test_speakers(),
+            utterances: default_utterances(),
+            seconds: default_seconds(),
+            seed: default_synth_seed(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    Constant,
+    /// Linear warm-up over `warmup_steps`, then cosine decay to `min_lr_ratio`.
+    #[default]
+    WarmupCosine,
+    /// Linear warm-up, then exponential decay reaching `min_lr_ratio` at the last step (WeSpeaker's default).
+    WarmupExponential,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    pub epochs: usize,
+    /// Stop after this many steps even if epochs remain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<usize>,
+    /// Utterance crops per batch.
+    pub batch_size: usize,
+    /// Crop length in seconds.
+    pub segment_seconds: f64,
+    /// Learning rate of backbone parameters that train (fine-tuning, BitFit, partial).
+    pub lr_backbone: f64,
+    /// Learning rate of adapters, LoRA, prefixes and the layer aggregation.
+    pub lr_adapters: f64,
+    /// Learning rate of the speaker head and classifier.
+    pub lr_head: f64,
+    pub weight_decay: f64,
+    pub schedule: Schedule,
+    pub warmup_steps: usize,
+    /// Final learning rate as a fraction of the initial one.
+    pub min_lr_ratio: f64,
+    /// Clip the global gradient norm (0 = off).
+    pub grad_clip: f64,
+    /// Background threads preparing batches.
+    pub loader_workers: usize,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            max_steps: None,
+            batch_size: 64,
+            segment_seconds: 3.0,
+            lr_backbone: 5e-5,
+            lr_adapters: 1e-3,
+            lr_head: 1e-3,
+            weight_decay: 1e-4,
+            schedule: Schedule::default(),
+            warmup_steps: 500,
+            min_lr_ratio: 0.01,
+            grad_clip: 5.0,
+            loader_workers: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScoreNorm {
+    #[default]
+    None,
+    SNorm,
+    AsNorm,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Evaluate on the trial list after every this many epochs (0 = only at the end).
+    #[serde(default = "one_usize")]
+    pub every_epochs: usize,
+    /// Embed whole utterances (absent) or average the embeddings of chunks of this many seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_seconds: Option<f64>,
+    /// Target priors for minDCF.
+    #[serde(default = "default_p_targets")]
+    pub p_targets: Vec<f64>,
+    #[serde(default)]
+    pub score_norm: ScoreNorm,
+    /// AS-norm cohort size.
+    #[serde(default = "default_cohort_top_n")]
+    pub cohort_top_n: usize,
+}
+fn one_usize() -> usize {
+    1
+}
+fn default_p_targets() -> Vec<f64> {
+    vec![0.01, 0.05]
+}
+fn default_cohort_top_n() -> usize {
+    300
+}
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            every_epochs: 1,
+            chunk_seconds: None,
+            p_targets: default_p_targets(),
+            score_norm: ScoreNorm::None,
+            cohort_top_n: default_cohort_top_n(),
+        }
+    }
+}

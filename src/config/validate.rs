@@ -1,0 +1,285 @@
+//! Semantic checks of an [`ExperimentConfig`]: every problem at once, each naming its dotted key.
+//!
+//! `validate` is pure (it looks at the config only) so a config can be checked on any machine, e.g. one copied
+//! back from a server; `check_paths` additionally checks that the files it names exist here.
+
+use super::*;
+use std::fmt;
+
+/// One thing wrong with a config: the dotted key, the value as written, and why it is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub value: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.value.is_empty() {
+            write!(f, "{}: {}", self.key, self.message)
+        } else {
+            write!(f, "{} = {}: {}", self.key, self.value, self.message)
+        }
+    }
+}
+
+/// Architecture presets: (name, Transformer layers). The backbone module builds them; this table lets a config
+/// be validated (e.g. `layers = "10-14"` on a 12-layer model) without building anything.
+pub const PRESETS: &[(&str, usize)] = &[
+    ("wavlm-base", 12),
+    ("wavlm-base-plus", 12),
+    ("wavlm-large", 24),
+    ("hubert-base", 12),
+    ("hubert-large", 24),
+    ("wav2vec2-base", 12),
+    ("wav2vec2-large", 24),
+    ("wavlm-tiny", 4),
+];
+
+#[derive(Default)]
+struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    fn add(&mut self, key: &str, value: impl fmt::Display, message: impl Into<String>) {
+        self.0.push(ConfigProblem {
+            key: key.into(),
+            value: value.to_string(),
+            message: message.into(),
+        });
+    }
+    fn at_least<T: PartialOrd + fmt::Display>(&mut self, key: &str, value: T, min: T) {
+        if value < min {
+            let msg = format!("must be >= {min}");
+            self.add(key, value, msg);
+        }
+    }
+    fn positive(&mut self, key: &str, value: f64) {
+        if !(value.is_finite() && value > 0.0) {
+            self.add(key, value, "must be a finite number > 0");
+        }
+    }
+    fn non_negative(&mut self, key: &str, value: f64) {
+        if !(value.is_finite() && value >= 0.0) {
+            self.add(key, value, "must be a finite number >= 0");
+        }
+    }
+    fn layers(&mut self, key: &str, sel: &LayerSelection, depth: Option<usize>) {
+        let checked = match depth {
+            Some(d) => sel.resolve(d).map(|_| ()),
+            None => sel.check_syntax(),
+        };
+        if let Err(e) = checked {
+            self.add(key, "", e);
+        }
+    }
+}
+
+impl ExperimentConfig {
+    /// The number of Transformer layers, when it is known without reading a checkpoint.
+    pub fn known_depth(&self) -> Option<usize> {
+        let preset = self.model.preset.as_deref()?;
+        PRESETS.iter().find(|(n, _)| *n == preset).map(|(_, d)| *d)
+    }
+
+    /// Every semantic problem of this config, or `Ok(())`.
+    pub fn validate(&self) -> Result<(), Vec<ConfigProblem>> {
+        let mut p = Problems::default();
+        self.check_top(&mut p);
+        self.check_adaptation(&mut p);
+        self.check_rest(&mut p);
+        if p.0.is_empty() {
+            Ok(())
+        } else {
+            Err(p.0)
+        }
+    }
+
+    fn check_top(&self, p: &mut Problems) {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !name_ok {
+            p.add(
+                "name",
+                format!("{:?}", self.name),
+                "must be 1-64 characters of letters, digits, '-', '_' or '.' (it names the run folder)",
+            );
+        }
+        if let Err(e) = crate::device::DeviceChoice::parse(&self.device) {
+            p.add("device", format!("{:?}", self.device), e);
+        }
+        match (&self.model.checkpoint, &self.model.preset) {
+            (Some(_), Some(_)) => p.add("model", "", "give either model.checkpoint or model.preset, not both"),
+            (None, None) => p.add(
+                "model",
+                "",
+                "give model.checkpoint (a HuggingFace folder) or model.preset (e.g. \"wavlm-base-plus\")",
+            ),
+            (None, Some(name)) if self.known_depth().is_none() => {
+                let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+                p.add("model.preset", format!("{name:?}"), format!("unknown preset; known: {}", names.join(", ")));
+            }
+            _ => {}
+        }
+    }
+
+    fn check_adaptation(&self, p: &mut Problems) {
+        let a = &self.adaptation;
+        let depth = self.known_depth();
+        for (key, ad) in [("adaptation.inner", &a.inner), ("adaptation.inter", &a.inter)] {
+            if !ad.enabled {
+                continue;
+            }
+            p.at_least(&format!("{key}.bottleneck"), ad.bottleneck, 1);
+            if !ad.scale.is_finite() {
+                p.add(&format!("{key}.scale"), ad.scale, "must be a finite number");
+            }
+        }
+        if a.inner.enabled {
+            p.layers("adaptation.inner.layers", &a.inner.layers, depth);
+        }
+        match a.method {
+            Method::Adapters if !a.inner.enabled && !a.inter.enabled => p.add(
+                "adaptation.method",
+                "\"adapters\"",
+                "enable adaptation.inner or adaptation.inter (or both, the proposed framework)",
+            ),
+            Method::Adapters => {}
+            other if a.inner.enabled => p.add(
+                "adaptation.inner.enabled",
+                "true",
+                format!(
+                    "inner-layer adapters need adaptation.method = \"adapters\" (method is \"{}\"); set inner.enabled = false",
+                    other.name()
+                ),
+            ),
+            _ => {}
+        }
+        match a.method {
+            Method::PartialFinetune => {
+                p.at_least("adaptation.partial_top_k", a.partial_top_k, 1);
+                if let Some(d) = depth {
+                    if a.partial_top_k > d {
+                        p.add("adaptation.partial_top_k", a.partial_top_k, format!("the model has {d} layers"));
+                    }
+                }
+            }
+            Method::Houlsby => {
+                p.at_least("adaptation.houlsby.bottleneck", a.houlsby.bottleneck, 1);
+                p.layers("adaptation.houlsby.layers", &a.houlsby.layers, depth);
+            }
+            Method::Lora => {
+                p.at_least("adaptation.lora.rank", a.lora.rank, 1);
+                p.positive("adaptation.lora.alpha", a.lora.alpha);
+                if a.lora.targets.is_empty() {
+                    p.add("adaptation.lora.targets", "[]", "name at least one of q, k, v, out, ffn-in, ffn-out");
+                }
+                p.layers("adaptation.lora.layers", &a.lora.layers, depth);
+            }
+            Method::Prefix => {
+                p.at_least("adaptation.prefix.length", a.prefix.length, 1);
+                p.layers("adaptation.prefix.layers", &a.prefix.layers, depth);
+            }
+            _ => {}
+        }
+    }
+
+    fn check_rest(&self, p: &mut Problems) {
+        let h = &self.head;
+        p.at_least("head.embedding_dim", h.embedding_dim, 1);
+        p.at_least("head.channels", h.channels, 1);
+        p.at_least("head.mhfa_heads", h.mhfa_heads, 1);
+        p.at_least("head.mhfa_compression", h.mhfa_compression, 1);
+
+        let l = &self.loss;
+        p.non_negative("loss.margin", l.margin);
+        if l.kind == LossKind::AamSoftmax && l.margin >= std::f64::consts::FRAC_PI_2 {
+            p.add("loss.margin", l.margin, "an angular margin must be below pi/2 radians (0.2 is usual)");
+        }
+        p.positive("loss.scale", l.scale);
+        p.non_negative("loss.margin_warmup_epochs", l.margin_warmup_epochs);
+
+        let d = &self.data;
+        match d.source {
+            DataSource::Corpus => {
+                if d.corpus.is_none() {
+                    p.add("data.corpus", "", "data.source = \"corpus\" needs the corpus folder");
+                }
+                if d.trials.is_none() {
+                    p.add("data.trials", "", "data.source = \"corpus\" needs a trial list (e.g. veri_test2.txt)");
+                }
+            }
+            DataSource::Synthetic => {
+                let s = &d.synthetic;
+                p.at_least("data.synthetic.speakers", s.speakers, 2);
+                p.at_least("data.synthetic.test_speakers", s.test_speakers, 2);
+                p.at_least("data.synthetic.utterances", s.utterances, 2);
+                p.positive("data.synthetic.seconds", s.seconds);
+            }
+        }
+
+        let o = &self.optim;
+        p.at_least("optim.epochs", o.epochs, 1);
+        if let Some(m) = o.max_steps {
+            p.at_least("optim.max_steps", m, 1);
+        }
+        p.at_least("optim.batch_size", o.batch_size, 2);
+        p.positive("optim.segment_seconds", o.segment_seconds);
+        p.non_negative("optim.lr_backbone", o.lr_backbone);
+        p.non_negative("optim.lr_adapters", o.lr_adapters);
+        p.positive("optim.lr_head", o.lr_head);
+        p.non_negative("optim.weight_decay", o.weight_decay);
+        if !(0.0..=1.0).contains(&o.min_lr_ratio) {
+            p.add("optim.min_lr_ratio", o.min_lr_ratio, "must be between 0 and 1");
+        }
+        p.non_negative("optim.grad_clip", o.grad_clip);
+        p.at_least("optim.loader_workers", o.loader_workers, 1);
+        let trains_backbone = matches!(
+            self.adaptation.method,
+            Method::FullFinetune | Method::PartialFinetune | Method::Bitfit
+        );
+        if trains_backbone && o.lr_backbone == 0.0 {
+            p.add(
+                "optim.lr_backbone",
+                0,
+                format!("method \"{}\" trains backbone weights: give a learning rate > 0", self.adaptation.method.name()),
+            );
+        }
+
+        let e = &self.eval;
+        if e.p_targets.is_empty() {
+            p.add("eval.p_targets", "[]", "name at least one target prior, e.g. [0.01, 0.05]");
+        }
+        for (i, &pt) in e.p_targets.iter().enumerate() {
+            if !(pt > 0.0 && pt < 1.0) {
+                p.add(&format!("eval.p_targets[{i}]"), pt, "must be strictly between 0 and 1");
+            }
+        }
+        if let Some(c) = e.chunk_seconds {
+            p.positive("eval.chunk_seconds", c);
+        }
+        p.at_least("eval.cohort_top_n", e.cohort_top_n, 1);
+    }
+
+    /// Problems with the files this config names, as seen from this machine (missing folders, lists).
+    pub fn check_paths(&self) -> Vec<ConfigProblem> {
+        let mut p = Problems::default();
+        let mut need = |key: &str, path: &Option<std::path::PathBuf>, want_dir: bool| {
+            if let Some(path) = path {
+                let ok = if want_dir { path.is_dir() } else { path.is_file() };
+                if !ok {
+                    let kind = if want_dir { "folder" } else { "file" };
+                    p.add(key, format!("{:?}", path.display().to_string()), format!("no such {kind} on this machine"));
+                }
+            }
+        };
+        need("model.checkpoint", &self.model.checkpoint, true);
+        if self.data.source == DataSource::Corpus {
+            need("data.corpus", &self.data.corpus, true);
+            need("data.trials", &self.data.trials, false);
+            need("data.eval_corpus", &self.data.eval_corpus, true);
+        }
+        p.0
+    }
+}

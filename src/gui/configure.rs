@@ -1,0 +1,195 @@
+//! The Configure tab: pick an example experiment or open a config file, edit its TOML with live validation,
+//! and read what the experiment will do before launching it.
+
+use super::file_dialog::{DialogPurpose, PendingDialog};
+use super::theme;
+use crate::config::{ConfigError, ExperimentConfig, Method, DEFAULT_TOML};
+use eframe::egui::{self, RichText, ScrollArea};
+use std::path::{Path, PathBuf};
+
+/// An experiment config the user can start from.
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub name: String,
+    /// `None` for the built-in default.
+    pub path: Option<PathBuf>,
+}
+
+/// Lists `experiments/*.toml` (sorted) after the built-in default.
+pub fn find_examples(dir: &Path) -> Vec<Example> {
+    let mut found: Vec<Example> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| Example {
+            name: p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            path: Some(p),
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found.insert(0, Example { name: "built-in default".into(), path: None });
+    found
+}
+
+pub struct ConfigurePanel {
+    examples_dir: PathBuf,
+    examples: Vec<Example>,
+    /// Where the text came from, shown in the header and used in error messages.
+    origin: String,
+    text: String,
+    checked: Result<ExperimentConfig, ConfigError>,
+    dialog: Option<PendingDialog>,
+    notice: Option<(String, bool)>,
+}
+
+impl ConfigurePanel {
+    pub fn new(examples_dir: PathBuf, initial: Option<(String, String)>) -> Self {
+        let examples = find_examples(&examples_dir);
+        let (origin, text) = initial.unwrap_or_else(|| ("built-in default".into(), DEFAULT_TOML.to_string()));
+        let checked = ExperimentConfig::from_toml_str(&text, &origin);
+        Self { examples_dir, examples, origin, text, checked, dialog: None, notice: None }
+    }
+
+    fn set_text(&mut self, origin: String, text: String) {
+        self.checked = ExperimentConfig::from_toml_str(&text, &origin);
+        self.origin = origin;
+        self.text = text;
+    }
+
+    fn load_file(&mut self, path: &Path) {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                self.set_text(path.display().to_string(), text);
+                self.notice = None;
+            }
+            Err(e) => self.notice = Some((format!("cannot read {}: {e}", path.display()), false)),
+        }
+    }
+
+    pub fn open_dialog(&mut self) {
+        self.dialog = Some(PendingDialog::open(DialogPurpose::OpenConfig, self.examples_dir.clone()));
+    }
+
+    pub fn save_dialog(&mut self) {
+        self.dialog = Some(PendingDialog::open(DialogPurpose::SaveConfig, self.examples_dir.clone()));
+    }
+
+    fn poll_dialog(&mut self) {
+        let Some(answer) = self.dialog.as_ref().and_then(|d| d.poll()) else { return };
+        let purpose = self.dialog.take().map(|d| d.purpose);
+        let Some(path) = answer else { return };
+        match purpose {
+            Some(DialogPurpose::OpenConfig) => self.load_file(&path),
+            Some(DialogPurpose::SaveConfig) => match crate::runs::write_atomic(&path, self.text.as_bytes()) {
+                Ok(()) => {
+                    self.notice = Some((format!("saved {}", path.display()), true));
+                    self.origin = path.display().to_string();
+                }
+                Err(e) => self.notice = Some((format!("cannot write {}: {e}", path.display()), false)),
+            },
+            None => {}
+        }
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        self.poll_dialog();
+        egui::Panel::left("examples").default_size(theme::SIDE_PANEL_WIDTH).show(ui, |ui| {
+            ui.heading("Examples");
+            ui.weak(format!("from {}", self.examples_dir.display()));
+            ui.add_space(theme::GAP);
+            let mut pick = None;
+            ScrollArea::vertical().show(ui, |ui| {
+                for ex in &self.examples {
+                    let selected = match &ex.path {
+                        Some(p) => self.origin == p.display().to_string(),
+                        None => self.origin == "built-in default",
+                    };
+                    if ui.selectable_label(selected, &ex.name).clicked() {
+                        pick = Some(ex.clone());
+                    }
+                }
+            });
+            if let Some(ex) = pick {
+                match ex.path {
+                    Some(p) => self.load_file(&p),
+                    None => self.set_text("built-in default".into(), DEFAULT_TOML.to_string()),
+                }
+            }
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading("Experiment");
+                ui.weak(&self.origin);
+            });
+            self.summary_ui(ui);
+            if let Some((msg, ok)) = &self.notice {
+                ui.colored_label(if *ok { theme::OK } else { theme::ERROR }, msg);
+            }
+            ui.add_space(theme::GAP);
+            ScrollArea::vertical().id_salt("toml").show(ui, |ui| {
+                let edited = ui
+                    .add(
+                        egui::TextEdit::multiline(&mut self.text)
+                            .code_editor()
+                            .desired_width(f32::INFINITY)
+                            .desired_rows(30),
+                    )
+                    .changed();
+                if edited {
+                    self.checked = ExperimentConfig::from_toml_str(&self.text, &self.origin);
+                }
+            });
+        });
+    }
+
+    fn summary_ui(&self, ui: &mut egui::Ui) {
+        match &self.checked {
+            Ok(c) => {
+                ui.colored_label(theme::OK, "✔ valid");
+                ui.label(describe(c));
+            }
+            Err(ConfigError::Invalid { problems, .. }) => {
+                ui.colored_label(theme::ERROR, format!("{} problem(s):", problems.len()));
+                for p in problems {
+                    ui.label(RichText::new(format!("• {p}")).color(theme::ERROR));
+                }
+            }
+            Err(e) => {
+                ui.label(RichText::new(e.to_string()).color(theme::ERROR).monospace());
+            }
+        }
+    }
+}
+
+/// One line saying what the experiment does, e.g. "inner (both, b=64) + inter (b=128) adapters on preset
+/// wavlm-base-plus · weighted-sum · xvector 256-d · aam-softmax · cpu".
+pub fn describe(c: &ExperimentConfig) -> String {
+    let a = &c.adaptation;
+    let method = match a.method {
+        Method::Adapters => {
+            let mut parts = Vec::new();
+            if a.inner.enabled {
+                parts.push(format!(
+                    "inner ({:?} in layers {}, b={})",
+                    a.inner.position, a.inner.layers, a.inner.bottleneck
+                ));
+            }
+            if a.inter.enabled {
+                parts.push(format!("inter (b={})", a.inter.bottleneck));
+            }
+            format!("{} adapters", parts.join(" + "))
+        }
+        m => m.name().to_string(),
+    };
+    let model = match (&c.model.preset, &c.model.checkpoint) {
+        (Some(p), _) => format!("preset {p} (random init)"),
+        (_, Some(path)) => format!("checkpoint {}", path.display()),
+        _ => "no model".into(),
+    };
+    format!(
+        "{method} on {model} · {:?} aggregation · {:?} head {}-d · {:?} · {}",
+        c.aggregation.kind, c.head.kind, c.head.embedding_dim, c.loss.kind, c.device
+    )
+}

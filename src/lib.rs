@@ -1,0 +1,24 @@
+//! adaptsv: a workbench for adapting self-supervised speech models (WavLM, HuBERT, wav2vec 2.0) to speaker
+//! verification with parallel adapters, and for comparing that against fine-tuning and other PETL methods.
+//!
+//! The GUI and the CLI are two faces of one engine; both read and write the same run folders.
+//!
+//! | module   | job                                                                              |
+//! |----------|----------------------------------------------------------------------------------|
+//! | `config` | the experiment TOML → a validated [`config::ExperimentConfig`]                   |
+//! | `data`   | corpora, trial lists, audio decode/resample, loader threads, augmentation, synthetic corpus |
+//! | `device` | `cpu` / `cuda:N` choice and a guarded CUDA probe                                 |
+//! | `eval`   | EER, minDCF, DET, score files, cosine scoring, S-norm / AS-norm                  |
+//! | `runs`   | the run folder: event schema, writer, store (list/load/delete), status detection |
+//! | `gui`    | the eframe app: Configure / Monitor / Compare                                    |
+//! | `cli`    | the clap command line, one subcommand per GUI action                             |
+//!
+//! See `ARCHITECTURE.md` for the data flow and the file formats.
+
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod eval;
+pub mod gui;
+pub mod runs;

@@ -1,0 +1,149 @@
+//! The event schema: what a run reports, as it happens, to the GUI (over a channel) and to `metrics.jsonl`.
+//!
+//! Each line of `metrics.jsonl` is one [`EventRecord`]: `{"t": <seconds since start>, "utc": "...",
+//! "event": "<kind>", ...fields}`. The same records travel over a crossbeam channel to the GUI, so a run
+//! reloaded from disk and a run watched live are drawn by the same code. New kinds may be added; readers skip
+//! kinds they do not know (and report them) rather than failing.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One timestamped event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Seconds since the run started.
+    pub t: f64,
+    /// Wall-clock time, RFC 3339 UTC.
+    pub utc: String,
+    #[serde(flatten)]
+    pub event: RunEvent,
+}
+
+/// How a run ended, as written by the run itself. A run that never writes one has crashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndStatus {
+    /// Ran to its last step.
+    Finished,
+    /// Stopped on request; everything up to the stop is kept.
+    Stopped,
+    /// Ended by an error it could report (the message says which).
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    /// First event of every run.
+    Started {
+        run_id: String,
+        /// The device as configured (`cpu`, `cuda:0`) and as probed.
+        device: String,
+        host: String,
+        pid: u32,
+        /// Parameter counts, once the model is built.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total_params: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trainable_params: Option<u64>,
+    },
+    /// Long work (indexing, loading, extracting embeddings) reporting how far it is.
+    Progress {
+        stage: String,
+        done: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
+    },
+    /// One optimiser step.
+    Step {
+        step: u64,
+        /// Fractional epoch (1.5 = half-way through the second epoch).
+        epoch: f64,
+        loss: f64,
+        /// Learning rate of the adapter group at this step.
+        lr: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        accuracy: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        margin: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        samples_per_sec: Option<f64>,
+    },
+    /// The current softmax layer-aggregation weights, index 0 = the CNN/projection output.
+    LayerWeights { step: u64, weights: Vec<f64> },
+    /// One evaluation on a trial list.
+    Eval {
+        step: u64,
+        epoch: f64,
+        /// The trial list's file name.
+        trials: String,
+        n_target: u64,
+        n_nontarget: u64,
+        /// Equal error rate as a fraction (0.021 = 2.1 %).
+        eer: f64,
+        /// Normalised minDCF keyed by p_target as written ("0.01").
+        min_dcf: BTreeMap<String, f64>,
+        /// DET points (p_fa, p_miss) reduced for plotting.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        det: Vec<[f64; 2]>,
+        /// Score file, relative to the run folder.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scores_file: Option<String>,
+    },
+    /// A checkpoint was written (path relative to the run folder).
+    Checkpoint { step: u64, path: String, bytes: u64 },
+    Log { level: LogLevel, message: String },
+    /// Last event of a run that ended on its own terms.
+    Ended { status: EndStatus, message: String },
+}
+
+impl RunEvent {
+    /// The `event` tag as written in `metrics.jsonl`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunEvent::Started { .. } => "started",
+            RunEvent::Progress { .. } => "progress",
+            RunEvent::Step { .. } => "step",
+            RunEvent::LayerWeights { .. } => "layer_weights",
+            RunEvent::Eval { .. } => "eval",
+            RunEvent::Checkpoint { .. } => "checkpoint",
+            RunEvent::Log { .. } => "log",
+            RunEvent::Ended { .. } => "ended",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_serialise_flat_with_an_event_tag() {
+        let rec = EventRecord {
+            t: 1.5,
+            utc: "2026-11-27T10:15:00Z".into(),
+            event: RunEvent::Step {
+                step: 3,
+                epoch: 0.25,
+                loss: 2.5,
+                lr: 1e-3,
+                accuracy: None,
+                margin: Some(0.2),
+                samples_per_sec: None,
+            },
+        };
+        let line = serde_json::to_string(&rec).unwrap();
+        assert!(line.contains("\"event\":\"step\""), "{line}");
+        assert!(!line.contains("accuracy"), "{line}");
+        let back: EventRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, rec);
+    }
+}

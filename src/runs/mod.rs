@@ -1,0 +1,62 @@
+//! The run folder: one per launched run, the only thing GUI and CLI share about a run.
+//!
+//! ```text
+//! experiments/runs/<UTC timestamp>-<name>/
+//!   config.toml      the exact ExperimentConfig used (reloads and reproduces the run)
+//!   metrics.jsonl    one EventRecord per line, appended and flushed as it happens
+//!   summary.json     final figures (written atomically at the end)
+//!   log.txt          human-readable log
+//!   run.lock         held by the live process; free lock + no end event = crashed
+//!   checkpoints/     model/adapters checkpoints (written atomically)
+//!   scores/          score files `enroll test score label`
+//! ```
+//! A run trained on a server and copied back opens exactly like a local one.
+
+mod clock;
+mod events;
+mod fsutil;
+mod store;
+mod summary;
+mod writer;
+
+pub use clock::{parse_rfc3339, Utc};
+pub use events::{EndStatus, EventRecord, LogLevel, RunEvent};
+pub use fsutil::write_atomic;
+pub use store::{load_dir, read_events, Damage, LoadedRun, RunStore};
+pub use summary::{RunStatus, Summary};
+pub use writer::RunWriter;
+
+use std::path::PathBuf;
+
+pub const CONFIG_FILE: &str = "config.toml";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const LOG_FILE: &str = "log.txt";
+pub const LOCK_FILE: &str = "run.lock";
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+pub const SCORES_DIR: &str = "scores";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no run folder named {id:?} under {root}")]
+    NoSuchRun { id: String, root: PathBuf },
+    #[error("run {0} is still running: stop it before deleting it")]
+    StillRunning(String),
+}
+
+/// This machine's host name, recorded in `started` events to tell local runs from runs on a server.
+pub fn local_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}

@@ -1,0 +1,220 @@
+//! Reading run folders back: listing, loading (damaged ones too), telling live runs from crashed ones, deleting.
+//!
+//! Loading never gives up on a folder because one part is damaged: a truncated last line of `metrics.jsonl`
+//! (the usual result of a killed process), an unreadable `summary.json` or a config that no longer parses are
+//! each reported as a [`Damage`] and the rest is still returned.
+
+use super::events::{EventRecord, RunEvent};
+use super::summary::{end_status, RunStatus, Summary};
+use super::{local_host, RunError, CONFIG_FILE, LOCK_FILE, METRICS_FILE, SUMMARY_FILE};
+use crate::config::ExperimentConfig;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A run whose host is another machine counts as running while its last event is younger than this.
+const REMOTE_STALE_SECS: i64 = 15 * 60;
+
+/// Something unreadable in a run folder: which file, which line, what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Damage {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{} line {l}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// Everything readable in one run folder.
+#[derive(Debug, Clone)]
+pub struct LoadedRun {
+    pub id: String,
+    pub dir: PathBuf,
+    pub status: RunStatus,
+    /// The config as saved, if it still parses.
+    pub config: Option<ExperimentConfig>,
+    pub events: Vec<EventRecord>,
+    pub summary: Summary,
+    pub damage: Vec<Damage>,
+}
+
+impl LoadedRun {
+    /// The config's name, or the folder name when the config is unreadable.
+    pub fn name(&self) -> &str {
+        self.config.as_ref().map(|c| c.name.as_str()).unwrap_or(&self.id)
+    }
+}
+
+/// The folder holding run folders (by default `experiments/runs`).
+#[derive(Debug, Clone)]
+pub struct RunStore {
+    root: PathBuf,
+}
+
+impl RunStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Every run folder under the root, oldest first (folder names start with a UTC timestamp). A missing root
+    /// is an empty list, not an error: no run has been launched yet.
+    pub fn list(&self) -> Result<Vec<LoadedRun>, RunError> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(RunError::Io { path: self.root.clone(), source }),
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir() && (p.join(CONFIG_FILE).exists() || p.join(METRICS_FILE).exists()))
+            .collect();
+        dirs.sort();
+        Ok(dirs.iter().map(|d| load_dir(d)).collect())
+    }
+
+    /// Loads the run folder `id` (its folder name).
+    pub fn load(&self, id: &str) -> Result<LoadedRun, RunError> {
+        let dir = self.run_dir(id)?;
+        Ok(load_dir(&dir))
+    }
+
+    /// Deletes a run folder. A running run is refused: stop it first.
+    pub fn delete(&self, id: &str) -> Result<(), RunError> {
+        let dir = self.run_dir(id)?;
+        if lock_held(&dir) {
+            return Err(RunError::StillRunning(id.to_string()));
+        }
+        fs::remove_dir_all(&dir).map_err(|source| RunError::Io { path: dir, source })
+    }
+
+    fn run_dir(&self, id: &str) -> Result<PathBuf, RunError> {
+        let ok = !id.is_empty() && !id.contains(['/', '\\']) && id != "." && id != "..";
+        let dir = self.root.join(id);
+        if ok && dir.is_dir() {
+            Ok(dir)
+        } else {
+            Err(RunError::NoSuchRun { id: id.to_string(), root: self.root.clone() })
+        }
+    }
+}
+
+/// Loads whatever is readable in a run folder.
+pub fn load_dir(dir: &Path) -> LoadedRun {
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut damage = Vec::new();
+
+    let config_path = dir.join(CONFIG_FILE);
+    let config = match fs::read_to_string(&config_path) {
+        Ok(text) => match ExperimentConfig::parse_toml(&text, &config_path.display().to_string()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                damage.push(Damage { file: config_path, line: None, message: e.to_string() });
+                None
+            }
+        },
+        Err(e) => {
+            damage.push(Damage { file: config_path, line: None, message: e.to_string() });
+            None
+        }
+    };
+
+    let (events, mut event_damage) = read_events(&dir.join(METRICS_FILE));
+    damage.append(&mut event_damage);
+
+    let status = decide_status(dir, &events);
+    let derived = Summary::from_events(&id, status, &events);
+    let summary_path = dir.join(SUMMARY_FILE);
+    let summary = match fs::read(&summary_path) {
+        Ok(bytes) => match serde_json::from_slice::<Summary>(&bytes) {
+            Ok(s) => Summary { status, ..s },
+            Err(e) => {
+                damage.push(Damage { file: summary_path, line: None, message: e.to_string() });
+                derived
+            }
+        },
+        Err(_) => derived,
+    };
+
+    LoadedRun { id, dir: dir.to_path_buf(), status, config, events, summary, damage }
+}
+
+/// Parses `metrics.jsonl` line by line, keeping every good record and reporting each bad line.
+pub fn read_events(path: &Path) -> (Vec<EventRecord>, Vec<Damage>) {
+    let mut damage = Vec::new();
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            damage.push(Damage { file: path.to_path_buf(), line: None, message: e.to_string() });
+            return (Vec::new(), damage);
+        }
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let ends_cleanly = text.is_empty() || text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().collect();
+    let mut events = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<EventRecord>(line) {
+            Ok(rec) => events.push(rec),
+            Err(e) => {
+                let last = i + 1 == lines.len();
+                let message = if last && !ends_cleanly {
+                    format!("truncated last line (the run was probably killed while writing): {e}")
+                } else {
+                    format!("unreadable event: {e}")
+                };
+                damage.push(Damage { file: path.to_path_buf(), line: Some(i + 1), message });
+            }
+        }
+    }
+    (events, damage)
+}
+
+/// A run with an end event has that status; otherwise it is running while its lock is held (or, for a run
+/// from another host, while its last event is recent) and crashed after.
+fn decide_status(dir: &Path, events: &[EventRecord]) -> RunStatus {
+    if let Some(end) = end_status(events) {
+        return end.into();
+    }
+    let host = events.iter().find_map(|r| match &r.event {
+        RunEvent::Started { host, .. } => Some(host.clone()),
+        _ => None,
+    });
+    match host {
+        Some(h) if h != local_host() => {
+            let last = events.last().and_then(|r| super::clock::parse_rfc3339(&r.utc));
+            let now = super::clock::parse_rfc3339(&super::clock::Utc::now().rfc3339());
+            match (last, now) {
+                (Some(l), Some(n)) if n - l < REMOTE_STALE_SECS => RunStatus::Running,
+                _ => RunStatus::Crashed,
+            }
+        }
+        _ if lock_held(dir) => RunStatus::Running,
+        _ => RunStatus::Crashed,
+    }
+}
+
+/// Whether a live process holds the run's lock.
+fn lock_held(dir: &Path) -> bool {
+    let Ok(f) = fs::File::open(dir.join(LOCK_FILE)) else {
+        return false;
+    };
+    match f.try_lock_shared() {
+        Ok(()) => false, // released when `f` drops
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        Err(std::fs::TryLockError::Error(_)) => false,
+    }
+}

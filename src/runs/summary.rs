@@ -1,0 +1,151 @@
+//! A run's headline figures, derived from its events by one function used both by the writer (to save
+//! `summary.json`) and by the store (for runs that never wrote one, e.g. crashed or still running).
+
+use super::events::{EndStatus, EventRecord, RunEvent};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Its process is alive and writing.
+    Running,
+    Finished,
+    Stopped,
+    Failed,
+    /// Its process died without writing an end event.
+    Crashed,
+}
+
+impl From<EndStatus> for RunStatus {
+    fn from(s: EndStatus) -> Self {
+        match s {
+            EndStatus::Finished => RunStatus::Finished,
+            EndStatus::Stopped => RunStatus::Stopped,
+            EndStatus::Failed => RunStatus::Failed,
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Failed => "failed",
+            RunStatus::Crashed => "crashed",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Final (or latest) figures of a run, as saved in `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub run_id: String,
+    pub status: RunStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_utc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_utc: Option<String>,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub device: String,
+    /// Optimiser steps taken.
+    pub steps: u64,
+    pub epochs: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_params: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trainable_params: Option<u64>,
+    /// Trial list of the latest evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trials: Option<String>,
+    /// Latest EER (fraction) and the step it was measured at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eer: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eer_step: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_eer: Option<f64>,
+    #[serde(default)]
+    pub min_dcf: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checkpoint: Option<String>,
+}
+
+impl Summary {
+    /// Folds a run's events into its figures. `status` is decided by the caller (it needs the lock as well).
+    pub fn from_events(run_id: &str, status: RunStatus, events: &[EventRecord]) -> Self {
+        let mut s = Summary {
+            run_id: run_id.to_string(),
+            status,
+            started_utc: None,
+            ended_utc: None,
+            message: String::new(),
+            device: String::new(),
+            steps: 0,
+            epochs: 0.0,
+            final_loss: None,
+            total_params: None,
+            trainable_params: None,
+            trials: None,
+            eer: None,
+            eer_step: None,
+            best_eer: None,
+            min_dcf: BTreeMap::new(),
+            last_checkpoint: None,
+        };
+        for rec in events {
+            match &rec.event {
+                RunEvent::Started { device, total_params, trainable_params, .. } => {
+                    s.started_utc = Some(rec.utc.clone());
+                    s.device = device.clone();
+                    s.total_params = *total_params;
+                    s.trainable_params = *trainable_params;
+                }
+                RunEvent::Step { step, epoch, loss, .. } => {
+                    s.steps = *step;
+                    s.epochs = *epoch;
+                    s.final_loss = Some(*loss);
+                }
+                RunEvent::Eval { step, trials, eer, min_dcf, .. } => {
+                    s.trials = Some(trials.clone());
+                    s.eer = Some(*eer);
+                    s.eer_step = Some(*step);
+                    s.best_eer = Some(s.best_eer.map_or(*eer, |b| b.min(*eer)));
+                    s.min_dcf = min_dcf.clone();
+                }
+                RunEvent::Checkpoint { path, .. } => s.last_checkpoint = Some(path.clone()),
+                RunEvent::Ended { message, .. } => {
+                    s.ended_utc = Some(rec.utc.clone());
+                    s.message = message.clone();
+                }
+                RunEvent::Progress { .. } | RunEvent::LayerWeights { .. } | RunEvent::Log { .. } => {}
+            }
+        }
+        s
+    }
+
+    /// Trainable share of all parameters, in percent.
+    pub fn trainable_percent(&self) -> Option<f64> {
+        match (self.trainable_params, self.total_params) {
+            (Some(t), Some(n)) if n > 0 => Some(100.0 * t as f64 / n as f64),
+            _ => None,
+        }
+    }
+}
+
+/// The end event of a run, if it wrote one.
+pub fn end_status(events: &[EventRecord]) -> Option<EndStatus> {
+    events.iter().rev().find_map(|r| match &r.event {
+        RunEvent::Ended { status, .. } => Some(*status),
+        _ => None,
+    })
+}

@@ -1,0 +1,151 @@
+//! Writing one run folder while the run happens: config first, events appended and flushed one per line,
+//! summary and checkpoints written atomically, and a lock held for the run's whole life.
+//!
+//! The lock (`run.lock`, an OS file lock) is what lets a reader tell a live run from a crashed one: the OS
+//! releases it when the process dies, however it dies, so a folder whose events have no end and whose lock is
+//! free belongs to a crashed run.
+
+use super::clock::Utc;
+use super::events::{EndStatus, EventRecord, LogLevel, RunEvent};
+use super::fsutil::write_atomic;
+use super::summary::{RunStatus, Summary};
+use super::{RunError, CHECKPOINTS_DIR, CONFIG_FILE, LOCK_FILE, LOG_FILE, METRICS_FILE, SCORES_DIR, SUMMARY_FILE};
+use crate::config::ExperimentConfig;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The open run folder of a live run. Dropping it without [`RunWriter::end`] leaves a crashed run behind.
+pub struct RunWriter {
+    id: String,
+    dir: PathBuf,
+    metrics: File,
+    log: File,
+    _lock: File,
+    start: Instant,
+    events: Vec<EventRecord>,
+}
+
+impl RunWriter {
+    /// Creates `root/<UTC timestamp>-<name>/` with its subfolders and `config.toml`, and takes the run lock.
+    pub fn create(root: &Path, config: &ExperimentConfig) -> Result<Self, RunError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RunError::Io { path, source }
+        };
+        fs::create_dir_all(root).map_err(io(root))?;
+        let stamp = Utc::now().compact();
+        let (id, dir) = (1..)
+            .map(|n| {
+                let id = if n == 1 {
+                    format!("{stamp}-{}", config.name)
+                } else {
+                    format!("{stamp}-{}-{n}", config.name)
+                };
+                let dir = root.join(&id);
+                (id, dir)
+            })
+            .find(|(_, dir)| fs::create_dir(dir).is_ok())
+            .expect("an unused folder name exists");
+        for sub in [CHECKPOINTS_DIR, SCORES_DIR] {
+            fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
+        }
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = File::create(&lock_path).map_err(io(&lock_path))?;
+        lock.try_lock().map_err(|e| RunError::Io {
+            path: lock_path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let config_path = dir.join(CONFIG_FILE);
+        write_atomic(&config_path, config.to_toml_string().as_bytes()).map_err(io(&config_path))?;
+        let open_append = |name: &str| {
+            let p = dir.join(name);
+            OpenOptions::new().create(true).append(true).open(&p).map_err(io(&p))
+        };
+        Ok(Self {
+            metrics: open_append(METRICS_FILE)?,
+            log: open_append(LOG_FILE)?,
+            id,
+            dir,
+            _lock: lock,
+            start: Instant::now(),
+            events: Vec::new(),
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn checkpoints_dir(&self) -> PathBuf {
+        self.dir.join(CHECKPOINTS_DIR)
+    }
+    pub fn scores_dir(&self) -> PathBuf {
+        self.dir.join(SCORES_DIR)
+    }
+
+    /// Stamps `event`, appends it to `metrics.jsonl` (flushed), mirrors logs to `log.txt`, and returns the record
+    /// so the caller can also send it to the GUI.
+    pub fn emit(&mut self, event: RunEvent) -> Result<EventRecord, RunError> {
+        let rec = EventRecord {
+            t: self.start.elapsed().as_secs_f64(),
+            utc: Utc::now().rfc3339(),
+            event,
+        };
+        let mut line = serde_json::to_string(&rec).expect("events are plain data");
+        line.push('\n');
+        let path = self.dir.join(METRICS_FILE);
+        self.metrics
+            .write_all(line.as_bytes())
+            .and_then(|_| self.metrics.flush())
+            .map_err(|source| RunError::Io { path, source })?;
+        if let RunEvent::Log { level, message } = &rec.event {
+            self.write_log(*level, message)?;
+        }
+        self.events.push(rec.clone());
+        Ok(rec)
+    }
+
+    /// Shorthand for an info-level log event.
+    pub fn log(&mut self, message: impl Into<String>) -> Result<EventRecord, RunError> {
+        self.emit(RunEvent::Log { level: LogLevel::Info, message: message.into() })
+    }
+
+    fn write_log(&mut self, level: LogLevel, message: &str) -> Result<(), RunError> {
+        let tag = match level {
+            LogLevel::Info => "info",
+            LogLevel::Warn => "WARN",
+            LogLevel::Error => "ERROR",
+        };
+        let line = format!("{} [{:>8.1}s] {tag}: {message}\n", Utc::now().rfc3339(), self.start.elapsed().as_secs_f64());
+        let path = self.dir.join(LOG_FILE);
+        self.log
+            .write_all(line.as_bytes())
+            .and_then(|_| self.log.flush())
+            .map_err(|source| RunError::Io { path, source })
+    }
+
+    /// Writes a file inside the run folder atomically (checkpoints, score files); `rel` is relative to the folder.
+    pub fn write_file(&self, rel: &str, bytes: &[u8]) -> Result<PathBuf, RunError> {
+        let path = self.dir.join(rel);
+        write_atomic(&path, bytes).map_err(|source| RunError::Io { path: path.clone(), source })?;
+        Ok(path)
+    }
+
+    /// The figures so far, as `summary.json` would hold them now.
+    pub fn summary(&self, status: RunStatus) -> Summary {
+        Summary::from_events(&self.id, status, &self.events)
+    }
+
+    /// Writes the end event and `summary.json`, then releases the lock.
+    pub fn end(mut self, status: EndStatus, message: impl Into<String>) -> Result<Summary, RunError> {
+        self.emit(RunEvent::Ended { status, message: message.into() })?;
+        let summary = self.summary(status.into());
+        let bytes = serde_json::to_vec_pretty(&summary).expect("summary is plain data");
+        self.write_file(SUMMARY_FILE, &bytes)?;
+        Ok(summary)
+    }
+}

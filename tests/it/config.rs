@@ -1,0 +1,170 @@
+//! Config parsing, round-trip and validation messages.
+
+use adaptsv::config::{ConfigError, ExperimentConfig, LayerSelection, Method};
+
+const MINIMAL: &str = r#"
+name = "t"
+[model]
+preset = "wavlm-base-plus"
+"#;
+
+fn problems_of(toml: &str) -> Vec<String> {
+    match ExperimentConfig::from_toml_str(toml, "test.toml") {
+        Err(ConfigError::Invalid { problems, .. }) => problems.iter().map(|p| p.to_string()).collect(),
+        Err(other) => panic!("expected validation problems, got {other}"),
+        Ok(_) => panic!("expected validation problems, config was accepted"),
+    }
+}
+
+fn parse_error_of(toml: &str) -> String {
+    match ExperimentConfig::from_toml_str(toml, "test.toml") {
+        Err(e @ ConfigError::Parse { .. }) => e.to_string(),
+        Err(other) => panic!("expected a parse error, got {other}"),
+        Ok(_) => panic!("expected a parse error, config was accepted"),
+    }
+}
+
+#[test]
+fn builtin_default_is_valid_and_round_trips() {
+    let c = ExperimentConfig::builtin_default();
+    let text = c.to_toml_string();
+    let back = ExperimentConfig::from_toml_str(&text, "round-trip").unwrap();
+    assert_eq!(back, c);
+}
+
+#[test]
+fn non_default_values_round_trip() {
+    let mut c = ExperimentConfig::from_toml_str(MINIMAL, "m").unwrap();
+    c.adaptation.method = Method::Lora;
+    c.adaptation.inner.enabled = false;
+    c.adaptation.lora.layers = LayerSelection::List(vec![1, 3, 12]);
+    c.adaptation.inter.layers = LayerSelection::Range(4, 9);
+    c.optim.max_steps = Some(100);
+    c.eval.chunk_seconds = Some(4.0);
+    let back = ExperimentConfig::from_toml_str(&c.to_toml_string(), "round-trip").unwrap();
+    assert_eq!(back, c);
+}
+
+#[test]
+fn minimal_config_takes_the_frameworks_defaults() {
+    let c = ExperimentConfig::from_toml_str(MINIMAL, "m").unwrap();
+    assert_eq!(c.adaptation.method, Method::Adapters);
+    assert!(c.adaptation.inner.enabled && c.adaptation.inter.enabled);
+    assert_eq!(c.device, "cpu");
+    assert_eq!(c.known_depth(), Some(12));
+}
+
+#[test]
+fn every_example_config_is_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            ExperimentConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 1, "no example configs found in {}", dir.display());
+}
+
+#[test]
+fn zero_bottleneck_names_key_value_and_rule() {
+    let p = problems_of(&format!("{MINIMAL}\n[adaptation.inner]\nenabled = true\nbottleneck = 0\n"));
+    assert_eq!(p, vec!["adaptation.inner.bottleneck = 0: must be >= 1"]);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let toml = r#"
+name = "bad name with spaces"
+device = "gpu"
+[model]
+preset = "wavlm-base-plus"
+checkpoint = "/models/wavlm"
+[adaptation.inner]
+layers = "10-14"
+[optim]
+batch_size = 1
+[eval]
+p_targets = [0.01, 1.5]
+"#;
+    let p = problems_of(toml);
+    let has = |needle: &str| p.iter().any(|x| x.contains(needle));
+    assert!(has("name = \"bad name with spaces\""), "{p:#?}");
+    assert!(has("device = \"gpu\": expected \"cpu\" or \"cuda:N\""), "{p:#?}");
+    assert!(has("model: give either model.checkpoint or model.preset, not both"), "{p:#?}");
+    assert!(has("optim.batch_size = 1: must be >= 2"), "{p:#?}");
+    assert!(has("eval.p_targets[1] = 1.5"), "{p:#?}");
+    assert!(has("adaptation.inner.layers: 10-14: layers are numbered 1 to 12"), "{p:#?}");
+    assert_eq!(p.len(), 6, "{p:#?}");
+}
+
+#[test]
+fn layer_ranges_are_checked_against_the_presets_depth() {
+    let p = problems_of(&format!("{MINIMAL}\n[adaptation.inner]\nlayers = \"10-14\"\n"));
+    assert_eq!(p.len(), 1);
+    assert!(p[0].starts_with("adaptation.inner.layers: 10-14: layers are numbered 1 to 12"), "{p:?}");
+}
+
+#[test]
+fn unknown_preset_lists_the_known_ones() {
+    let p = problems_of("name = \"t\"\n[model]\npreset = \"wavlm-huge\"\n");
+    assert!(p[0].contains("model.preset = \"wavlm-huge\": unknown preset; known: wavlm-base,"), "{p:?}");
+}
+
+#[test]
+fn method_specific_rules() {
+    let p = problems_of(&format!("{MINIMAL}\n[adaptation]\nmethod = \"lora\"\n[adaptation.lora]\nrank = 0\ntargets = []\n"));
+    let joined = p.join("\n");
+    assert!(joined.contains("adaptation.inner.enabled = true: inner-layer adapters need adaptation.method = \"adapters\""), "{joined}");
+    assert!(joined.contains("adaptation.lora.rank = 0: must be >= 1"), "{joined}");
+    assert!(joined.contains("adaptation.lora.targets = []"), "{joined}");
+
+    let p = problems_of(&format!(
+        "{MINIMAL}\n[adaptation]\nmethod = \"adapters\"\n[adaptation.inner]\nenabled = false\n[adaptation.inter]\nenabled = false\n"
+    ));
+    assert!(p[0].contains("enable adaptation.inner or adaptation.inter"), "{p:?}");
+
+    let p = problems_of(&format!("{MINIMAL}\n[adaptation]\nmethod = \"full-finetune\"\ninner = {{ enabled = false }}\n[optim]\nlr_backbone = 0.0\n"));
+    assert!(p[0].contains("optim.lr_backbone = 0: method \"full-finetune\" trains backbone weights"), "{p:?}");
+}
+
+#[test]
+fn corpus_source_needs_corpus_and_trials() {
+    let p = problems_of(&format!("{MINIMAL}\n[data]\nsource = \"corpus\"\n"));
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(p[0].starts_with("data.corpus:"));
+    assert!(p[1].starts_with("data.trials:"));
+}
+
+#[test]
+fn unknown_keys_are_errors_with_their_line() {
+    let e = parse_error_of(&format!("{MINIMAL}\n[adaptation.inner]\nbotleneck = 32\n"));
+    assert!(e.contains("test.toml"), "{e}");
+    assert!(e.contains("botleneck"), "{e}");
+    assert!(e.contains("line 7"), "{e}");
+}
+
+#[test]
+fn wrong_types_and_bad_enum_values_are_parse_errors() {
+    let e = parse_error_of(&format!("{MINIMAL}\n[optim]\nbatch_size = \"many\"\n"));
+    assert!(e.contains("batch_size") || e.contains("line 6"), "{e}");
+    let e = parse_error_of(&format!("{MINIMAL}\n[adaptation]\nmethod = \"magic\"\n"));
+    assert!(e.contains("magic") && e.contains("full-finetune"), "{e}");
+    let e = parse_error_of(&format!("{MINIMAL}\n[adaptation.inner]\nlayers = \"first-3\"\n"));
+    assert!(e.contains("top-6"), "{e}");
+}
+
+#[test]
+fn path_checks_name_missing_files() {
+    let c = ExperimentConfig::from_toml_str(
+        "name = \"t\"\n[model]\ncheckpoint = \"/nonexistent/wavlm\"\n[data]\nsource = \"corpus\"\ncorpus = \"/nonexistent/vox\"\ntrials = \"/nonexistent/veri_test2.txt\"\n",
+        "t",
+    )
+    .unwrap();
+    let p: Vec<String> = c.check_paths().iter().map(|p| p.to_string()).collect();
+    assert_eq!(p.len(), 3, "{p:?}");
+    assert!(p[0].starts_with("model.checkpoint = \"/nonexistent/wavlm\": no such folder"), "{p:?}");
+    assert!(p[2].starts_with("data.trials = \"/nonexistent/veri_test2.txt\": no such file"), "{p:?}");
+}

@@ -1,0 +1,8 @@
+//! adaptsv's integration tests, one binary (one link) for speed. Each area is a module.
+
+mod cli;
+mod config;
+mod data;
+mod metrics;
+mod runs;
+mod scoring;

@@ -1,0 +1,220 @@
+//! The run folder: writing, status detection (running / finished / stopped / failed / crashed), damaged files.
+
+use adaptsv::config::ExperimentConfig;
+use adaptsv::runs::*;
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+
+fn config() -> ExperimentConfig {
+    ExperimentConfig::builtin_default()
+}
+
+fn step(step: u64, loss: f64) -> RunEvent {
+    RunEvent::Step { step, epoch: step as f64 / 10.0, loss, lr: 1e-3, accuracy: None, margin: None, samples_per_sec: None }
+}
+
+fn started(host: &str) -> RunEvent {
+    RunEvent::Started {
+        run_id: "x".into(),
+        device: "cpu".into(),
+        host: host.into(),
+        pid: std::process::id(),
+        total_params: Some(1000),
+        trainable_params: Some(50),
+    }
+}
+
+#[test]
+fn a_finished_run_has_every_file_and_its_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = RunWriter::create(tmp.path(), &config()).unwrap();
+    let id = w.id().to_string();
+    assert!(id.ends_with("-default-tiny-inner-inter"), "{id}");
+    w.emit(started(&local_host())).unwrap();
+    for s in 1..=5 {
+        w.emit(step(s, 10.0 - s as f64)).unwrap();
+    }
+    let mut dcf = BTreeMap::new();
+    dcf.insert("0.01".to_string(), 0.31);
+    for (s, eer) in [(3, 0.12), (5, 0.08)] {
+        w.emit(RunEvent::Eval {
+            step: s,
+            epoch: 0.5,
+            trials: "trials.txt".into(),
+            n_target: 10,
+            n_nontarget: 10,
+            eer,
+            min_dcf: dcf.clone(),
+            det: vec![],
+            scores_file: None,
+        })
+        .unwrap();
+    }
+    w.log("all good").unwrap();
+    let dir = w.dir().to_path_buf();
+    let summary = w.end(EndStatus::Finished, "done").unwrap();
+    assert_eq!(summary.status, RunStatus::Finished);
+
+    for f in [CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, LOG_FILE] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    assert!(dir.join(CHECKPOINTS_DIR).is_dir() && dir.join(SCORES_DIR).is_dir());
+    assert!(fs::read_to_string(dir.join(LOG_FILE)).unwrap().contains("all good"));
+
+    let runs = RunStore::new(tmp.path()).list().unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run.id, id);
+    assert_eq!(run.status, RunStatus::Finished);
+    assert!(run.damage.is_empty(), "{:?}", run.damage);
+    assert_eq!(run.config.as_ref().unwrap(), &config());
+    assert_eq!(run.events.len(), 10);
+    assert_eq!(run.summary.steps, 5);
+    assert_eq!(run.summary.final_loss, Some(5.0));
+    assert_eq!(run.summary.eer, Some(0.08));
+    assert_eq!(run.summary.best_eer, Some(0.08));
+    assert_eq!(run.summary.trainable_percent(), Some(5.0));
+}
+
+#[test]
+fn stopped_and_failed_runs_keep_their_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    for status in [EndStatus::Stopped, EndStatus::Failed] {
+        let mut w = RunWriter::create(tmp.path(), &config()).unwrap();
+        w.emit(started(&local_host())).unwrap();
+        w.emit(step(1, 3.0)).unwrap();
+        w.end(status, "bye").unwrap();
+    }
+    let statuses: Vec<RunStatus> = RunStore::new(tmp.path()).list().unwrap().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![RunStatus::Stopped, RunStatus::Failed]);
+}
+
+#[test]
+fn a_live_run_is_running_and_a_dead_one_crashed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = RunStore::new(tmp.path());
+    let mut w = RunWriter::create(tmp.path(), &config()).unwrap();
+    w.emit(started(&local_host())).unwrap();
+    w.emit(step(1, 3.0)).unwrap();
+    let id = w.id().to_string();
+    assert_eq!(store.load(&id).unwrap().status, RunStatus::Running);
+    assert!(matches!(store.delete(&id), Err(RunError::StillRunning(_))));
+
+    // The process "dies": the writer goes away without an end event, the OS releases the lock.
+    drop(w);
+    let run = store.load(&id).unwrap();
+    assert_eq!(run.status, RunStatus::Crashed);
+    assert_eq!(run.summary.steps, 1, "what was written before the crash is kept");
+    store.delete(&id).unwrap();
+    assert!(store.list().unwrap().is_empty());
+}
+
+#[test]
+fn a_run_killed_in_another_process_is_crashed() {
+    // A real process holds the lock and is killed: exactly what happens to a training process that dies.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("20260101T000000Z-killed");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join(CONFIG_FILE), config().to_toml_string()).unwrap();
+    let rec = EventRecord { t: 0.0, utc: Utc::now().rfc3339(), event: started(&local_host()) };
+    fs::write(dir.join(METRICS_FILE), format!("{}\n", serde_json::to_string(&rec).unwrap())).unwrap();
+    fs::write(dir.join(LOCK_FILE), "").unwrap();
+    // `--no-fork`: flock execs `sleep` itself, so the killed pid is the one holding the lock.
+    let mut child = std::process::Command::new("flock")
+        .arg("--no-fork")
+        .arg(dir.join(LOCK_FILE))
+        .args(["sleep", "30"])
+        .spawn()
+        .expect("the flock utility (util-linux) runs");
+    let store = RunStore::new(tmp.path());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.load("20260101T000000Z-killed").unwrap().status != RunStatus::Running {
+        assert!(std::time::Instant::now() < deadline, "the child never took the lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(store.load("20260101T000000Z-killed").unwrap().status, RunStatus::Crashed);
+}
+
+#[test]
+fn a_truncated_metrics_file_still_loads_what_is_readable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = RunWriter::create(tmp.path(), &config()).unwrap();
+    w.emit(started(&local_host())).unwrap();
+    for s in 1..=3 {
+        w.emit(step(s, 4.0 - s as f64)).unwrap();
+    }
+    let dir = w.dir().to_path_buf();
+    drop(w);
+    // The process died mid-write: half a line at the end.
+    let mut f = fs::OpenOptions::new().append(true).open(dir.join(METRICS_FILE)).unwrap();
+    f.write_all(br#"{"t":9.0,"utc":"2026-11-27T10:00:00Z","event":"step","step":4,"ep"#).unwrap();
+    drop(f);
+
+    let run = load_dir(&dir);
+    assert_eq!(run.status, RunStatus::Crashed);
+    assert_eq!(run.events.len(), 4);
+    assert_eq!(run.summary.steps, 3);
+    assert_eq!(run.damage.len(), 1, "{:?}", run.damage);
+    let d = run.damage[0].to_string();
+    assert!(d.contains("metrics.jsonl line 5") && d.contains("truncated last line"), "{d}");
+}
+
+#[test]
+fn damaged_summary_and_config_are_reported_and_the_rest_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = RunWriter::create(tmp.path(), &config()).unwrap();
+    w.emit(started(&local_host())).unwrap();
+    w.emit(step(7, 1.5)).unwrap();
+    let dir = w.dir().to_path_buf();
+    w.end(EndStatus::Finished, "ok").unwrap();
+    fs::write(dir.join(SUMMARY_FILE), "{ not json").unwrap();
+    fs::write(dir.join(CONFIG_FILE), "name = \n").unwrap();
+    // A line in the middle from a newer version of adaptsv, and a garbage line.
+    let text = fs::read_to_string(dir.join(METRICS_FILE)).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(1, r#"{"t":1.0,"utc":"2026-11-27T10:00:00Z","event":"from_the_future"}"#);
+    fs::write(dir.join(METRICS_FILE), lines.join("\n") + "\n").unwrap();
+
+    let run = load_dir(&dir);
+    assert_eq!(run.status, RunStatus::Finished);
+    assert!(run.config.is_none());
+    assert_eq!(run.summary.steps, 7, "summary re-derived from the events");
+    let damage: Vec<String> = run.damage.iter().map(|d| d.to_string()).collect();
+    assert_eq!(damage.len(), 3, "{damage:#?}");
+    assert!(damage.iter().any(|d| d.contains("config.toml")));
+    assert!(damage.iter().any(|d| d.contains("summary.json")));
+    assert!(damage.iter().any(|d| d.contains("metrics.jsonl line 2") && d.contains("unreadable event")));
+}
+
+#[test]
+fn runs_from_another_host_are_judged_by_their_last_event() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, utc) in [("20260101T000000Z-remote-old", "2026-01-01T00:00:00Z".to_string()), ("20260101T000001Z-remote-live", Utc::now().rfc3339())] {
+        let dir = tmp.path().join(name);
+        fs::create_dir_all(&dir).unwrap();
+        let rec = EventRecord { t: 0.0, utc, event: started("gpu-server-7") };
+        fs::write(dir.join(METRICS_FILE), format!("{}\n", serde_json::to_string(&rec).unwrap())).unwrap();
+    }
+    let store = RunStore::new(tmp.path());
+    assert_eq!(store.load("20260101T000000Z-remote-old").unwrap().status, RunStatus::Crashed);
+    assert_eq!(store.load("20260101T000001Z-remote-live").unwrap().status, RunStatus::Running);
+}
+
+#[test]
+fn a_missing_root_is_an_empty_list_and_bad_ids_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = RunStore::new(tmp.path().join("nothing-here"));
+    assert!(store.list().unwrap().is_empty());
+    assert!(matches!(store.load("../etc"), Err(RunError::NoSuchRun { .. })));
+}
+
+#[test]
+fn two_runs_started_in_the_same_second_get_distinct_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = RunWriter::create(tmp.path(), &config()).unwrap();
+    let b = RunWriter::create(tmp.path(), &config()).unwrap();
+    assert_ne!(a.dir(), b.dir());
+}
