@@ -42,11 +42,16 @@ pub fn run(args: &MetricsArgs) -> anyhow::Result<()> {
 
 /// The requested priors in the order given, duplicates dropped, or [`DEFAULT_P_TARGETS`] if none were given.
 fn p_targets(args: &MetricsArgs) -> Vec<f64> {
-    if args.p_target.is_empty() {
+    unique_p_targets(&args.p_target)
+}
+
+/// The priors given on the command line without repeats, or the defaults when none were given.
+pub(crate) fn unique_p_targets(given: &[f64]) -> Vec<f64> {
+    if given.is_empty() {
         return DEFAULT_P_TARGETS.to_vec();
     }
-    let mut unique: Vec<f64> = Vec::with_capacity(args.p_target.len());
-    for &p in &args.p_target {
+    let mut unique: Vec<f64> = Vec::with_capacity(given.len());
+    for &p in given {
         if !unique.contains(&p) {
             unique.push(p);
         }
@@ -110,7 +115,7 @@ pub fn to_table(path: &Path, metrics: &Metrics) -> String {
 }
 
 /// Parses a target prior, which must lie strictly between 0 and 1.
-fn parse_p_target(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_p_target(text: &str) -> Result<f64, String> {
     let p: f64 = text
         .parse()
         .map_err(|_| format!("'{text}' is not a number"))?;

@@ -2,6 +2,7 @@
 //! action, sharing its engine and run-folder format, so the same config runs on a server with no display.
 
 mod config_cmd;
+mod eval_cmd;
 mod gui_cmd;
 pub mod metrics;
 mod runs_cmd;
@@ -31,6 +32,8 @@ pub enum Command {
     Config(config_cmd::ConfigCommand),
     /// Compute EER, minDCF and counts from a score file (`enroll test score label`).
     Metrics(metrics::MetricsArgs),
+    /// Score a trial list and compute EER / minDCF (a trained run, or a model-free baseline embedder).
+    Eval(eval_cmd::EvalArgs),
     /// Write the built-in synthetic speaker corpus as a VoxCeleb-style folder plus a trial list.
     Synth(synth::SynthArgs),
 }
@@ -44,5 +47,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Config(cmd)) => config_cmd::run(&cmd),
         Some(Command::Metrics(args)) => metrics::run(&args),
         Some(Command::Synth(args)) => synth::run(&args),
+        Some(Command::Eval(args)) => eval_cmd::run(&args),
     }
 }

@@ -5,6 +5,7 @@
 //! model and the data. Enum values are written in kebab-case (`method = "full-finetune"`).
 
 use super::LayerSelection;
+pub use crate::data::{AugmentConfig, CorpusLayout};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -458,21 +459,6 @@ pub enum DataSource {
     Corpus,
 }
 
-/// How a corpus lies on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum CorpusLayout {
-    /// Detected from the folder contents.
-    #[default]
-    Auto,
-    /// `root/idXXXXX/<video>/NNNNN.wav`.
-    Voxceleb,
-    /// `wav.scp` + `utt2spk`.
-    Kaldi,
-    /// `root/<speaker>/*.wav`.
-    Folders,
-}
-
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
@@ -491,6 +477,9 @@ pub struct DataConfig {
     pub eval_corpus: Option<PathBuf>,
     #[serde(default)]
     pub synthetic: SyntheticConfig,
+    /// Training-time augmentation (noise, reverberation, speed); off by default.
+    #[serde(default)]
+    pub augment: AugmentConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -219,6 +219,27 @@ impl ExperimentConfig {
             }
         }
 
+        let aug = &d.augment;
+        if aug.enabled {
+            for (key, prob) in [("noise_prob", aug.noise_prob), ("rir_prob", aug.rir_prob), ("speed_prob", aug.speed_prob)] {
+                if !(0.0..=1.0).contains(&prob) {
+                    p.add(&format!("data.augment.{key}"), prob, "a probability must be between 0 and 1");
+                }
+            }
+            for (key, [lo, hi]) in [
+                ("noise_snr_db", aug.noise_snr_db),
+                ("music_snr_db", aug.music_snr_db),
+                ("speech_snr_db", aug.speech_snr_db),
+            ] {
+                if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                    p.add(&format!("data.augment.{key}"), format!("[{lo}, {hi}]"), "need [low, high] with low <= high (dB)");
+                }
+            }
+            if aug.noise_dir.is_none() && aug.rir_dir.is_none() && aug.speed_prob == 0.0 {
+                p.add("data.augment.enabled", "true", "give data.augment.noise_dir, data.augment.rir_dir or a speed_prob > 0");
+            }
+        }
+
         let o = &self.optim;
         p.at_least("optim.epochs", o.epochs, 1);
         if let Some(m) = o.max_steps {
@@ -279,6 +300,10 @@ impl ExperimentConfig {
             need("data.corpus", &self.data.corpus, true);
             need("data.trials", &self.data.trials, false);
             need("data.eval_corpus", &self.data.eval_corpus, true);
+        }
+        if self.data.augment.enabled {
+            need("data.augment.noise_dir", &self.data.augment.noise_dir, true);
+            need("data.augment.rir_dir", &self.data.augment.rir_dir, true);
         }
         p.0
     }

@@ -8,6 +8,9 @@
 //! | [`norm`]    | S-norm and AS-norm (adaptive top-N cohort) score normalisation                        |
 //! | [`metrics`] | the error curve of a score set; EER, normalised minDCF, actual DCF and Cllr for LLRs  |
 //! | [`det`]     | DET curve on normal-deviate (probit) axes, NIST ticks, reduction for plotting         |
+//! | [`extract`] | embeddings of every utterance a trial list names (whole or chunked), cached per run   |
+//! | [`ltas`]    | a model-free baseline embedder (long-term average spectrum), the floor models must beat |
+//! | [`trials_eval`] | one evaluation: score a trial list, measure it, write the score file, make the event |
 //!
 //! Everything here works on plain `f32`/`f64` slices and owns no tensors, so it runs the same in the trainer thread,
 //! the CLI and the GUI. All metric conventions (how ties, thresholds and interpolation are handled) are written out
@@ -17,9 +20,12 @@
 //! Errors from every part are one [`EvalError`]; its messages name the file, line or utterance involved.
 
 pub mod det;
+pub mod extract;
+pub mod ltas;
 pub mod metrics;
 pub mod norm;
 pub mod scores;
+pub mod trials_eval;
 
 use std::path::PathBuf;
 
@@ -29,7 +35,10 @@ pub use metrics::{
     DEFAULT_P_TARGETS,
 };
 pub use norm::{CohortStats, Matrix, NormMethod, ScoreNormalizer};
+pub use extract::{embed_utterances, EmbedOptions, Embedder, EmbeddingCache};
+pub use ltas::LtasEmbedder;
 pub use scores::{parse_scores, read_scores, score_trials, write_scores, ScoredTrial};
+pub use trials_eval::{evaluate_trials, TrialEval};
 
 /// Everything that can go wrong while scoring, normalising or measuring trials.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +124,26 @@ pub enum EvalError {
     /// AS-norm top-N outside `2..=cohort size`.
     #[error("AS-norm top-N is {top_n} but must lie between 2 and the cohort size {cohort_size}")]
     InvalidTopN { top_n: usize, cohort_size: usize },
+
+    /// An utterance the embedder needs could not be read.
+    #[error("cannot embed '{id}': {source}")]
+    Audio {
+        id: String,
+        #[source]
+        source: crate::data::DataError,
+    },
+
+    /// The embedder failed on an utterance.
+    #[error("the embedder failed on '{id}' ({path}): {message}")]
+    Embed {
+        id: String,
+        path: PathBuf,
+        message: String,
+    },
+
+    /// An embedding cache file is unreadable or could not be written.
+    #[error("embedding cache {path}: {message} (delete the file to re-extract)")]
+    Cache { path: PathBuf, message: String },
 
     /// All top-N cohort scores of an utterance are equal, so their standard deviation is zero.
     #[error("the cohort scores of '{key}' have zero spread, so they cannot normalise its scores (use a larger or more varied cohort)")]

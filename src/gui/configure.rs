@@ -23,6 +23,8 @@ pub fn find_examples(dir: &Path) -> Vec<Example> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        // experiments/default.toml is the built-in default, listed first under that name.
+        .filter(|p| p.file_name().is_none_or(|n| n != "default.toml"))
         .map(|p| Example {
             name: p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
             path: Some(p),
@@ -147,7 +149,7 @@ impl ConfigurePanel {
     fn summary_ui(&self, ui: &mut egui::Ui) {
         match &self.checked {
             Ok(c) => {
-                ui.colored_label(theme::OK, "✔ valid");
+                ui.colored_label(theme::OK, "valid");
                 ui.label(describe(c));
             }
             Err(ConfigError::Invalid { problems, .. }) => {
@@ -172,8 +174,10 @@ pub fn describe(c: &ExperimentConfig) -> String {
             let mut parts = Vec::new();
             if a.inner.enabled {
                 parts.push(format!(
-                    "inner ({:?} in layers {}, b={})",
-                    a.inner.position, a.inner.layers, a.inner.bottleneck
+                    "inner ({} in layers {}, b={})",
+                    name_of(&a.inner.position),
+                    a.inner.layers,
+                    a.inner.bottleneck
                 ));
             }
             if a.inter.enabled {
@@ -189,7 +193,19 @@ pub fn describe(c: &ExperimentConfig) -> String {
         _ => "no model".into(),
     };
     format!(
-        "{method} on {model} · {:?} aggregation · {:?} head {}-d · {:?} · {}",
-        c.aggregation.kind, c.head.kind, c.head.embedding_dim, c.loss.kind, c.device
+        "{method} on {model} · {} aggregation · {} head {}-d · {} · {}",
+        name_of(&c.aggregation.kind),
+        name_of(&c.head.kind),
+        c.head.embedding_dim,
+        name_of(&c.loss.kind),
+        c.device
     )
+}
+
+/// An option's value as written in TOML (`weighted-sum`, `aam-softmax`).
+fn name_of<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "?".into(),
+    }
 }

@@ -2,11 +2,12 @@
 //! layouts, trial lists, bad files, resampling, loader determinism, FLAC/OGG decoding, and that
 //! the synthetic corpus is learnable but not trivially so.
 
-use std::collections::BTreeMap;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use adaptsv::data::audio::{load_audio, write_wav_16k};
+use adaptsv::eval::Embedder;
 use adaptsv::data::report::SkipReason;
 use adaptsv::data::synthetic::{write_corpus, SynthConfig, SynthSummary};
 use adaptsv::data::{
@@ -450,52 +451,6 @@ fn flac_and_ogg_fixtures_decode_and_resample() {
     assert!(matches!(err, DataError::Truncated { .. }), "{err}");
 }
 
-/// Log of the long-term average power in 40 linear bands (0–7.5 kHz) of 512-sample Hann frames,
-/// hop 256: the classic "LTAS" voice feature. (The mean of per-frame log powers would be dominated
-/// by pauses and the noise floor.)
-fn log_ltas(x: &[f32]) -> Vec<f32> {
-    let mut planner = realfft::RealFftPlanner::<f32>::new();
-    let fft = planner.plan_fft_forward(512);
-    let mut spectrum = fft.make_output_vec();
-    let mut acc = [0.0f32; 40];
-    let mut frames = 0;
-    for start in (0..x.len().saturating_sub(512)).step_by(256) {
-        let mut frame: Vec<f32> = x[start..start + 512]
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v * (0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / 512.0).cos()))
-            .collect();
-        fft.process(&mut frame, &mut spectrum).unwrap();
-        for (band, a) in acc.iter_mut().enumerate() {
-            let bins = &spectrum[1 + band * 6..1 + (band + 1) * 6];
-            *a += bins.iter().map(|c| c.norm_sqr()).sum::<f32>();
-        }
-        frames += 1;
-    }
-    acc.iter()
-        .map(|a| (a / frames as f32 + 1e-10).ln())
-        .collect()
-}
-
-/// Equal error rate of scores with target flags (threshold sweep over sorted scores).
-fn eer(mut scored: Vec<(f32, bool)>) -> f32 {
-    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let targets = scored.iter().filter(|s| s.1).count() as f32;
-    let nontargets = scored.len() as f32 - targets;
-    let (mut misses, mut false_alarms) = (0.0f32, nontargets);
-    let mut best = 1.0f32;
-    for (_, target) in scored {
-        if target {
-            misses += 1.0;
-        } else {
-            false_alarms -= 1.0;
-        }
-        let (miss_rate, fa_rate) = (misses / targets, false_alarms / nontargets);
-        best = best.min(miss_rate.max(fa_rate));
-    }
-    best
-}
-
 #[test]
 fn synthetic_corpus_is_learnable_but_not_trivial() {
     let dir = tempfile::tempdir().unwrap();
@@ -514,35 +469,13 @@ fn synthetic_corpus_is_learnable_but_not_trivial() {
     let trials = TrialList::read(&summary.trials_path).unwrap();
     trials.check_against(&corpus).unwrap();
 
-    let mut features: BTreeMap<&str, Vec<f32>> = BTreeMap::new();
+    // The model-free LTAS baseline with mean subtraction: some speaker information, far from all.
+    let mut embedder = adaptsv::eval::LtasEmbedder::default();
+    let mut embeddings = std::collections::HashMap::new();
     for u in &corpus.utterances {
-        features.insert(&u.id, log_ltas(&load_audio(&u.path).unwrap()));
+        embeddings.insert(u.id.clone(), embedder.embed(&load_audio(&u.path).unwrap()).unwrap());
     }
-    // Remove the corpus mean (a one-line "backend"), then cosine scoring.
-    let n = features.len() as f32;
-    let mean: Vec<f32> = (0..40)
-        .map(|k| features.values().map(|f| f[k]).sum::<f32>() / n)
-        .collect();
-    let cosine = |a: &[f32], b: &[f32]| {
-        let (a, b): (Vec<f32>, Vec<f32>) = (
-            a.iter().zip(&mean).map(|(x, m)| x - m).collect(),
-            b.iter().zip(&mean).map(|(x, m)| x - m).collect(),
-        );
-        let dot: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        dot / (a.iter().map(|x| x * x).sum::<f32>().sqrt()
-            * b.iter().map(|x| x * x).sum::<f32>().sqrt())
-    };
-    let scored: Vec<(f32, bool)> = trials
-        .trials
-        .iter()
-        .map(|t| {
-            (
-                cosine(&features[t.enroll.as_str()], &features[t.test.as_str()]),
-                t.target,
-            )
-        })
-        .collect();
-    let e = eer(scored);
+    let e = adaptsv::eval::evaluate_trials(&trials, &embeddings, &[0.01], true).unwrap().metrics.eer.rate;
     eprintln!(
         "synthetic corpus: {} trials, EER of log LTAS + cosine = {:.1} %",
         trials.trials.len(),

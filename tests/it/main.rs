@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod data;
+mod eval_cli;
 mod metrics;
 mod runs;
 mod scoring;

@@ -1,0 +1,152 @@
+//! `adaptsv eval`: score a trial list and measure it, headless.
+//!
+//! Two sources of embeddings: a trained run (`--run DIR`, its latest checkpoint; the score file and the metrics
+//! go into the run folder) or a model-free baseline (`--embedder ltas --corpus ROOT`, results in `--out`).
+//! Embeddings are cached, so scoring a second trial list over the same utterances does not re-extract.
+
+use super::metrics::{parse_p_target, to_json, to_table, unique_p_targets};
+use crate::data::trials::TrialList;
+use crate::eval::{embed_utterances, evaluate_trials, write_scores, EmbedOptions, Embedder, LtasEmbedder};
+use anyhow::{bail, Context};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalArgs {
+    /// A run folder to evaluate (its latest checkpoint).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["embedder", "corpus", "out"])]
+    pub run: Option<PathBuf>,
+    /// Trial list: VoxCeleb (`1 a.wav b.wav`) or Kaldi (`a b target`). Default with --run: the run's own.
+    #[arg(long, value_name = "FILE")]
+    pub trials: Option<PathBuf>,
+    /// A model-free embedder instead of a run: `ltas` (log long-term average spectrum).
+    #[arg(long, value_enum)]
+    pub embedder: Option<BaselineEmbedder>,
+    /// Folder the trial list's utterance ids are relative to (with --embedder).
+    #[arg(long, value_name = "DIR")]
+    pub corpus: Option<PathBuf>,
+    /// Where the score file, metrics and embedding cache go (with --embedder; default: `eval-<embedder>`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Average embeddings of chunks of this many seconds instead of embedding whole utterances.
+    #[arg(long, value_name = "S")]
+    pub chunk_seconds: Option<f64>,
+    /// Do not subtract the mean embedding before cosine scoring.
+    #[arg(long)]
+    pub no_mean: bool,
+    /// Target prior for minDCF; repeat for several (default 0.01 and 0.05).
+    #[arg(long = "p-target", value_name = "P", value_parser = parse_p_target)]
+    pub p_target: Vec<f64>,
+    /// Print exactly one JSON object (the `adaptsv metrics --json` keys).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BaselineEmbedder {
+    Ltas,
+}
+
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    if let Some(run_dir) = &args.run {
+        return eval_run(run_dir);
+    }
+    let Some(embedder) = args.embedder else {
+        bail!("give --run DIR (a trained run) or --embedder ltas --corpus DIR --trials FILE (a baseline)");
+    };
+    let (Some(corpus), Some(trials_path)) = (&args.corpus, &args.trials) else {
+        bail!("--embedder needs --corpus DIR (the folder the trial ids are relative to) and --trials FILE");
+    };
+    if let Some(s) = args.chunk_seconds {
+        if !(s.is_finite() && s > 0.0) {
+            bail!("--chunk-seconds {s}: must be a number of seconds > 0");
+        }
+    }
+    let mut embedder: Box<dyn Embedder> = match embedder {
+        BaselineEmbedder::Ltas => Box::new(LtasEmbedder::default()),
+    };
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("eval-{}", embedder.cache_key())));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create output folder {}", out.display()))?;
+
+    let trials = TrialList::read(trials_path)?;
+    let utterances = resolve(&trials, corpus)?;
+    let options = EmbedOptions { chunk_seconds: args.chunk_seconds };
+    let cache = out.join(format!("embeddings-{}-{}.safetensors", embedder.cache_key(), options.key()));
+    let mut last_shown = std::time::Instant::now();
+    let embeddings = embed_utterances(embedder.as_mut(), &utterances, options, Some(&cache), &mut |done, total, eta| {
+        if last_shown.elapsed().as_secs_f64() > 1.0 || done == total {
+            last_shown = std::time::Instant::now();
+            eprint!("\rembedding {done}/{total} utterances, {:.0} s left   ", eta.unwrap_or(0.0));
+            if done == total {
+                eprintln!();
+            }
+        }
+    })?;
+
+    let p_targets = unique_p_targets(&args.p_target);
+    let result = evaluate_trials(&trials, &embeddings, &p_targets, !args.no_mean)?;
+    let stem = trials_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "trials".into());
+    let scores_path = out.join(format!("scores-{stem}.txt"));
+    write_scores(&scores_path, &result.scored)?;
+    let json = to_json(&result.metrics);
+    let metrics_path = out.join(format!("metrics-{stem}.json"));
+    crate::runs::write_atomic(&metrics_path, serde_json::to_string_pretty(&json)?.as_bytes())
+        .with_context(|| format!("cannot write {}", metrics_path.display()))?;
+
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        writeln!(stdout, "{json}")?;
+    } else {
+        writeln!(stdout, "{}", to_table(&scores_path, &result.metrics))?;
+        writeln!(stdout, "{:<18}{}", "Metrics", metrics_path.display())?;
+    }
+    Ok(())
+}
+
+/// The `(id, path)` of every utterance the trial list names, each checked to exist under `corpus`.
+fn resolve(trials: &TrialList, corpus: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let mut missing = Vec::new();
+    let mut out = Vec::new();
+    for id in trials.utterance_ids() {
+        let path = corpus.join(id);
+        if path.is_file() {
+            out.push((id.to_string(), path));
+        } else {
+            missing.push(id);
+        }
+    }
+    if let Some(first) = missing.first() {
+        let line = trials.trials.iter().find(|t| t.enroll == *first || t.test == *first).map_or(0, |t| t.line);
+        bail!(
+            "trial list {} line {line} names {first}, which is not in the corpus folder {} ({} of {} utterances missing)",
+            trials.path.display(),
+            corpus.display(),
+            missing.len(),
+            missing.len() + out.len()
+        );
+    }
+    Ok(out)
+}
+
+/// Evaluating a trained run needs its checkpoint; say plainly what is there and what is missing.
+fn eval_run(dir: &Path) -> anyhow::Result<()> {
+    let run = crate::runs::load_dir(dir);
+    if run.config.is_none() && run.events.is_empty() {
+        bail!("{} is not a readable run folder (no config.toml or metrics.jsonl)", dir.display());
+    }
+    let checkpoints = dir.join(crate::runs::CHECKPOINTS_DIR);
+    let has_checkpoint = std::fs::read_dir(&checkpoints).map(|mut d| d.next().is_some()).unwrap_or(false);
+    if !has_checkpoint {
+        bail!(
+            "run {} has no checkpoint in {}: only runs trained by `adaptsv train` can be evaluated this way; \
+             for a model-free baseline use --embedder ltas --corpus DIR --trials FILE",
+            run.id,
+            checkpoints.display()
+        );
+    }
+    bail!(
+        "run {}: loading checkpoints arrives with the training engine; this build cannot read {} yet",
+        run.id,
+        checkpoints.display()
+    )
+}
