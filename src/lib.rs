@@ -9,6 +9,7 @@
 //! | `data`   | corpora, trial lists, audio decode/resample, loader threads, augmentation, synthetic corpus |
 //! | `device` | `cpu` / `cuda:N` choice and a guarded CUDA probe                                 |
 //! | `eval`   | EER, minDCF, DET, score files, cosine scoring, S-norm / AS-norm                  |
+//! | `model`  | adapters, layer aggregation, speaker heads, margin losses, parameter accounting  |
 //! | `runs`   | the run folder: event schema, writer, store (list/load/delete), status detection |
 //! | `gui`    | the eframe app: Configure / Monitor / Compare                                    |
 //! | `cli`    | the clap command line, one subcommand per GUI action                             |
@@ -21,4 +22,5 @@ pub mod data;
 pub mod device;
 pub mod eval;
 pub mod gui;
+pub mod model;
 pub mod runs;

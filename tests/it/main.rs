@@ -5,5 +5,6 @@ mod config;
 mod data;
 mod eval_cli;
 mod metrics;
+mod model;
 mod runs;
 mod scoring;
