@@ -43,8 +43,7 @@ fn main() {
         summary.seconds / el
     );
 
-    let corpus =
-        Arc::new(Corpus::index(&summary.train_root, CorpusLayout::Auto, None).expect("index"));
+    let corpus = Arc::new(Corpus::index(&summary.train_root, CorpusLayout::Auto, None).expect("index"));
     let (musan, rirs) = augmentation_folders(dir.path());
     for (label, augment) in [
         ("no augmentation", AugmentConfig::default()),

@@ -8,8 +8,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use adaptsv::eval::{
-    compute_metrics, score_trials, DetCurve, ErrorCurve, Matrix, NormMethod, ScoreNormalizer,
-    DEFAULT_P_TARGETS,
+    compute_metrics, score_trials, DetCurve, ErrorCurve, Matrix, NormMethod, ScoreNormalizer, DEFAULT_P_TARGETS,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -29,10 +28,7 @@ fn median_time<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
 }
 
 fn row(task: &str, size: &str, time: Duration) {
-    println!(
-        "| {task:<42} | {size:<36} | {:>9.1} ms |",
-        time.as_secs_f64() * 1e3
-    );
+    println!("| {task:<42} | {size:<36} | {:>9.1} ms |", time.as_secs_f64() * 1e3);
 }
 
 fn main() {
@@ -53,10 +49,7 @@ fn main() {
     let embeddings: HashMap<String, Vec<f32>> = (0..4_874)
         .map(|i| {
             let v: Vec<f32> = (0..dim).map(|_| normal.sample(&mut rng) as f32).collect();
-            (
-                format!("id{:05}/video{:03}/{:05}.wav", i / 40, i % 40, i),
-                v,
-            )
+            (format!("id{:05}/video{:03}/{:05}.wav", i / 40, i % 40, i), v)
         })
         .collect();
     let keys: Vec<&String> = embeddings.keys().collect();
@@ -88,9 +81,7 @@ fn main() {
         t,
     );
 
-    let t = median_time(7, || {
-        score_trials(trial_list.iter().copied(), &embeddings).unwrap()
-    });
+    let t = median_time(7, || score_trials(trial_list.iter().copied(), &embeddings).unwrap());
     row("cosine scoring", "37,611 trials, 4,874 x 256-d", t);
 
     let scored = score_trials(trial_list.iter().copied(), &embeddings).unwrap();

@@ -65,27 +65,48 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let mut embedder: Box<dyn Embedder> = match embedder {
         BaselineEmbedder::Ltas => Box::new(LtasEmbedder::default()),
     };
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("eval-{}", embedder.cache_key())));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("eval-{}", embedder.cache_key())));
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create output folder {}", out.display()))?;
 
     let trials = TrialList::read(trials_path)?;
     let utterances = resolve(&trials, corpus)?;
-    let options = EmbedOptions { chunk_seconds: args.chunk_seconds };
-    let cache = out.join(format!("embeddings-{}-{}.safetensors", embedder.cache_key(), options.key()));
+    let options = EmbedOptions {
+        chunk_seconds: args.chunk_seconds,
+    };
+    let cache = out.join(format!(
+        "embeddings-{}-{}.safetensors",
+        embedder.cache_key(),
+        options.key()
+    ));
     let mut last_shown = std::time::Instant::now();
-    let embeddings = embed_utterances(embedder.as_mut(), &utterances, options, Some(&cache), &mut |done, total, eta| {
-        if last_shown.elapsed().as_secs_f64() > 1.0 || done == total {
-            last_shown = std::time::Instant::now();
-            eprint!("\rembedding {done}/{total} utterances, {:.0} s left   ", eta.unwrap_or(0.0));
-            if done == total {
-                eprintln!();
+    let embeddings = embed_utterances(
+        embedder.as_mut(),
+        &utterances,
+        options,
+        Some(&cache),
+        &mut |done, total, eta| {
+            if last_shown.elapsed().as_secs_f64() > 1.0 || done == total {
+                last_shown = std::time::Instant::now();
+                eprint!(
+                    "\rembedding {done}/{total} utterances, {:.0} s left   ",
+                    eta.unwrap_or(0.0)
+                );
+                if done == total {
+                    eprintln!();
+                }
             }
-        }
-    })?;
+        },
+    )?;
 
     let p_targets = unique_p_targets(&args.p_target);
     let result = evaluate_trials(&trials, &embeddings, &p_targets, !args.no_mean)?;
-    let stem = trials_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "trials".into());
+    let stem = trials_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "trials".into());
     let scores_path = out.join(format!("scores-{stem}.txt"));
     write_scores(&scores_path, &result.scored)?;
     let json = to_json(&result.metrics);
@@ -116,7 +137,11 @@ fn resolve(trials: &TrialList, corpus: &Path) -> anyhow::Result<Vec<(String, Pat
         }
     }
     if let Some(first) = missing.first() {
-        let line = trials.trials.iter().find(|t| t.enroll == *first || t.test == *first).map_or(0, |t| t.line);
+        let line = trials
+            .trials
+            .iter()
+            .find(|t| t.enroll == *first || t.test == *first)
+            .map_or(0, |t| t.line);
         bail!(
             "trial list {} line {line} names {first}, which is not in the corpus folder {} ({} of {} utterances missing)",
             trials.path.display(),
@@ -132,10 +157,15 @@ fn resolve(trials: &TrialList, corpus: &Path) -> anyhow::Result<Vec<(String, Pat
 fn eval_run(dir: &Path) -> anyhow::Result<()> {
     let run = crate::runs::load_dir(dir);
     if run.config.is_none() && run.events.is_empty() {
-        bail!("{} is not a readable run folder (no config.toml or metrics.jsonl)", dir.display());
+        bail!(
+            "{} is not a readable run folder (no config.toml or metrics.jsonl)",
+            dir.display()
+        );
     }
     let checkpoints = dir.join(crate::runs::CHECKPOINTS_DIR);
-    let has_checkpoint = std::fs::read_dir(&checkpoints).map(|mut d| d.next().is_some()).unwrap_or(false);
+    let has_checkpoint = std::fs::read_dir(&checkpoints)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
     if !has_checkpoint {
         bail!(
             "run {} has no checkpoint in {}: only runs trained by `adaptsv train` can be evaluated this way; \

@@ -41,7 +41,8 @@ impl Default for GuiArgs {
 pub fn run(args: &GuiArgs) -> anyhow::Result<()> {
     let initial_config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
             Some((path.display().to_string(), text))
         }
         None => None,

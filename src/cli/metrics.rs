@@ -116,9 +116,7 @@ pub fn to_table(path: &Path, metrics: &Metrics) -> String {
 
 /// Parses a target prior, which must lie strictly between 0 and 1.
 pub(crate) fn parse_p_target(text: &str) -> Result<f64, String> {
-    let p: f64 = text
-        .parse()
-        .map_err(|_| format!("'{text}' is not a number"))?;
+    let p: f64 = text.parse().map_err(|_| format!("'{text}' is not a number"))?;
     if p > 0.0 && p < 1.0 {
         Ok(p)
     } else {

@@ -30,7 +30,10 @@ pub fn run(args: &RunsArgs) -> anyhow::Result<()> {
 }
 
 fn method(run: &LoadedRun) -> String {
-    run.config.as_ref().map(|c| c.adaptation.method.name().to_string()).unwrap_or_else(|| "?".into())
+    run.config
+        .as_ref()
+        .map(|c| c.adaptation.method.name().to_string())
+        .unwrap_or_else(|| "?".into())
 }
 
 fn json_of(run: &LoadedRun) -> serde_json::Value {
@@ -65,17 +68,27 @@ pub fn table(runs: &[LoadedRun]) -> String {
             s.steps.to_string(),
             s.final_loss.map(|l| format!("{l:.4}")).unwrap_or_else(|| "-".into()),
             s.eer.map(|e| format!("{:.2}", 100.0 * e)).unwrap_or_else(|| "-".into()),
-            s.trainable_percent().map(|p| format!("{p:.2}")).unwrap_or_else(|| "-".into()),
+            s.trainable_percent()
+                .map(|p| format!("{p:.2}"))
+                .unwrap_or_else(|| "-".into()),
         ]);
         for d in &run.damage {
             notes.push(format!("  ! {}: {d}", run.id));
         }
     }
-    let widths: Vec<usize> = (0..7).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..7)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
     let mut out: Vec<String> = rows
         .iter()
         .map(|r| {
-            r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+            r.iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
         })
         .collect();
     out.extend(notes);

@@ -42,8 +42,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         videos_per_speaker: args.videos,
         ..SynthConfig::new(args.speakers, args.utterances, args.seconds, args.seed)
     };
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let start = std::time::Instant::now();
     let mut last_shown = 0;
     let mut show = |done: usize, total: usize| {
@@ -68,22 +67,14 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         summary.train_root.display()
     );
     if let Some(test) = &summary.test_root {
-        println!(
-            "test speakers:     {} in {}",
-            args.test_speakers,
-            test.display()
-        );
+        println!("test speakers:     {} in {}", args.test_speakers, test.display());
     }
     println!(
         "trial list:        {} ({} target, {} non-target; ids relative to {})",
         summary.trials_path.display(),
         summary.target_trials,
         summary.nontarget_trials,
-        summary
-            .test_root
-            .as_ref()
-            .unwrap_or(&summary.train_root)
-            .display()
+        summary.test_root.as_ref().unwrap_or(&summary.train_root).display()
     );
     Ok(())
 }

@@ -67,7 +67,9 @@ impl LayerSelection {
             Self::All => (0..num_layers).collect(),
             Self::Top(k) => {
                 if *k == 0 || *k > num_layers {
-                    return Err(format!("top-{k}: must be between 1 and {num_layers} (the model's layers)"));
+                    return Err(format!(
+                        "top-{k}: must be between 1 and {num_layers} (the model's layers)"
+                    ));
                 }
                 (num_layers - k..num_layers).collect()
             }
@@ -151,8 +153,14 @@ mod tests {
     #[test]
     fn resolves_each_form() {
         assert_eq!(LayerSelection::All.resolve(3).unwrap(), vec![0, 1, 2]);
-        assert_eq!(LayerSelection::parse("4-6").unwrap().resolve(12).unwrap(), vec![3, 4, 5]);
-        assert_eq!(LayerSelection::parse("top-2").unwrap().resolve(12).unwrap(), vec![10, 11]);
+        assert_eq!(
+            LayerSelection::parse("4-6").unwrap().resolve(12).unwrap(),
+            vec![3, 4, 5]
+        );
+        assert_eq!(
+            LayerSelection::parse("top-2").unwrap().resolve(12).unwrap(),
+            vec![10, 11]
+        );
         assert_eq!(LayerSelection::List(vec![5, 1, 5]).resolve(12).unwrap(), vec![0, 4]);
     }
 

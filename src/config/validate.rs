@@ -98,7 +98,10 @@ impl ExperimentConfig {
     fn check_top(&self, p: &mut Problems) {
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 64
-            && self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
         if !name_ok {
             p.add(
                 "name",
@@ -118,7 +121,11 @@ impl ExperimentConfig {
             ),
             (None, Some(name)) if self.known_depth().is_none() => {
                 let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
-                p.add("model.preset", format!("{name:?}"), format!("unknown preset; known: {}", names.join(", ")));
+                p.add(
+                    "model.preset",
+                    format!("{name:?}"),
+                    format!("unknown preset; known: {}", names.join(", ")),
+                );
             }
             _ => {}
         }
@@ -161,7 +168,11 @@ impl ExperimentConfig {
                 p.at_least("adaptation.partial_top_k", a.partial_top_k, 1);
                 if let Some(d) = depth {
                     if a.partial_top_k > d {
-                        p.add("adaptation.partial_top_k", a.partial_top_k, format!("the model has {d} layers"));
+                        p.add(
+                            "adaptation.partial_top_k",
+                            a.partial_top_k,
+                            format!("the model has {d} layers"),
+                        );
                     }
                 }
             }
@@ -173,7 +184,11 @@ impl ExperimentConfig {
                 p.at_least("adaptation.lora.rank", a.lora.rank, 1);
                 p.positive("adaptation.lora.alpha", a.lora.alpha);
                 if a.lora.targets.is_empty() {
-                    p.add("adaptation.lora.targets", "[]", "name at least one of q, k, v, out, ffn-in, ffn-out");
+                    p.add(
+                        "adaptation.lora.targets",
+                        "[]",
+                        "name at least one of q, k, v, out, ffn-in, ffn-out",
+                    );
                 }
                 p.layers("adaptation.lora.layers", &a.lora.layers, depth);
             }
@@ -195,7 +210,11 @@ impl ExperimentConfig {
         let l = &self.loss;
         p.non_negative("loss.margin", l.margin);
         if l.kind == LossKind::AamSoftmax && l.margin >= std::f64::consts::FRAC_PI_2 {
-            p.add("loss.margin", l.margin, "an angular margin must be below pi/2 radians (0.2 is usual)");
+            p.add(
+                "loss.margin",
+                l.margin,
+                "an angular margin must be below pi/2 radians (0.2 is usual)",
+            );
         }
         p.positive("loss.scale", l.scale);
         p.non_negative("loss.margin_warmup_epochs", l.margin_warmup_epochs);
@@ -207,7 +226,11 @@ impl ExperimentConfig {
                     p.add("data.corpus", "", "data.source = \"corpus\" needs the corpus folder");
                 }
                 if d.trials.is_none() {
-                    p.add("data.trials", "", "data.source = \"corpus\" needs a trial list (e.g. veri_test2.txt)");
+                    p.add(
+                        "data.trials",
+                        "",
+                        "data.source = \"corpus\" needs a trial list (e.g. veri_test2.txt)",
+                    );
                 }
             }
             DataSource::Synthetic => {
@@ -221,9 +244,17 @@ impl ExperimentConfig {
 
         let aug = &d.augment;
         if aug.enabled {
-            for (key, prob) in [("noise_prob", aug.noise_prob), ("rir_prob", aug.rir_prob), ("speed_prob", aug.speed_prob)] {
+            for (key, prob) in [
+                ("noise_prob", aug.noise_prob),
+                ("rir_prob", aug.rir_prob),
+                ("speed_prob", aug.speed_prob),
+            ] {
                 if !(0.0..=1.0).contains(&prob) {
-                    p.add(&format!("data.augment.{key}"), prob, "a probability must be between 0 and 1");
+                    p.add(
+                        &format!("data.augment.{key}"),
+                        prob,
+                        "a probability must be between 0 and 1",
+                    );
                 }
             }
             for (key, [lo, hi]) in [
@@ -232,11 +263,19 @@ impl ExperimentConfig {
                 ("speech_snr_db", aug.speech_snr_db),
             ] {
                 if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
-                    p.add(&format!("data.augment.{key}"), format!("[{lo}, {hi}]"), "need [low, high] with low <= high (dB)");
+                    p.add(
+                        &format!("data.augment.{key}"),
+                        format!("[{lo}, {hi}]"),
+                        "need [low, high] with low <= high (dB)",
+                    );
                 }
             }
             if aug.noise_dir.is_none() && aug.rir_dir.is_none() && aug.speed_prob == 0.0 {
-                p.add("data.augment.enabled", "true", "give data.augment.noise_dir, data.augment.rir_dir or a speed_prob > 0");
+                p.add(
+                    "data.augment.enabled",
+                    "true",
+                    "give data.augment.noise_dir, data.augment.rir_dir or a speed_prob > 0",
+                );
             }
         }
 
@@ -264,13 +303,20 @@ impl ExperimentConfig {
             p.add(
                 "optim.lr_backbone",
                 0,
-                format!("method \"{}\" trains backbone weights: give a learning rate > 0", self.adaptation.method.name()),
+                format!(
+                    "method \"{}\" trains backbone weights: give a learning rate > 0",
+                    self.adaptation.method.name()
+                ),
             );
         }
 
         let e = &self.eval;
         if e.p_targets.is_empty() {
-            p.add("eval.p_targets", "[]", "name at least one target prior, e.g. [0.01, 0.05]");
+            p.add(
+                "eval.p_targets",
+                "[]",
+                "name at least one target prior, e.g. [0.01, 0.05]",
+            );
         }
         for (i, &pt) in e.p_targets.iter().enumerate() {
             if !(pt > 0.0 && pt < 1.0) {
@@ -291,7 +337,11 @@ impl ExperimentConfig {
                 let ok = if want_dir { path.is_dir() } else { path.is_file() };
                 if !ok {
                     let kind = if want_dir { "folder" } else { "file" };
-                    p.add(key, format!("{:?}", path.display().to_string()), format!("no such {kind} on this machine"));
+                    p.add(
+                        key,
+                        format!("{:?}", path.display().to_string()),
+                        format!("no such {kind} on this machine"),
+                    );
                 }
             }
         };

@@ -70,21 +70,14 @@ pub fn decode_mono(path: &Path) -> Result<MonoAudio, DataError> {
 /// 16 kHz WAV files hound reads are read only inside the window (a 3 s crop of an 8 s VoxCeleb file
 /// decodes 3 s), after checking the file is as long as its header says, so truncated files are
 /// still reported; everything else is decoded in full by [`load_audio`].
-pub fn load_window(
-    path: &Path,
-    len: usize,
-    start_of: &mut dyn FnMut(usize) -> usize,
-) -> Result<Vec<f32>, DataError> {
+pub fn load_window(path: &Path, len: usize, start_of: &mut dyn FnMut(usize) -> usize) -> Result<Vec<f32>, DataError> {
     if let Some(mut reader) = open_wav_16k(path)? {
         let total = reader.duration() as usize;
         if total >= len && total > 0 {
             let start = start_of(total).min(total - len);
-            reader
-                .seek(start as u32)
-                .map_err(|e| DataError::io(path, e))?;
+            reader.seek(start as u32).map_err(|e| DataError::io(path, e))?;
             let channels = reader.spec().channels as usize;
-            let interleaved = read_samples(&mut reader, Some(len * channels))
-                .map_err(|e| hound_error(path, e))?;
+            let interleaved = read_samples(&mut reader, Some(len * channels)).map_err(|e| hound_error(path, e))?;
             let mono = mix_down(&interleaved, channels);
             if mono.len() == len {
                 return Ok(mono);
@@ -123,9 +116,7 @@ fn open_wav_16k(path: &Path) -> Result<Option<hound::WavReader<BufReader<File>>>
     if spec.sample_rate != SAMPLE_RATE {
         return Ok(None);
     }
-    let file_len = std::fs::metadata(path)
-        .map_err(|e| DataError::io(path, e))?
-        .len();
+    let file_len = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?.len();
     let data_len = reader.len() as u64 * spec.bits_per_sample.div_ceil(8) as u64;
     // The smallest WAV header is 44 bytes; a shorter file cannot hold the data it declares.
     if file_len < data_len + 44 {
@@ -226,19 +217,15 @@ fn read_samples(
 
 fn hound_error(path: &Path, e: hound::Error) -> DataError {
     match e {
-        hound::Error::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            DataError::Truncated {
-                path: path.into(),
-                reason: "the data ends before the length in its header".into(),
-            }
-        }
+        hound::Error::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => DataError::Truncated {
+            path: path.into(),
+            reason: "the data ends before the length in its header".into(),
+        },
         // hound reports a short read of the sample data as a plain `Other` I/O error.
-        hound::Error::IoError(io) if io.to_string().contains("Failed to read enough bytes") => {
-            DataError::Truncated {
-                path: path.into(),
-                reason: "the data ends before the length in its header".into(),
-            }
-        }
+        hound::Error::IoError(io) if io.to_string().contains("Failed to read enough bytes") => DataError::Truncated {
+            path: path.into(),
+            reason: "the data ends before the length in its header".into(),
+        },
         hound::Error::IoError(io) => DataError::io(path, io),
         hound::Error::UnfinishedSample => DataError::Truncated {
             path: path.into(),
@@ -253,12 +240,10 @@ fn hound_error(path: &Path, e: hound::Error) -> DataError {
 
 fn sym_error(path: &Path, e: SymError) -> DataError {
     match e {
-        SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            DataError::Truncated {
-                path: path.into(),
-                reason: "the stream ends unexpectedly".into(),
-            }
-        }
+        SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => DataError::Truncated {
+            path: path.into(),
+            reason: "the stream ends unexpectedly".into(),
+        },
         SymError::Unsupported(what) => DataError::Decode {
             path: path.into(),
             reason: format!("not a supported audio format ({what})"),
@@ -278,12 +263,7 @@ fn decode_symphonia(path: &Path) -> Result<MonoAudio, DataError> {
         hint.with_extension(ext);
     }
     let mut format = symphonia::default::get_probe()
-        .probe(
-            &hint,
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
+        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
         .map_err(|e| sym_error(path, e))?;
     let track = format
         .default_track(TrackType::Audio)
@@ -343,10 +323,7 @@ fn decode_symphonia(path: &Path) -> Result<MonoAudio, DataError> {
         path: path.into(),
         reason: "the sample rate is not given".into(),
     })?;
-    Ok(MonoAudio {
-        samples,
-        sample_rate,
-    })
+    Ok(MonoAudio { samples, sample_rate })
 }
 
 #[cfg(test)]
@@ -369,10 +346,7 @@ mod tests {
         assert!(x.iter().zip(&y).all(|(a, b)| (a - b).abs() < 1e-4));
 
         // 24-bit int and 32-bit float at 16 kHz decode to the same values.
-        for (bits, format) in [
-            (24, hound::SampleFormat::Int),
-            (32, hound::SampleFormat::Float),
-        ] {
+        for (bits, format) in [(24, hound::SampleFormat::Int), (32, hound::SampleFormat::Float)] {
             let p = dir.path().join(format!("b{bits}.wav"));
             let spec = hound::WavSpec {
                 channels: 1,
@@ -389,10 +363,7 @@ mod tests {
             }
             w.finalize().unwrap();
             let y = load_audio(&p).unwrap();
-            assert!(
-                x.iter().zip(&y).all(|(a, b)| (a - b).abs() < 1e-5),
-                "{bits}-bit"
-            );
+            assert!(x.iter().zip(&y).all(|(a, b)| (a - b).abs() < 1e-5), "{bits}-bit");
         }
     }
 
@@ -411,10 +382,7 @@ mod tests {
 
     #[test]
     fn windows_read_only_what_is_asked_and_wrap_short_files() {
-        assert_eq!(
-            window(&[1.0, 2.0, 3.0], 5, 1),
-            vec![2.0, 3.0, 1.0, 2.0, 3.0]
-        );
+        assert_eq!(window(&[1.0, 2.0, 3.0], 5, 1), vec![2.0, 3.0, 1.0, 2.0, 3.0]);
         let dir = tempfile::tempdir().unwrap();
         let x: Vec<f32> = (0..1000).map(|i| i as f32 / 2000.0).collect();
         let p = dir.path().join("ramp.wav");
@@ -424,10 +392,7 @@ mod tests {
             250
         })
         .unwrap();
-        assert!(w
-            .iter()
-            .zip(&x[250..350])
-            .all(|(a, b)| (a - b).abs() < 1e-4));
+        assert!(w.iter().zip(&x[250..350]).all(|(a, b)| (a - b).abs() < 1e-4));
         let w = load_window(&p, 1500, &mut |_| 900).unwrap();
         assert_eq!(w.len(), 1500);
         assert!((w[100] - x[0]).abs() < 1e-4, "wraps to the start");

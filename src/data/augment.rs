@@ -216,14 +216,10 @@ pub fn change_speed(wave: &[f32], factor: f32) -> Result<Vec<f32>, DataError> {
 
 /// Adds `noise` to `wave` scaled so that the SNR is `snr_db` (WeSpeaker's level formula).
 pub fn add_at_snr(wave: &mut [f32], noise: &[f32], snr_db: f32) {
-    let level = |x: &[f32]| {
-        10.0 * (x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32 + 1e-4).log10()
-    };
+    let level = |x: &[f32]| 10.0 * (x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32 + 1e-4).log10();
     let (clean_db, noise_db) = (level(wave), level(noise));
     let scale = 10f32.powf((clean_db - noise_db - snr_db) / 20.0);
-    wave.iter_mut()
-        .zip(noise)
-        .for_each(|(w, n)| *w += scale * n);
+    wave.iter_mut().zip(noise).for_each(|(w, n)| *w += scale * n);
 }
 
 /// A `len`-sample noise segment from a random place in `path` (tiled when the file is shorter).
@@ -248,13 +244,16 @@ pub fn reverberate(wave: &mut [f32], rir: &[f32]) {
     let peak = rir
         .iter()
         .enumerate()
-        .fold((0, 0.0f32), |best, (i, v)| {
-            if v.abs() > best.1 {
-                (i, v.abs())
-            } else {
-                best
-            }
-        })
+        .fold(
+            (0, 0.0f32),
+            |best, (i, v)| {
+                if v.abs() > best.1 {
+                    (i, v.abs())
+                } else {
+                    best
+                }
+            },
+        )
         .0;
     let rir = &rir[peak..];
     let norm = 1.0 / energy.sqrt();
@@ -267,10 +266,7 @@ pub fn reverberate(wave: &mut [f32], rir: &[f32]) {
         let mut a = vec![0.0f32; n];
         a[..wave.len()].copy_from_slice(wave);
         let mut b = vec![0.0f32; n];
-        b[..rir.len()]
-            .iter_mut()
-            .zip(rir)
-            .for_each(|(d, s)| *d = s * norm);
+        b[..rir.len()].iter_mut().zip(rir).for_each(|(d, s)| *d = s * norm);
         let mut fa = fwd.make_output_vec();
         let mut fb = fwd.make_output_vec();
         // Lengths match the plan, so these cannot fail; on error keep the dry signal.
@@ -328,9 +324,7 @@ mod tests {
     fn snr_is_what_was_asked() {
         let mut wave: Vec<f32> = (0..16000).map(|i| (i as f32 * 0.1).sin()).collect();
         let clean = wave.clone();
-        let noise: Vec<f32> = (0..16000)
-            .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
-            .collect();
+        let noise: Vec<f32> = (0..16000).map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0).collect();
         add_at_snr(&mut wave, &noise, 10.0);
         let added: Vec<f32> = wave.iter().zip(&clean).map(|(w, c)| w - c).collect();
         let snr = 20.0 * (rms(&clean) / rms(&added)).log10();
@@ -366,9 +360,6 @@ mod tests {
             rir_prob: 1.5,
             ..AugmentConfig::default()
         };
-        assert!(Augmenter::new(&bad)
-            .unwrap_err()
-            .to_string()
-            .contains("rir_prob"));
+        assert!(Augmenter::new(&bad).unwrap_err().to_string().contains("rir_prob"));
     }
 }

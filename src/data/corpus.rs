@@ -73,11 +73,7 @@ const PROGRESS_EVERY: usize = 500;
 
 impl Corpus {
     /// Indexes the corpus at `root` with the given layout (`Auto` detects it).
-    pub fn index(
-        root: &Path,
-        layout: CorpusLayout,
-        mut progress: Progress<'_>,
-    ) -> Result<Self, DataError> {
+    pub fn index(root: &Path, layout: CorpusLayout, mut progress: Progress<'_>) -> Result<Self, DataError> {
         let layout = match layout {
             CorpusLayout::Auto => detect_layout(root)?,
             other => other,
@@ -94,10 +90,9 @@ impl Corpus {
                 let entries = index_speaker_folders(&root, true, &mut report)?;
                 (root, entries)
             }
-            CorpusLayout::Folders | CorpusLayout::Auto => (
-                root.to_path_buf(),
-                index_speaker_folders(root, false, &mut report)?,
-            ),
+            CorpusLayout::Folders | CorpusLayout::Auto => {
+                (root.to_path_buf(), index_speaker_folders(root, false, &mut report)?)
+            }
         };
         if entries.is_empty() {
             return Err(DataError::Layout {
@@ -110,11 +105,7 @@ impl Corpus {
     }
 
     /// Builds a corpus from `(id, speaker name, path)` triples (sorted and de-duplicated by id).
-    fn from_entries(
-        root: PathBuf,
-        layout: CorpusLayout,
-        entries: Vec<(String, String, PathBuf)>,
-    ) -> Self {
+    fn from_entries(root: PathBuf, layout: CorpusLayout, entries: Vec<(String, String, PathBuf)>) -> Self {
         let mut by_id: BTreeMap<String, (String, PathBuf)> = BTreeMap::new();
         for (id, spk, path) in entries {
             by_id.insert(id, (spk, path));
@@ -122,11 +113,7 @@ impl Corpus {
         let mut speakers: Vec<String> = by_id.values().map(|(s, _)| s.clone()).collect();
         speakers.sort();
         speakers.dedup();
-        let index: HashMap<&str, usize> = speakers
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.as_str(), i))
-            .collect();
+        let index: HashMap<&str, usize> = speakers.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
         let utterances = by_id
             .iter()
             .map(|(id, (spk, path))| Utterance {
@@ -247,13 +234,12 @@ fn index_speaker_folders(
     report: &mut dyn FnMut(usize),
 ) -> Result<Vec<(String, String, PathBuf)>, DataError> {
     let mut out = Vec::new();
-    let mut push =
-        |out: &mut Vec<(String, String, PathBuf)>, id: String, spk: &str, path: PathBuf| {
-            out.push((id, spk.to_string(), path));
-            if out.len().is_multiple_of(PROGRESS_EVERY) {
-                report(out.len());
-            }
-        };
+    let mut push = |out: &mut Vec<(String, String, PathBuf)>, id: String, spk: &str, path: PathBuf| {
+        out.push((id, spk.to_string(), path));
+        if out.len().is_multiple_of(PROGRESS_EVERY) {
+            report(out.len());
+        }
+    };
     for speaker_dir in dirs(sorted_entries(root)?) {
         let spk = name_of(&speaker_dir);
         let children = sorted_entries(&speaker_dir)?;
@@ -276,10 +262,7 @@ fn index_speaker_folders(
 }
 
 /// Reads `root/wav.scp` and `root/utt2spk`. Relative paths in `wav.scp` are relative to `root`.
-fn index_kaldi(
-    root: &Path,
-    report: &mut dyn FnMut(usize),
-) -> Result<Vec<(String, String, PathBuf)>, DataError> {
+fn index_kaldi(root: &Path, report: &mut dyn FnMut(usize)) -> Result<Vec<(String, String, PathBuf)>, DataError> {
     let scp_path = root.join("wav.scp");
     let spk_path = root.join("utt2spk");
     let scp = fs::read_to_string(&scp_path).map_err(|e| DataError::io(&scp_path, e))?;
@@ -315,9 +298,7 @@ fn index_kaldi(
             reason,
         };
         let Some((utt, rest)) = trimmed.split_once(char::is_whitespace) else {
-            return Err(parse_err(format!(
-                "expected `<utterance> <path>`, found `{trimmed}`"
-            )));
+            return Err(parse_err(format!("expected `<utterance> <path>`, found `{trimmed}`")));
         };
         let rest = rest.trim();
         if rest.ends_with('|') {
@@ -331,11 +312,7 @@ fn index_kaldi(
             reason: format!("utterance `{utt}` (wav.scp line {line_no}) has no speaker in utt2spk"),
         })?;
         let path = PathBuf::from(rest);
-        let path = if path.is_absolute() {
-            path
-        } else {
-            root.join(path)
-        };
+        let path = if path.is_absolute() { path } else { root.join(path) };
         out.push((utt.to_string(), spk.to_string(), path));
         if out.len().is_multiple_of(PROGRESS_EVERY) {
             report(out.len());
@@ -365,10 +342,7 @@ mod tests {
         assert_eq!(c.layout, CorpusLayout::VoxCeleb);
         assert_eq!(c.speakers, vec!["id1", "id2"]);
         let ids: Vec<&str> = c.utterances.iter().map(|u| u.id.as_str()).collect();
-        assert_eq!(
-            ids,
-            vec!["id1/vA/00001.wav", "id1/vA/00002.wav", "id2/vB/00001.wav"]
-        );
+        assert_eq!(ids, vec!["id1/vA/00001.wav", "id1/vA/00002.wav", "id2/vB/00001.wav"]);
         assert_eq!(c.find("id2/vB/00001.wav").unwrap().speaker, 1);
 
         let flat = d.path().join("flat");
@@ -395,11 +369,7 @@ mod tests {
     #[test]
     fn kaldi_errors_name_the_line() {
         let d = tempfile::tempdir().unwrap();
-        fs::write(
-            d.path().join("wav.scp"),
-            "u1 a.wav\nu2 sox x.wav -t wav - |\n",
-        )
-        .unwrap();
+        fs::write(d.path().join("wav.scp"), "u1 a.wav\nu2 sox x.wav -t wav - |\n").unwrap();
         fs::write(d.path().join("utt2spk"), "u1 s1\nu2 s1\n").unwrap();
         let e = Corpus::index(d.path(), CorpusLayout::Kaldi, None).unwrap_err();
         assert!(e.to_string().contains("wav.scp line 2"), "{e}");

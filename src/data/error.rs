@@ -21,9 +21,7 @@ pub enum DataError {
         source: std::io::Error,
     },
     /// The file is not audio in a format we read (WAV, FLAC, OGG/Vorbis), or it is damaged.
-    #[error(
-        "cannot decode audio file {path}: {reason}. Check it is a complete WAV, FLAC or OGG file"
-    )]
+    #[error("cannot decode audio file {path}: {reason}. Check it is a complete WAV, FLAC or OGG file")]
     Decode { path: PathBuf, reason: String },
     /// The file stops before its header says it should (a partial copy or download).
     #[error("audio file {path} is truncated: {reason}. Copy or download it again")]
@@ -41,11 +39,7 @@ pub enum DataError {
     },
     /// A line of a text file (trial list, wav.scp, utt2spk) does not have the expected form.
     #[error("{path} line {line}: {reason}")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        reason: String,
-    },
+    Parse { path: PathBuf, line: usize, reason: String },
     /// The corpus folder does not look like any layout we know, or holds no audio.
     #[error("corpus folder {root}: {reason}")]
     Layout { root: PathBuf, reason: String },

@@ -105,11 +105,7 @@ pub struct Loader {
 
 impl Loader {
     /// Starts loading epoch `epoch` from its first batch.
-    pub fn start(
-        corpus: Arc<Corpus>,
-        config: &LoaderConfig,
-        epoch: usize,
-    ) -> Result<Self, DataError> {
+    pub fn start(corpus: Arc<Corpus>, config: &LoaderConfig, epoch: usize) -> Result<Self, DataError> {
         Self::resume(corpus, config, epoch, 0)
     }
 
@@ -140,12 +136,7 @@ impl Loader {
         for w in 0..workers {
             let (tx, rx) = bounded::<Message>(depth);
             receivers.push(rx);
-            let (corpus, plan, stop, augmenter) = (
-                corpus.clone(),
-                plan.clone(),
-                stop.clone(),
-                augmenter.clone(),
-            );
+            let (corpus, plan, stop, augmenter) = (corpus.clone(), plan.clone(), stop.clone(), augmenter.clone());
             let (seed, crop_samples) = (config.seed, config.crop_samples());
             let handle = std::thread::Builder::new()
                 .name(format!("adaptsv-loader-{w}"))
@@ -211,10 +202,7 @@ impl Iterator for Loader {
                 self.finished = true;
                 return Some(Err(DataError::Config {
                     key: "loader.workers",
-                    reason: format!(
-                        "loader thread {worker} stopped unexpectedly at batch {}",
-                        self.next
-                    ),
+                    reason: format!("loader thread {worker} stopped unexpectedly at batch {}", self.next),
                 }));
             }
         };
@@ -243,10 +231,9 @@ mod tests {
 
     #[test]
     fn config_reads_from_toml_with_defaults() {
-        let c: LoaderConfig = toml::from_str(
-            "batch_size = 8\n[augment]\nenabled = true\nnoise_dir = \"/musan\"\nspeed_prob = 0.3\n",
-        )
-        .unwrap();
+        let c: LoaderConfig =
+            toml::from_str("batch_size = 8\n[augment]\nenabled = true\nnoise_dir = \"/musan\"\nspeed_prob = 0.3\n")
+                .unwrap();
         assert_eq!(c.batch_size, 8);
         assert_eq!(c.crop_samples(), 48_000);
         assert!(c.augment.enabled);

@@ -105,10 +105,7 @@ impl LoadReport {
             let e = self
                 .skipped
                 .entry(path.clone())
-                .or_insert_with(|| SkippedFile {
-                    times: 0,
-                    ..s.clone()
-                });
+                .or_insert_with(|| SkippedFile { times: 0, ..s.clone() });
             e.times += s.times;
         }
         for (spk, (ok, bad)) in &other.speaker_tally {
@@ -171,9 +168,7 @@ mod tests {
     #[test]
     fn counts_files_once_and_finds_speakers_without_audio() {
         let mut r = LoadReport::default();
-        let e = DataError::Empty {
-            path: "a.wav".into(),
-        };
+        let e = DataError::Empty { path: "a.wav".into() };
         r.record_skip("a.wav".into(), Some("s1"), &e);
         r.record_skip("a.wav".into(), Some("s1"), &e);
         r.record_skip("b.wav".into(), Some("s2"), &e);
@@ -183,9 +178,6 @@ mod tests {
         assert_eq!(r.skipped[&PathBuf::from("a.wav")].times, 2);
         assert_eq!(r.speakers_without_audio(), vec!["s1"]);
         let text = r.to_string();
-        assert!(
-            text.contains("a.wav") && text.contains("empty (3)"),
-            "{text}"
-        );
+        assert!(text.contains("a.wav") && text.contains("empty (3)"), "{text}");
     }
 }

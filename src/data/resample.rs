@@ -52,8 +52,7 @@ pub fn resample(samples: &[f32], from: u32, to: u32, path: &Path) -> Result<Vec<
                 v.insert(r)
             }
         };
-        let input =
-            InterleavedSlice::new(samples, 1, samples.len()).map_err(|e| err(e.to_string()))?;
+        let input = InterleavedSlice::new(samples, 1, samples.len()).map_err(|e| err(e.to_string()))?;
         let out = resampler
             .process_all(&input, samples.len(), None)
             .map_err(|e| err(e.to_string()))?;

@@ -74,9 +74,7 @@ impl EpochPlan {
     /// Utterance indices of batch `b` (empty past the end).
     pub fn batch(&self, b: usize) -> &[usize] {
         let start = b * self.batch_size;
-        self.order
-            .get(start..start + self.batch_size)
-            .unwrap_or(&[])
+        self.order.get(start..start + self.batch_size).unwrap_or(&[])
     }
 }
 
@@ -91,12 +89,7 @@ pub struct BatchRecipe<'a> {
 
 impl BatchRecipe<'_> {
     /// Builds batch `b` of `plan`, recording skipped files in `report`.
-    pub fn make_batch(
-        &self,
-        plan: &EpochPlan,
-        b: usize,
-        report: &mut LoadReport,
-    ) -> Result<Batch, DataError> {
+    pub fn make_batch(&self, plan: &EpochPlan, b: usize, report: &mut LoadReport) -> Result<Batch, DataError> {
         let members = plan.batch(b);
         let mut batch = Batch {
             epoch: plan.epoch,
@@ -126,13 +119,8 @@ impl BatchRecipe<'_> {
     ) -> Result<(usize, Vec<f32>), DataError> {
         let mut utt = first;
         for attempt in 0..MAX_ATTEMPTS {
-            let mut rng = ChaCha8Rng::seed_from_u64(mix(&[
-                self.seed,
-                epoch as u64,
-                b as u64,
-                slot as u64,
-                attempt as u64,
-            ]));
+            let mut rng =
+                ChaCha8Rng::seed_from_u64(mix(&[self.seed, epoch as u64, b as u64, slot as u64, attempt as u64]));
             if attempt > 0 {
                 utt = rng.random_range(0..self.corpus.utterances.len());
             }
@@ -140,9 +128,7 @@ impl BatchRecipe<'_> {
             let speaker = &self.corpus.speakers[u.speaker];
             let speed = self.augmenter.and_then(|a| a.draw_speed(&mut rng));
             // A sped-up crop needs `crop × speed` input samples to come out `crop` long.
-            let want = speed.map_or(self.crop_samples, |s| {
-                (self.crop_samples as f32 * s).ceil() as usize
-            });
+            let want = speed.map_or(self.crop_samples, |s| (self.crop_samples as f32 * s).ceil() as usize);
             let mut pick = |total: usize| random_start(total, want, &mut rng);
             let loaded = load_window(&u.path, want, &mut pick).and_then(|crop| match speed {
                 Some(s) => change_speed(&crop, s),

@@ -202,10 +202,7 @@ mod tests {
         };
         assert_eq!(strip(&v), strip(&k));
         assert_eq!(v.trials[1].line, 3);
-        assert_eq!(
-            v.utterance_ids(),
-            vec!["a/v/1.wav", "a/w/2.wav", "b/x/1.wav"]
-        );
+        assert_eq!(v.utterance_ids(), vec!["a/v/1.wav", "a/w/2.wav", "b/x/1.wav"]);
     }
 
     #[test]

@@ -138,6 +138,23 @@ pub fn clamped_probit(rate: f64) -> f64 {
     probit(rate.clamp(RATE_FLOOR, 1.0 - RATE_FLOOR))
 }
 
+/// The standard normal CDF Φ(z), the inverse of [`probit`], to about 1e-7 absolute (Abramowitz & Stegun
+/// 26.2.17). Used to label probit-axis positions; not used by any metric.
+pub fn normal_cdf(z: f64) -> f64 {
+    if z.is_nan() {
+        return f64::NAN;
+    }
+    let t = 1.0 / (1.0 + 0.231_641_9 * z.abs());
+    let poly =
+        t * (0.319_381_530 + t * (-0.356_563_782 + t * (1.781_477_937 + t * (-1.821_255_978 + t * 1.330_274_429))));
+    let tail = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt() * poly;
+    if z >= 0.0 {
+        1.0 - tail
+    } else {
+        tail
+    }
+}
+
 /// One operating point of a DET curve.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetPoint {
@@ -271,6 +288,13 @@ fn spaced_points(cumulative: &[f64], step: f64, mut keep: impl FnMut(usize)) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normal_cdf_inverts_probit() {
+        for p in [1e-4, 0.001, 0.01, 0.1, 0.3, 0.5, 0.7, 0.99] {
+            assert!((normal_cdf(probit(p)) - p).abs() < 1e-7, "p = {p}");
+        }
+    }
 
     #[test]
     fn probit_is_antisymmetric_and_matches_known_quantiles() {

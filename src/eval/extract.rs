@@ -69,7 +69,8 @@ impl EmbeddingCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(e) => return Err(cache_error(path, e.to_string())),
         };
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| cache_error(path, e.to_string()))?;
+        let (_, meta) =
+            safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| cache_error(path, e.to_string()))?;
         let ids: Vec<String> = meta
             .metadata()
             .as_ref()
@@ -77,14 +78,26 @@ impl EmbeddingCache {
             .ok_or_else(|| cache_error(path, "no `ids` metadata".into()))
             .and_then(|j| serde_json::from_str(j).map_err(|e| cache_error(path, format!("bad `ids` metadata: {e}"))))?;
         let tensors = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| cache_error(path, e.to_string()))?;
-        let view = tensors.tensor("embeddings").map_err(|e| cache_error(path, e.to_string()))?;
+        let view = tensors
+            .tensor("embeddings")
+            .map_err(|e| cache_error(path, e.to_string()))?;
         let shape = view.shape();
         if view.dtype() != safetensors::Dtype::F32 || shape.len() != 2 || shape[0] != ids.len() {
-            return Err(cache_error(path, format!("expected f32 [{}, D], found {:?} {:?}", ids.len(), view.dtype(), shape)));
+            return Err(cache_error(
+                path,
+                format!("expected f32 [{}, D], found {:?} {:?}", ids.len(), view.dtype(), shape),
+            ));
         }
         let dim = shape[1];
-        let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        let embeddings = ids.into_iter().zip(values.chunks_exact(dim.max(1)).map(|r| r.to_vec())).collect();
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let embeddings = ids
+            .into_iter()
+            .zip(values.chunks_exact(dim.max(1)).map(|r| r.to_vec()))
+            .collect();
         Ok(Self { dim, embeddings })
     }
 
@@ -101,8 +114,12 @@ impl EmbeddingCache {
         let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![ids.len(), self.dim], &data)
             .map_err(|e| cache_error(path, e.to_string()))?;
         let mut meta = HashMap::new();
-        meta.insert("ids".to_string(), serde_json::to_string(&ids).expect("strings serialise"));
-        let bytes = safetensors::serialize([("embeddings", view)], Some(meta)).map_err(|e| cache_error(path, e.to_string()))?;
+        meta.insert(
+            "ids".to_string(),
+            serde_json::to_string(&ids).expect("strings serialise"),
+        );
+        let bytes =
+            safetensors::serialize([("embeddings", view)], Some(meta)).map_err(|e| cache_error(path, e.to_string()))?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| cache_error(path, e.to_string()))?;
         }
@@ -111,7 +128,10 @@ impl EmbeddingCache {
 }
 
 fn cache_error(path: &Path, message: String) -> EvalError {
-    EvalError::Cache { path: path.to_path_buf(), message }
+    EvalError::Cache {
+        path: path.to_path_buf(),
+        message,
+    }
 }
 
 /// Progress of an extraction: done, total, and the estimated seconds left.
@@ -132,20 +152,32 @@ pub fn embed_utterances(
         None => EmbeddingCache::default(),
     };
     if cache.embeddings.is_empty() || cache.dim != embedder.dim() {
-        cache = EmbeddingCache { dim: embedder.dim(), embeddings: HashMap::new() };
+        cache = EmbeddingCache {
+            dim: embedder.dim(),
+            embeddings: HashMap::new(),
+        };
     }
-    let todo: Vec<&(String, PathBuf)> = utterances.iter().filter(|(id, _)| !cache.embeddings.contains_key(id)).collect();
+    let todo: Vec<&(String, PathBuf)> = utterances
+        .iter()
+        .filter(|(id, _)| !cache.embeddings.contains_key(id))
+        .collect();
     let start = Instant::now();
     for (done, (id, path)) in todo.iter().enumerate() {
         let wave = load_audio(path).map_err(|source| EvalError::Audio { id: id.clone(), source })?;
         let pieces = chunks(&wave, options);
         let mut mean = vec![0.0f32; embedder.dim()];
         for piece in &pieces {
-            let e = embedder
-                .embed(piece)
-                .map_err(|message| EvalError::Embed { id: id.clone(), path: path.clone(), message })?;
+            let e = embedder.embed(piece).map_err(|message| EvalError::Embed {
+                id: id.clone(),
+                path: path.clone(),
+                message,
+            })?;
             if e.len() != mean.len() {
-                return Err(EvalError::DimensionMismatch { key: id.clone(), expected: mean.len(), found: e.len() });
+                return Err(EvalError::DimensionMismatch {
+                    key: id.clone(),
+                    expected: mean.len(),
+                    found: e.len(),
+                });
             }
             mean.iter_mut().zip(&e).for_each(|(m, v)| *m += v / pieces.len() as f32);
         }
@@ -170,11 +202,29 @@ mod tests {
     #[test]
     fn chunking_keeps_whole_chunks_and_drops_a_short_tail() {
         let wave = vec![0.0f32; 16_000 * 5 + 4_000];
-        let c = chunks(&wave, EmbedOptions { chunk_seconds: Some(2.0) });
-        assert_eq!(c.iter().map(|c| c.len()).collect::<Vec<_>>(), vec![32_000, 32_000, 20_000]);
-        let c = chunks(&wave[..16_000 * 4 + 100], EmbedOptions { chunk_seconds: Some(2.0) });
+        let c = chunks(
+            &wave,
+            EmbedOptions {
+                chunk_seconds: Some(2.0),
+            },
+        );
+        assert_eq!(
+            c.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            vec![32_000, 32_000, 20_000]
+        );
+        let c = chunks(
+            &wave[..16_000 * 4 + 100],
+            EmbedOptions {
+                chunk_seconds: Some(2.0),
+            },
+        );
         assert_eq!(c.len(), 2);
-        let c = chunks(&wave[..8_000], EmbedOptions { chunk_seconds: Some(2.0) });
+        let c = chunks(
+            &wave[..8_000],
+            EmbedOptions {
+                chunk_seconds: Some(2.0),
+            },
+        );
         assert_eq!(c.len(), 1, "a short utterance is its own chunk");
     }
 
@@ -182,13 +232,19 @@ mod tests {
     fn cache_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.safetensors");
-        let mut cache = EmbeddingCache { dim: 3, embeddings: HashMap::new() };
+        let mut cache = EmbeddingCache {
+            dim: 3,
+            embeddings: HashMap::new(),
+        };
         cache.embeddings.insert("id1/a/00001.wav".into(), vec![1.0, -2.0, 0.5]);
         cache.embeddings.insert("id2/b/00002.wav".into(), vec![0.25, 4.0, -1.0]);
         cache.save(&path).unwrap();
         assert_eq!(EmbeddingCache::load(&path).unwrap(), cache);
         std::fs::write(&path, b"garbage").unwrap();
         let err = EmbeddingCache::load(&path).unwrap_err().to_string();
-        assert!(err.contains("e.safetensors") && err.contains("delete the file"), "{err}");
+        assert!(
+            err.contains("e.safetensors") && err.contains("delete the file"),
+            "{err}"
+        );
     }
 }

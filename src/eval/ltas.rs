@@ -46,7 +46,11 @@ impl Embedder for LtasEmbedder {
         let mut spectrum = self.fft.make_output_vec();
         let mut frame = vec![0.0f32; FRAME];
         let mut acc = [0.0f64; BANDS];
-        let starts: Vec<usize> = if wave.len() <= FRAME { vec![0] } else { (0..=wave.len() - FRAME).step_by(HOP).collect() };
+        let starts: Vec<usize> = if wave.len() <= FRAME {
+            vec![0]
+        } else {
+            (0..=wave.len() - FRAME).step_by(HOP).collect()
+        };
         for &start in &starts {
             let end = (start + FRAME).min(wave.len());
             frame.fill(0.0);
@@ -75,7 +79,9 @@ mod tests {
     #[test]
     fn level_does_not_matter_and_spectrum_does() {
         let tone = |f: f32, amp: f32| -> Vec<f32> {
-            (0..16_000).map(|i| amp * (2.0 * std::f32::consts::PI * f * i as f32 / 16_000.0).sin()).collect()
+            (0..16_000)
+                .map(|i| amp * (2.0 * std::f32::consts::PI * f * i as f32 / 16_000.0).sin())
+                .collect()
         };
         let mut e = LtasEmbedder::default();
         let a = e.embed(&tone(500.0, 0.5)).unwrap();

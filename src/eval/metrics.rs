@@ -56,9 +56,7 @@ impl DcfParams {
     /// Checks that the prior lies in (0, 1) and both costs are positive and finite.
     pub fn validate(&self) -> Result<(), EvalError> {
         let prior_ok = self.p_target > 0.0 && self.p_target < 1.0;
-        let costs_ok = [self.c_miss, self.c_fa]
-            .iter()
-            .all(|c| c.is_finite() && *c > 0.0);
+        let costs_ok = [self.c_miss, self.c_fa].iter().all(|c| c.is_finite() && *c > 0.0);
         if prior_ok && costs_ok {
             Ok(())
         } else {
@@ -82,8 +80,7 @@ impl DcfParams {
 
     /// The detection cost of error rates `p_miss`, `p_fa`, divided by [`Self::default_cost`].
     pub fn normalized_cost(&self, p_miss: f64, p_fa: f64) -> f64 {
-        (self.c_miss * p_miss * self.p_target + self.c_fa * p_fa * (1.0 - self.p_target))
-            / self.default_cost()
+        (self.c_miss * p_miss * self.p_target + self.c_fa * p_fa * (1.0 - self.p_target)) / self.default_cost()
     }
 }
 
@@ -272,10 +269,7 @@ impl Metrics {
             n_target: curve.n_target(),
             n_nontarget: curve.n_nontarget(),
             eer: curve.eer(),
-            min_dcf: params
-                .iter()
-                .map(|p| curve.min_dcf(p))
-                .collect::<Result<_, _>>()?,
+            min_dcf: params.iter().map(|p| curve.min_dcf(p)).collect::<Result<_, _>>()?,
         })
     }
 }
@@ -416,9 +410,7 @@ mod tests {
     fn eer_of_hand_worked_example() {
         // Targets 0.5, 0.9; non-targets 0.1, 0.5. Points (P_fa, P_miss): (1,0) (0.5,0) (0,0.5) (0,1).
         // Crossing between (0.5, 0) at t=0.5 and (0, 0.5) at t=0.9: on the segment P_fa + P_miss = 0.5 → EER 0.25.
-        let eer = ErrorCurve::new(trials(&[0.5, 0.9], &[0.1, 0.5]))
-            .unwrap()
-            .eer();
+        let eer = ErrorCurve::new(trials(&[0.5, 0.9], &[0.1, 0.5])).unwrap().eer();
         assert_eq!(eer.rate, 0.25);
         assert_eq!(eer.threshold, 0.5);
     }
@@ -453,10 +445,7 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_reported() {
-        assert!(matches!(
-            ErrorCurve::new(Vec::new()),
-            Err(EvalError::NoTrials)
-        ));
+        assert!(matches!(ErrorCurve::new(Vec::new()), Err(EvalError::NoTrials)));
         assert!(matches!(
             ErrorCurve::new(trials(&[], &[1.0])),
             Err(EvalError::NoTargets { n_nontarget: 1 })
@@ -466,10 +455,7 @@ mod tests {
             Err(EvalError::NoNonTargets { n_target: 2 })
         ));
         let nan = ErrorCurve::new(trials(&[1.0, f64::NAN], &[0.0]));
-        assert!(matches!(
-            nan,
-            Err(EvalError::NonFiniteScore { index: 1, .. })
-        ));
+        assert!(matches!(nan, Err(EvalError::NonFiniteScore { index: 1, .. })));
         let bad_prior = compute_metrics(trials(&[1.0], &[0.0]), &[0.0]);
         assert!(matches!(bad_prior, Err(EvalError::InvalidDcfParams { .. })));
     }

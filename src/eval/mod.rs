@@ -30,13 +30,12 @@ pub mod trials_eval;
 use std::path::PathBuf;
 
 pub use det::{nist_ticks, probit, DetCurve, DetPoint, RATE_FLOOR};
-pub use metrics::{
-    compute_metrics, llr_metrics, ActDcf, DcfParams, Eer, ErrorCurve, LlrMetrics, Metrics, MinDcf,
-    DEFAULT_P_TARGETS,
-};
-pub use norm::{CohortStats, Matrix, NormMethod, ScoreNormalizer};
 pub use extract::{embed_utterances, EmbedOptions, Embedder, EmbeddingCache};
 pub use ltas::LtasEmbedder;
+pub use metrics::{
+    compute_metrics, llr_metrics, ActDcf, DcfParams, Eer, ErrorCurve, LlrMetrics, Metrics, MinDcf, DEFAULT_P_TARGETS,
+};
+pub use norm::{CohortStats, Matrix, NormMethod, ScoreNormalizer};
 pub use scores::{parse_scores, read_scores, score_trials, write_scores, ScoredTrial};
 pub use trials_eval::{evaluate_trials, TrialEval};
 
@@ -44,9 +43,7 @@ pub use trials_eval::{evaluate_trials, TrialEval};
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     /// A metric was asked of an empty set of trials.
-    #[error(
-        "no trials to evaluate: the score set is empty (check the trial list and the score file)"
-    )]
+    #[error("no trials to evaluate: the score set is empty (check the trial list and the score file)")]
     NoTrials,
 
     /// Only non-target trials: miss rates are undefined.
@@ -63,11 +60,7 @@ pub enum EvalError {
 
     /// A DCF operating point with a prior outside (0, 1) or a non-positive cost.
     #[error("invalid DCF parameters p_target={p_target}, c_miss={c_miss}, c_fa={c_fa}: p_target must lie strictly between 0 and 1 and both costs must be positive")]
-    InvalidDcfParams {
-        p_target: f64,
-        c_miss: f64,
-        c_fa: f64,
-    },
+    InvalidDcfParams { p_target: f64, c_miss: f64, c_fa: f64 },
 
     /// A score file could not be read or written.
     #[error("cannot {action} score file {path}: {source}")]
@@ -79,11 +72,7 @@ pub enum EvalError {
 
     /// A malformed line in a score file.
     #[error("{path}:{line}: {reason}")]
-    ScoreLine {
-        path: PathBuf,
-        line: usize,
-        reason: String,
-    },
+    ScoreLine { path: PathBuf, line: usize, reason: String },
 
     /// An utterance id that a score file cannot hold (its fields are whitespace-separated).
     #[error("cannot write score file {path}: utterance id '{id}' is empty or contains whitespace, which the score-file format cannot hold (use ids without spaces, e.g. relative paths without spaces)")]
@@ -99,11 +88,7 @@ pub enum EvalError {
 
     /// Two embeddings (or an embedding and the cohort) have different dimensions.
     #[error("embedding '{key}' has {found} dimensions but {expected} were expected (were the embeddings made by the same model?)")]
-    DimensionMismatch {
-        key: String,
-        expected: usize,
-        found: usize,
-    },
+    DimensionMismatch { key: String, expected: usize, found: usize },
 
     /// An embedding of zero (or non-finite) length: its cosine score is undefined.
     #[error("embedding '{key}' has zero or non-finite norm; its cosine score is undefined (check the extraction of this utterance)")]
@@ -111,14 +96,12 @@ pub enum EvalError {
 
     /// Rows of different lengths given to [`Matrix::from_rows`].
     #[error("matrix row {row} has {found} values but row 0 has {expected}")]
-    RaggedMatrix {
-        row: usize,
-        expected: usize,
-        found: usize,
-    },
+    RaggedMatrix { row: usize, expected: usize, found: usize },
 
     /// A cohort with no rows.
-    #[error("the score-normalisation cohort is empty; give at least two cohort embeddings (e.g. training-speaker means)")]
+    #[error(
+        "the score-normalisation cohort is empty; give at least two cohort embeddings (e.g. training-speaker means)"
+    )]
     EmptyCohort,
 
     /// AS-norm top-N outside `2..=cohort size`.
@@ -135,11 +118,7 @@ pub enum EvalError {
 
     /// The embedder failed on an utterance.
     #[error("the embedder failed on '{id}' ({path}): {message}")]
-    Embed {
-        id: String,
-        path: PathBuf,
-        message: String,
-    },
+    Embed { id: String, path: PathBuf, message: String },
 
     /// An embedding cache file is unreadable or could not be written.
     #[error("embedding cache {path}: {message} (delete the file to re-extract)")]

@@ -97,15 +97,9 @@ impl Matrix {
                 found: values.len(),
             });
         }
-        let norm = values
-            .iter()
-            .map(|&v| f64::from(v) * f64::from(v))
-            .sum::<f64>()
-            .sqrt();
+        let norm = values.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
         if !norm.is_finite() || norm == 0.0 {
-            return Err(EvalError::DegenerateEmbedding {
-                key: key.to_owned(),
-            });
+            return Err(EvalError::DegenerateEmbedding { key: key.to_owned() });
         }
         let scale = (1.0 / norm) as f32;
         self.data.extend(values.iter().map(|&v| v * scale));
@@ -167,11 +161,7 @@ impl CohortStats {
         }
         let top = &scores[..n];
         let mean = top.iter().map(|&s| f64::from(s)).sum::<f64>() / n as f64;
-        let var = top
-            .iter()
-            .map(|&s| (f64::from(s) - mean).powi(2))
-            .sum::<f64>()
-            / n as f64;
+        let var = top.iter().map(|&s| (f64::from(s) - mean).powi(2)).sum::<f64>() / n as f64;
         let std = var.sqrt();
         (std.is_finite() && std > 0.0).then_some(Self { mean, std })
     }
@@ -214,10 +204,7 @@ impl ScoreNormalizer {
         for (i, row) in cohort.iter_rows().enumerate() {
             unit.push_unit_row(&format!("cohort row {i}"), row)?;
         }
-        Ok(Self {
-            cohort: unit,
-            top_n,
-        })
+        Ok(Self { cohort: unit, top_n })
     }
 
     /// Cohort size.
@@ -236,11 +223,8 @@ impl ScoreNormalizer {
         unit.push_unit_row(key, embedding)?;
         let query = unit.row(0);
         let mut scores: Vec<f32> = self.cohort.iter_rows().map(|c| dot(query, c)).collect();
-        CohortStats::from_scores(&mut scores, self.top_n).ok_or_else(|| {
-            EvalError::DegenerateCohortScores {
-                key: key.to_owned(),
-            }
-        })
+        CohortStats::from_scores(&mut scores, self.top_n)
+            .ok_or_else(|| EvalError::DegenerateCohortScores { key: key.to_owned() })
     }
 
     /// The normalised score of a trial whose raw score is `score`.
@@ -263,14 +247,13 @@ impl ScoreNormalizer {
                 if let Some(s) = stats.get(key) {
                     return Ok(*s);
                 }
-                let (key, embedding) =
-                    embeddings
-                        .get_key_value(key)
-                        .ok_or_else(|| EvalError::MissingEmbedding {
-                            trial: index,
-                            key: key.to_owned(),
-                            available: embeddings.len(),
-                        })?;
+                let (key, embedding) = embeddings
+                    .get_key_value(key)
+                    .ok_or_else(|| EvalError::MissingEmbedding {
+                        trial: index,
+                        key: key.to_owned(),
+                        available: embeddings.len(),
+                    })?;
                 let s = self.stats(key, embedding)?;
                 stats.insert(key.as_str(), s);
                 Ok(s)

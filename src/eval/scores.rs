@@ -78,11 +78,8 @@ pub fn parse_scores(text: &str, path: &Path) -> Result<Vec<ScoredTrial>, EvalErr
         if !score.is_finite() {
             return Err(error(format!("score '{score}' is not finite")));
         }
-        let is_target = parse_label(label).ok_or_else(|| {
-            error(format!(
-                "label '{label}' is not one of target, nontarget, 1, 0"
-            ))
-        })?;
+        let is_target = parse_label(label)
+            .ok_or_else(|| error(format!("label '{label}' is not one of target, nontarget, 1, 0")))?;
         trials.push(ScoredTrial {
             enroll: enroll.to_owned(),
             test: test.to_owned(),
@@ -135,10 +132,7 @@ pub fn write_scores(path: &Path, trials: &[ScoredTrial]) -> Result<(), EvalError
 ///
 /// Each embedding a trial names is scaled to unit length once; a trial then costs one dot product. Fails if a
 /// trial names an utterance missing from `embeddings`, or embeddings differ in dimension or have zero length.
-pub fn score_trials<'a, I>(
-    trials: I,
-    embeddings: &HashMap<String, Vec<f32>>,
-) -> Result<Vec<ScoredTrial>, EvalError>
+pub fn score_trials<'a, I>(trials: I, embeddings: &HashMap<String, Vec<f32>>) -> Result<Vec<ScoredTrial>, EvalError>
 where
     I: IntoIterator<Item = (&'a str, &'a str, bool)>,
 {
@@ -151,13 +145,11 @@ where
             if let Some(&r) = row_of.get(key) {
                 return Ok(r);
             }
-            let embedding = embeddings
-                .get(key)
-                .ok_or_else(|| EvalError::MissingEmbedding {
-                    trial: index,
-                    key: key.to_owned(),
-                    available: embeddings.len(),
-                })?;
+            let embedding = embeddings.get(key).ok_or_else(|| EvalError::MissingEmbedding {
+                trial: index,
+                key: key.to_owned(),
+                available: embeddings.len(),
+            })?;
             let matrix = unit.get_or_insert_with(|| Matrix::with_cols(embedding.len()));
             matrix.push_unit_row(key, embedding)?;
             let r = matrix.rows() - 1;
@@ -206,10 +198,7 @@ mod tests {
         let text = "a b 0.5 target\n\n  \nc d -1e-3 0\nbad line\n";
         let err = parse_scores(text, Path::new("s.txt")).unwrap_err();
         assert!(matches!(err, EvalError::ScoreLine { line: 5, .. }), "{err}");
-        assert!(
-            err.to_string().starts_with("s.txt:5: expected 4 fields"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("s.txt:5: expected 4 fields"), "{err}");
         let ok = parse_scores(&text.replace("bad line\n", ""), Path::new("s.txt")).unwrap();
         assert_eq!(ok.len(), 2);
         assert_eq!(
@@ -231,11 +220,7 @@ mod tests {
             ("z".to_string(), vec![1.0, 1.0]),
         ]
         .into();
-        let scored = score_trials(
-            [("x", "y", false), ("x", "z", true), ("z", "z", true)],
-            &embeddings,
-        )
-        .unwrap();
+        let scored = score_trials([("x", "y", false), ("x", "z", true), ("z", "z", true)], &embeddings).unwrap();
         assert!(scored[0].score.abs() < 1e-7);
         assert!((scored[1].score - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-6);
         assert!((scored[2].score - 1.0).abs() < 1e-6);

@@ -33,7 +33,13 @@ pub fn evaluate_trials(
     } else {
         embeddings
     };
-    let scored = score_trials(trials.trials.iter().map(|t| (t.enroll.as_str(), t.test.as_str(), t.target)), embeddings)?;
+    let scored = score_trials(
+        trials
+            .trials
+            .iter()
+            .map(|t| (t.enroll.as_str(), t.test.as_str(), t.target)),
+        embeddings,
+    )?;
     let metrics = compute_metrics(scored.iter().map(ScoredTrial::pair), p_targets)?;
     let det = DetCurve::from_curve(&ErrorCurve::new(scored.iter().map(ScoredTrial::pair))?).reduced(DET_POINTS);
     Ok(TrialEval { scored, metrics, det })
@@ -51,15 +57,27 @@ fn centre(embeddings: &HashMap<String, Vec<f32>>) -> HashMap<String, Vec<f32>> {
     let n = embeddings.len().max(1) as f64;
     embeddings
         .iter()
-        .map(|(k, e)| (k.clone(), e.iter().zip(&mean).map(|(v, m)| (f64::from(*v) - m / n) as f32).collect()))
+        .map(|(k, e)| {
+            (
+                k.clone(),
+                e.iter()
+                    .zip(&mean)
+                    .map(|(v, m)| (f64::from(*v) - m / n) as f32)
+                    .collect(),
+            )
+        })
         .collect()
 }
 
 impl TrialEval {
     /// The `eval` event of this evaluation (EER as a fraction, minDCF keyed by p_target as written).
     pub fn to_event(&self, step: u64, epoch: f64, trials_name: &str, scores_file: Option<String>) -> RunEvent {
-        let min_dcf: BTreeMap<String, f64> =
-            self.metrics.min_dcf.iter().map(|m| (format!("{}", m.params.p_target), m.value)).collect();
+        let min_dcf: BTreeMap<String, f64> = self
+            .metrics
+            .min_dcf
+            .iter()
+            .map(|m| (format!("{}", m.params.p_target), m.value))
+            .collect();
         RunEvent::Eval {
             step,
             epoch,

@@ -41,7 +41,9 @@ pub struct AdaptsvApp {
 impl AdaptsvApp {
     pub fn new(ctx: &egui::Context, options: AppOptions) -> Self {
         let repaint_ctx = ctx.clone();
-        let watcher = RunWatcher::spawn(RunStore::new(options.runs_root.clone()), move || repaint_ctx.request_repaint());
+        let watcher = RunWatcher::spawn(RunStore::new(options.runs_root.clone()), move || {
+            repaint_ctx.request_repaint()
+        });
         Self {
             tab: options.initial_tab,
             configure: ConfigurePanel::new(options.examples_dir, options.initial_config),
@@ -67,7 +69,11 @@ impl AdaptsvApp {
 
     fn tab_button(&mut self, ui: &mut egui::Ui, tab: Tab, cmd: UiCommand) {
         let hover = cmd.hover_text(ui.ctx());
-        if ui.selectable_label(self.tab == tab, cmd.label()).on_hover_text(hover).clicked() {
+        if ui
+            .selectable_label(self.tab == tab, cmd.label())
+            .on_hover_text(hover)
+            .clicked()
+        {
             self.run_command(cmd);
         }
     }

@@ -1,9 +1,12 @@
 //! The Compare tab: every run in one table, sortable by any column, with units and sources on the numbers.
 
+use super::det_plot::{det_plot, DetSeries};
 use super::theme;
-use crate::runs::LoadedRun;
+use crate::runs::{LoadedRun, RunEvent};
 use eframe::egui::{self, ScrollArea};
+use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 use std::cmp::Ordering;
+use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
@@ -17,8 +20,15 @@ pub enum Column {
 }
 
 impl Column {
-    const ALL: [Column; 7] =
-        [Column::Run, Column::Method, Column::Status, Column::Steps, Column::Loss, Column::Eer, Column::Trainable];
+    const ALL: [Column; 7] = [
+        Column::Run,
+        Column::Method,
+        Column::Status,
+        Column::Steps,
+        Column::Loss,
+        Column::Eer,
+        Column::Trainable,
+    ];
 
     fn title(self) -> &'static str {
         match self {
@@ -34,7 +44,10 @@ impl Column {
 }
 
 fn method(run: &LoadedRun) -> String {
-    run.config.as_ref().map(|c| c.adaptation.method.name().to_string()).unwrap_or_else(|| "?".into())
+    run.config
+        .as_ref()
+        .map(|c| c.adaptation.method.name().to_string())
+        .unwrap_or_else(|| "?".into())
 }
 
 fn cmp_opt(a: Option<f64>, b: Option<f64>) -> Ordering {
@@ -60,14 +73,42 @@ pub fn compare_by(col: Column, a: &LoadedRun, b: &LoadedRun) -> Ordering {
     }
 }
 
+/// The Pareto front of (trainable %, EER) points: those no other point beats on both (lower is better on
+/// both axes), sorted by trainable share.
+pub fn pareto_front(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    let mut sorted: Vec<[f64; 2]> = points.to_vec();
+    sorted.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
+    let mut front: Vec<[f64; 2]> = Vec::new();
+    for p in sorted {
+        if front.last().is_none_or(|last| p[1] < last[1]) {
+            front.push(p);
+        }
+    }
+    front
+}
+
+/// The DET points of a run's latest evaluation that has them.
+fn latest_det(run: &LoadedRun) -> Option<&[[f64; 2]]> {
+    run.events.iter().rev().find_map(|r| match &r.event {
+        RunEvent::Eval { det, .. } if !det.is_empty() => Some(det.as_slice()),
+        _ => None,
+    })
+}
+
 pub struct ComparePanel {
     sort: Column,
     ascending: bool,
+    /// Runs ticked for the overlaid plots.
+    ticked: BTreeSet<String>,
 }
 
 impl Default for ComparePanel {
     fn default() -> Self {
-        Self { sort: Column::Run, ascending: true }
+        Self {
+            sort: Column::Run,
+            ascending: true,
+            ticked: BTreeSet::new(),
+        }
     }
 }
 
@@ -82,12 +123,36 @@ impl ComparePanel {
             let mut order: Vec<&LoadedRun> = runs.iter().collect();
             order.sort_by(|a, b| {
                 let o = compare_by(self.sort, a, b);
-                if self.ascending { o } else { o.reverse() }
+                if self.ascending {
+                    o
+                } else {
+                    o.reverse()
+                }
             });
-            ScrollArea::both().show(ui, |ui| {
-                egui::Grid::new("compare").striped(true).spacing([theme::GAP * 2.0, theme::GAP / 2.0]).show(ui, |ui| {
+            ScrollArea::vertical().show(ui, |ui| {
+                self.table_ui(ui, &order);
+                ui.add_space(theme::GAP);
+                self.plots_ui(ui, runs);
+            });
+        });
+    }
+
+    fn table_ui(&mut self, ui: &mut egui::Ui, order: &[&LoadedRun]) {
+        ScrollArea::horizontal().show(ui, |ui| {
+            egui::Grid::new("compare")
+                .striped(true)
+                .spacing([theme::GAP * 2.0, theme::GAP / 2.0])
+                .show(ui, |ui| {
                     for col in Column::ALL {
-                        let arrow = if col == self.sort { if self.ascending { " ▲" } else { " ▼" } } else { "" };
+                        let arrow = if col == self.sort {
+                            if self.ascending {
+                                " ▲"
+                            } else {
+                                " ▼"
+                            }
+                        } else {
+                            ""
+                        };
                         if ui.button(format!("{}{arrow}", col.title())).clicked() {
                             if self.sort == col {
                                 self.ascending = !self.ascending;
@@ -100,6 +165,14 @@ impl ComparePanel {
                     ui.end_row();
                     for run in order {
                         let s = &run.summary;
+                        let mut ticked = self.ticked.contains(&run.id);
+                        if ui.checkbox(&mut ticked, "").changed() {
+                            if ticked {
+                                self.ticked.insert(run.id.clone());
+                            } else {
+                                self.ticked.remove(&run.id);
+                            }
+                        }
                         ui.label(&run.id);
                         ui.label(method(run));
                         ui.colored_label(theme::status_colour(run.status), run.status.to_string());
@@ -113,7 +186,70 @@ impl ComparePanel {
                         ui.end_row();
                     }
                 });
-            });
         });
+    }
+
+    fn plots_ui(&self, ui: &mut egui::Ui, runs: &[LoadedRun]) {
+        let ticked: Vec<&LoadedRun> = runs.iter().filter(|r| self.ticked.contains(&r.id)).collect();
+        if ticked.is_empty() {
+            ui.weak("Tick runs to overlay their DET curves and place them on the EER / trainable-share plot.");
+            return;
+        }
+        ui.columns(2, |cols| {
+            cols[0].strong("DET curves (latest evaluation of each run)");
+            let series: Vec<DetSeries<'_>> = ticked
+                .iter()
+                .filter_map(|r| {
+                    latest_det(r).map(|points| DetSeries {
+                        label: r.name().to_string(),
+                        points,
+                    })
+                })
+                .collect();
+            if series.is_empty() {
+                cols[0].weak("None of the ticked runs has been evaluated yet.");
+            } else {
+                det_plot(&mut cols[0], "compare_det", &series, theme::PLOT_HEIGHT * 1.5);
+            }
+
+            cols[1].strong("EER vs trainable parameters (Pareto front)");
+            let points: Vec<(String, [f64; 2])> = ticked
+                .iter()
+                .filter_map(|r| {
+                    Some((
+                        r.name().to_string(),
+                        [r.summary.trainable_percent()?, 100.0 * r.summary.eer?],
+                    ))
+                })
+                .collect();
+            if points.is_empty() {
+                cols[1].weak("Needs runs with both an EER and parameter counts.");
+                return;
+            }
+            let xy: Vec<[f64; 2]> = points.iter().map(|(_, p)| *p).collect();
+            let front = pareto_front(&xy);
+            Plot::new("compare_pareto")
+                .height(theme::PLOT_HEIGHT * 1.5)
+                .legend(Legend::default())
+                .x_axis_label("trainable parameters (%)")
+                .y_axis_label("EER (%)")
+                .show(&mut cols[1], |p| {
+                    p.line(Line::new("Pareto front", PlotPoints::from(front)).color(theme::MUTED));
+                    for (name, pt) in points {
+                        p.points(Points::new(name, PlotPoints::from(vec![pt])).radius(5.0));
+                    }
+                });
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pareto_front_keeps_only_undominated_points() {
+        let pts = [[5.0, 2.0], [100.0, 2.5], [1.0, 4.0], [5.5, 3.0], [0.5, 6.0], [6.0, 1.8]];
+        assert_eq!(pareto_front(&pts), vec![[0.5, 6.0], [1.0, 4.0], [5.0, 2.0], [6.0, 1.8]]);
     }
 }

@@ -26,12 +26,21 @@ pub fn find_examples(dir: &Path) -> Vec<Example> {
         // experiments/default.toml is the built-in default, listed first under that name.
         .filter(|p| p.file_name().is_none_or(|n| n != "default.toml"))
         .map(|p| Example {
-            name: p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            name: p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             path: Some(p),
         })
         .collect();
     found.sort_by(|a, b| a.name.cmp(&b.name));
-    found.insert(0, Example { name: "built-in default".into(), path: None });
+    found.insert(
+        0,
+        Example {
+            name: "built-in default".into(),
+            path: None,
+        },
+    );
     found
 }
 
@@ -51,7 +60,15 @@ impl ConfigurePanel {
         let examples = find_examples(&examples_dir);
         let (origin, text) = initial.unwrap_or_else(|| ("built-in default".into(), DEFAULT_TOML.to_string()));
         let checked = ExperimentConfig::from_toml_str(&text, &origin);
-        Self { examples_dir, examples, origin, text, checked, dialog: None, notice: None }
+        Self {
+            examples_dir,
+            examples,
+            origin,
+            text,
+            checked,
+            dialog: None,
+            notice: None,
+        }
     }
 
     fn set_text(&mut self, origin: String, text: String) {
@@ -71,15 +88,23 @@ impl ConfigurePanel {
     }
 
     pub fn open_dialog(&mut self) {
-        self.dialog = Some(PendingDialog::open(DialogPurpose::OpenConfig, self.examples_dir.clone()));
+        self.dialog = Some(PendingDialog::open(
+            DialogPurpose::OpenConfig,
+            self.examples_dir.clone(),
+        ));
     }
 
     pub fn save_dialog(&mut self) {
-        self.dialog = Some(PendingDialog::open(DialogPurpose::SaveConfig, self.examples_dir.clone()));
+        self.dialog = Some(PendingDialog::open(
+            DialogPurpose::SaveConfig,
+            self.examples_dir.clone(),
+        ));
     }
 
     fn poll_dialog(&mut self) {
-        let Some(answer) = self.dialog.as_ref().and_then(|d| d.poll()) else { return };
+        let Some(answer) = self.dialog.as_ref().and_then(|d| d.poll()) else {
+            return;
+        };
         let purpose = self.dialog.take().map(|d| d.purpose);
         let Some(path) = answer else { return };
         match purpose {
@@ -97,29 +122,31 @@ impl ConfigurePanel {
 
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         self.poll_dialog();
-        egui::Panel::left("examples").default_size(theme::SIDE_PANEL_WIDTH).show(ui, |ui| {
-            ui.heading("Examples");
-            ui.weak(format!("from {}", self.examples_dir.display()));
-            ui.add_space(theme::GAP);
-            let mut pick = None;
-            ScrollArea::vertical().show(ui, |ui| {
-                for ex in &self.examples {
-                    let selected = match &ex.path {
-                        Some(p) => self.origin == p.display().to_string(),
-                        None => self.origin == "built-in default",
-                    };
-                    if ui.selectable_label(selected, &ex.name).clicked() {
-                        pick = Some(ex.clone());
+        egui::Panel::left("examples")
+            .default_size(theme::SIDE_PANEL_WIDTH)
+            .show(ui, |ui| {
+                ui.heading("Examples");
+                ui.weak(format!("from {}", self.examples_dir.display()));
+                ui.add_space(theme::GAP);
+                let mut pick = None;
+                ScrollArea::vertical().show(ui, |ui| {
+                    for ex in &self.examples {
+                        let selected = match &ex.path {
+                            Some(p) => self.origin == p.display().to_string(),
+                            None => self.origin == "built-in default",
+                        };
+                        if ui.selectable_label(selected, &ex.name).clicked() {
+                            pick = Some(ex.clone());
+                        }
+                    }
+                });
+                if let Some(ex) = pick {
+                    match ex.path {
+                        Some(p) => self.load_file(&p),
+                        None => self.set_text("built-in default".into(), DEFAULT_TOML.to_string()),
                     }
                 }
             });
-            if let Some(ex) = pick {
-                match ex.path {
-                    Some(p) => self.load_file(&p),
-                    None => self.set_text("built-in default".into(), DEFAULT_TOML.to_string()),
-                }
-            }
-        });
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.heading("Experiment");

@@ -21,7 +21,9 @@ impl PendingDialog {
     pub fn open(purpose: DialogPurpose, start_dir: PathBuf) -> Self {
         let (tx, answer) = bounded(1);
         std::thread::spawn(move || {
-            let dialog = rfd::FileDialog::new().add_filter("experiment config", &["toml"]).set_directory(start_dir);
+            let dialog = rfd::FileDialog::new()
+                .add_filter("experiment config", &["toml"])
+                .set_directory(start_dir);
             let picked = match purpose {
                 DialogPurpose::OpenConfig => dialog.pick_file(),
                 DialogPurpose::SaveConfig => dialog.set_file_name("experiment.toml").save_file(),

@@ -16,6 +16,7 @@ mod app;
 mod commands;
 mod compare;
 mod configure;
+mod det_plot;
 mod file_dialog;
 mod monitor;
 mod run_watcher;
@@ -38,5 +39,7 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         native,
         Box::new(|cc| Ok(Box::new(AdaptsvApp::new(&cc.egui_ctx, options)))),
     )
-    .map_err(|e| anyhow::anyhow!("cannot open the window: {e} (is a display available? for servers use the CLI subcommands)"))
+    .map_err(|e| {
+        anyhow::anyhow!("cannot open the window: {e} (is a display available? for servers use the CLI subcommands)")
+    })
 }

@@ -2,6 +2,7 @@
 //! layer-aggregation weights, and EER over training. Everything is drawn from the run's events, so a run
 //! reloaded from disk looks exactly like one watched live.
 
+use super::det_plot::DetSeries;
 use super::theme;
 use crate::runs::{LoadedRun, RunEvent};
 use eframe::egui::{self, RichText, ScrollArea};
@@ -15,7 +16,10 @@ pub struct MonitorPanel {
 
 impl Default for MonitorPanel {
     fn default() -> Self {
-        Self { selected: None, smoothing: 0.9 }
+        Self {
+            selected: None,
+            smoothing: 0.9,
+        }
     }
 }
 
@@ -46,26 +50,28 @@ pub fn smooth(points: &[[f64; 2]], factor: f64) -> Vec<[f64; 2]> {
 
 impl MonitorPanel {
     pub fn ui(&mut self, ui: &mut egui::Ui, runs: &[LoadedRun], runs_root: &str) {
-        egui::Panel::left("run_list").default_size(theme::SIDE_PANEL_WIDTH).show(ui, |ui| {
-            ui.heading("Runs");
-            ui.weak(runs_root);
-            ui.add_space(theme::GAP);
-            if runs.is_empty() {
-                ui.label("No runs yet. Launch one from Configure, or `adaptsv train --config FILE`.");
-            }
-            ScrollArea::vertical().show(ui, |ui| {
-                for run in runs.iter().rev() {
-                    let selected = self.selected.as_deref() == Some(run.id.as_str());
-                    ui.horizontal(|ui| {
-                        ui.colored_label(theme::status_colour(run.status), "●")
-                            .on_hover_text(run.status.to_string());
-                        if ui.selectable_label(selected, &run.id).clicked() {
-                            self.selected = Some(run.id.clone());
-                        }
-                    });
+        egui::Panel::left("run_list")
+            .default_size(theme::SIDE_PANEL_WIDTH)
+            .show(ui, |ui| {
+                ui.heading("Runs");
+                ui.weak(runs_root);
+                ui.add_space(theme::GAP);
+                if runs.is_empty() {
+                    ui.label("No runs yet. Launch one from Configure, or `adaptsv train --config FILE`.");
                 }
+                ScrollArea::vertical().show(ui, |ui| {
+                    for run in runs.iter().rev() {
+                        let selected = self.selected.as_deref() == Some(run.id.as_str());
+                        ui.horizontal(|ui| {
+                            ui.colored_label(theme::status_colour(run.status), "●")
+                                .on_hover_text(run.status.to_string());
+                            if ui.selectable_label(selected, &run.id).clicked() {
+                                self.selected = Some(run.id.clone());
+                            }
+                        });
+                    }
+                });
             });
-        });
         egui::CentralPanel::default().show(ui, |ui| {
             let Some(run) = self.selected.as_ref().and_then(|id| runs.iter().find(|r| &r.id == id)) else {
                 ui.label("Select a run on the left.");
@@ -87,7 +93,9 @@ impl MonitorPanel {
             if s.device.is_empty() { "?" } else { &s.device },
             s.steps,
             s.epochs,
-            s.trainable_percent().map(|p| format!(" · {p:.2} % trainable")).unwrap_or_default()
+            s.trainable_percent()
+                .map(|p| format!(" · {p:.2} % trainable"))
+                .unwrap_or_default()
         ));
         if let (Some(eer), Some(step)) = (s.eer, s.eer_step) {
             ui.label(format!(
@@ -140,6 +148,28 @@ impl MonitorPanel {
                     .x_axis_label(format!("hidden state (0 = CNN output) · step {step}"))
                     .y_axis_label("weight")
                     .show(ui, |p| p.bar_chart(BarChart::new("weights", bars)));
+            }
+        }
+
+        ui.strong("DET curve (latest evaluation)");
+        let latest_det = run.events.iter().rev().find_map(|r| match &r.event {
+            RunEvent::Eval {
+                step, det, trials, eer, ..
+            } if !det.is_empty() => Some((*step, det, trials, *eer)),
+            _ => None,
+        });
+        match latest_det {
+            None => {
+                ui.weak("No evaluation with a DET curve yet.");
+            }
+            Some((step, det, trials, eer)) => {
+                let label = format!("{trials}, step {step}: EER {:.2} %", 100.0 * eer);
+                super::det_plot::det_plot(
+                    ui,
+                    "monitor_det",
+                    &[DetSeries { label, points: det }],
+                    theme::PLOT_HEIGHT * 1.4,
+                );
             }
         }
 

@@ -32,7 +32,9 @@ pub struct LayerAggregationConfig {
 impl LayerAggregationConfig {
     /// From the `[aggregation]` table for a backbone with `num_layers` Transformer layers.
     pub fn from_experiment(aggregation: &AggregationConfig, num_layers: usize) -> Self {
-        Self::new(num_layers + 1).with_kind(aggregation.kind).with_layer_norm(aggregation.layer_norm)
+        Self::new(num_layers + 1)
+            .with_kind(aggregation.kind)
+            .with_layer_norm(aggregation.layer_norm)
     }
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<LayerAggregation<B>, ModelError> {
@@ -68,12 +70,19 @@ impl<B: Backend> LayerAggregation<B> {
             self.num_states,
             hidden_states.len()
         );
-        let prepare = |h: &Tensor<B, 3>| if self.layer_norm { layer_norm_no_affine(h.clone()) } else { h.clone() };
+        let prepare = |h: &Tensor<B, 3>| {
+            if self.layer_norm {
+                layer_norm_no_affine(h.clone())
+            } else {
+                h.clone()
+            }
+        };
         match self.kind {
             AggregationKind::Last => hidden_states[self.num_states - 1].clone(),
             AggregationKind::Mean => {
                 let sum = hidden_states.iter().map(prepare).reduce(|a, b| a + b);
-                sum.map(|s| s.div_scalar(self.num_states as f64)).unwrap_or_else(|| hidden_states[0].clone())
+                sum.map(|s| s.div_scalar(self.num_states as f64))
+                    .unwrap_or_else(|| hidden_states[0].clone())
             }
             AggregationKind::WeightedSum => {
                 let weights = match &self.logits {
@@ -106,7 +115,10 @@ pub(crate) fn weighted_sum<B: Backend>(
     states: impl Iterator<Item = Tensor<B, 3>>,
     weights: Tensor<B, 1>,
 ) -> Option<Tensor<B, 3>> {
-    states.enumerate().map(|(i, h)| h * weights.clone().narrow(0, i, 1).reshape([1, 1, 1])).reduce(|a, b| a + b)
+    states
+        .enumerate()
+        .map(|(i, h)| h * weights.clone().narrow(0, i, 1).reshape([1, 1, 1]))
+        .reduce(|a, b| a + b)
 }
 
 /// `F.layer_norm(x, (H,))`: zero mean, unit (biased) variance over the last dimension, no affine. `[.., H]`.
@@ -125,7 +137,9 @@ mod tests {
 
     fn states(n: usize) -> Vec<Tensor<B, 3>> {
         let device = Default::default();
-        (0..n).map(|_| Tensor::random([2, 4, 5], Distribution::Normal(0.0, 2.0), &device)).collect()
+        (0..n)
+            .map(|_| Tensor::random([2, 4, 5], Distribution::Normal(0.0, 2.0), &device))
+            .collect()
     }
 
     #[test]
@@ -133,7 +147,10 @@ mod tests {
         let device = Default::default();
         let hs = states(4);
         for layer_norm in [false, true] {
-            let agg = LayerAggregationConfig::new(4).with_layer_norm(layer_norm).init::<B>(&device).unwrap();
+            let agg = LayerAggregationConfig::new(4)
+                .with_layer_norm(layer_norm)
+                .init::<B>(&device)
+                .unwrap();
             assert_eq!(agg.weights(), vec![0.25f32; 4]);
             let mean = LayerAggregationConfig::new(4)
                 .with_kind(AggregationKind::Mean)
@@ -141,13 +158,24 @@ mod tests {
                 .init::<B>(&device)
                 .unwrap();
             // The plain mean computed here, independently of the module.
-            let normed: Vec<_> =
-                hs.iter().map(|h| if layer_norm { layer_norm_no_affine(h.clone()) } else { h.clone() }).collect();
+            let normed: Vec<_> = hs
+                .iter()
+                .map(|h| {
+                    if layer_norm {
+                        layer_norm_no_affine(h.clone())
+                    } else {
+                        h.clone()
+                    }
+                })
+                .collect();
             let by_hand = Tensor::stack::<4>(normed, 0).mean_dim(0).squeeze_dim::<3>(0);
             let out = agg.forward(&hs);
             assert_eq!(out.dims(), [2, 4, 5]);
-            out.into_data().assert_approx_eq::<f32>(&by_hand.clone().into_data(), Tolerance::absolute(1e-6));
-            mean.forward(&hs).into_data().assert_approx_eq::<f32>(&by_hand.into_data(), Tolerance::absolute(1e-6));
+            out.into_data()
+                .assert_approx_eq::<f32>(&by_hand.clone().into_data(), Tolerance::absolute(1e-6));
+            mean.forward(&hs)
+                .into_data()
+                .assert_approx_eq::<f32>(&by_hand.into_data(), Tolerance::absolute(1e-6));
         }
     }
 
@@ -164,14 +192,19 @@ mod tests {
             assert!((g - e).abs() < 1e-6, "{got:?} vs {w:?}");
         }
         let by_hand = hs[0].clone().mul_scalar(w[0]) + hs[1].clone().mul_scalar(w[1]) + hs[2].clone().mul_scalar(w[2]);
-        agg.forward(&hs).into_data().assert_approx_eq::<f32>(&by_hand.into_data(), Tolerance::absolute(1e-5));
+        agg.forward(&hs)
+            .into_data()
+            .assert_approx_eq::<f32>(&by_hand.into_data(), Tolerance::absolute(1e-5));
     }
 
     #[test]
     fn last_takes_the_top_state_and_has_no_parameters() {
         let device = Default::default();
         let hs = states(3);
-        let agg = LayerAggregationConfig::new(3).with_kind(AggregationKind::Last).init::<B>(&device).unwrap();
+        let agg = LayerAggregationConfig::new(3)
+            .with_kind(AggregationKind::Last)
+            .init::<B>(&device)
+            .unwrap();
         assert_eq!(agg.forward(&hs).into_data(), hs[2].clone().into_data());
         assert_eq!(agg.weights(), vec![0.0, 0.0, 1.0]);
         assert_eq!(crate::model::count_params(&agg).total, 0);

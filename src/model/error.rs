@@ -14,7 +14,11 @@ pub enum ModelError {
     #[error(
         "head.channels = {channels}: ECAPA-TDNN needs a multiple of {scale} (its Res2Net scale); try {suggestion}"
     )]
-    ChannelsNotDivisible { channels: usize, scale: usize, suggestion: usize },
+    ChannelsNotDivisible {
+        channels: usize,
+        scale: usize,
+        suggestion: usize,
+    },
     /// A margin outside the range the loss is defined on.
     #[error("loss.margin = {margin}: must be finite and in [0, {max}) for {kind}")]
     MarginOutOfRange { margin: f64, max: f64, kind: &'static str },

@@ -50,7 +50,10 @@ impl MarginSoftmaxConfig {
     /// [`MarginSoftmax::set_margin`] and [`margin_at`]), else at `loss.margin`.
     pub fn from_experiment(loss: &LossConfig, embedding_dim: usize, num_classes: usize) -> Self {
         let margin = margin_at(0.0, loss.margin_warmup_epochs, loss.margin);
-        Self::new(embedding_dim, num_classes).with_kind(loss.kind).with_margin(margin).with_scale(loss.scale)
+        Self::new(embedding_dim, num_classes)
+            .with_kind(loss.kind)
+            .with_margin(margin)
+            .with_scale(loss.scale)
     }
 
     /// Class centres drawn Xavier-uniform, as upstream.
@@ -84,7 +87,11 @@ fn check_margin(kind: LossKind, margin: f64) -> Result<(), ModelError> {
     if margin.is_finite() && (0.0..max).contains(&margin) {
         Ok(())
     } else {
-        Err(ModelError::MarginOutOfRange { margin, max, kind: name })
+        Err(ModelError::MarginOutOfRange {
+            margin,
+            max,
+            kind: name,
+        })
     }
 }
 
@@ -121,7 +128,11 @@ impl<B: Backend> MarginSoftmax<B> {
     /// (negative, or ≥ π/2 for AAM) are clamped into range.
     pub fn set_margin(&mut self, margin: f64) {
         let (max, _) = max_margin(self.kind);
-        self.margin = if margin.is_finite() { margin.clamp(0.0, max * (1.0 - 1e-9)) } else { 0.0 };
+        self.margin = if margin.is_finite() {
+            margin.clamp(0.0, max * (1.0 - 1e-9))
+        } else {
+            0.0
+        };
     }
 
     /// `cos θ` between every embedding and every class centre: `embeddings` `[B, E]` → `[B, n_classes]`.
@@ -143,7 +154,9 @@ impl<B: Backend> MarginSoftmax<B> {
         let target_logit = match self.kind {
             LossKind::AamSoftmax => {
                 // sin θ; the clamp keeps the square root's gradient finite at |cos θ| = 1.
-                let sine = (cosine.clone().square().neg().add_scalar(1.0)).clamp(NORM_EPS, 1.0).sqrt();
+                let sine = (cosine.clone().square().neg().add_scalar(1.0))
+                    .clamp(NORM_EPS, 1.0)
+                    .sqrt();
                 let phi = cosine.clone().mul_scalar(m.cos()) - sine.mul_scalar(m.sin());
                 if self.easy_margin {
                     phi.mask_where(cosine.clone().lower_equal_elem(0.0), cosine.clone())
@@ -155,7 +168,10 @@ impl<B: Backend> MarginSoftmax<B> {
             }
             LossKind::AmSoftmax => cosine.clone().sub_scalar(m),
         };
-        let logits = cosine.clone().mask_where(is_target, target_logit).mul_scalar(self.scale);
+        let logits = cosine
+            .clone()
+            .mask_where(is_target, target_logit)
+            .mul_scalar(self.scale);
         let target = labels.clone().reshape([batch, 1]);
         let loss = log_softmax(logits.clone(), 1).gather(1, target).mean().neg();
         let accuracy = cosine.detach().argmax(1).reshape([batch]).equal(labels).float().mean();
@@ -200,11 +216,20 @@ mod tests {
     fn bad_margins_and_scales_are_rejected() {
         use burn::backend::Flex;
         let device = Default::default();
-        let aam = MarginSoftmaxConfig::new(4, 3).with_margin(2.0).init::<Flex>(&device).unwrap_err();
+        let aam = MarginSoftmaxConfig::new(4, 3)
+            .with_margin(2.0)
+            .init::<Flex>(&device)
+            .unwrap_err();
         assert!(aam.to_string().contains("loss.margin = 2"), "{aam}");
-        let scale = MarginSoftmaxConfig::new(4, 3).with_scale(0.0).init::<Flex>(&device).unwrap_err();
+        let scale = MarginSoftmaxConfig::new(4, 3)
+            .with_scale(0.0)
+            .init::<Flex>(&device)
+            .unwrap_err();
         assert!(scale.to_string().contains("loss.scale = 0"), "{scale}");
-        let ok = MarginSoftmaxConfig::new(4, 3).with_kind(LossKind::AmSoftmax).with_margin(0.35).init::<Flex>(&device);
+        let ok = MarginSoftmaxConfig::new(4, 3)
+            .with_kind(LossKind::AmSoftmax)
+            .with_margin(0.35)
+            .init::<Flex>(&device);
         assert!(ok.is_ok());
     }
 }

@@ -50,7 +50,10 @@ impl std::ops::Add for ParamCount {
 
 /// Parameter counts of `module` as a whole.
 pub fn count_params<B: Backend, M: Module<B>>(module: &M) -> ParamCount {
-    count_params_by_group(module, 0).into_iter().map(|(_, c)| c).fold(ParamCount::default(), |a, b| a + b)
+    count_params_by_group(module, 0)
+        .into_iter()
+        .map(|(_, c)| c)
+        .fold(ParamCount::default(), |a, b| a + b)
 }
 
 /// Parameter counts grouped by the first `depth` components of each parameter's path (field names, `Vec`
@@ -58,7 +61,11 @@ pub fn count_params<B: Backend, M: Module<B>>(module: &M) -> ParamCount {
 /// struct gives one group per field (`"backbone"`, `"inter_adapters"`, `"head"`, …); `depth = 0` one group `""`.
 /// Groups with no parameters at all (e.g. an absent `Option`) do not appear.
 pub fn count_params_by_group<B: Backend, M: Module<B>>(module: &M, depth: usize) -> Vec<(String, ParamCount)> {
-    let mut visitor = Counter { depth, path: Vec::new(), groups: Vec::new() };
+    let mut visitor = Counter {
+        depth,
+        path: Vec::new(),
+        groups: Vec::new(),
+    };
     module.visit(&mut visitor);
     visitor.groups
 }
@@ -73,7 +80,13 @@ struct Counter {
 
 impl Counter {
     fn record(&mut self, count: ParamCount) {
-        let key = self.path.iter().take(self.depth).map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(".");
+        let key = self
+            .path
+            .iter()
+            .take(self.depth)
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>()
+            .join(".");
         match self.groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, c)) => c.add(count),
             None => self.groups.push((key, count)),
@@ -100,10 +113,17 @@ impl<B: Backend> ModuleVisitor<B> for Counter {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let n = param.lazy_shape().num_elements();
         let count = if self.in_running_stat() {
-            ParamCount { buffers: n, ..Default::default() }
+            ParamCount {
+                buffers: n,
+                ..Default::default()
+            }
         } else {
             let trainable = if param.val().is_require_grad() { n } else { 0 };
-            ParamCount { total: n, trainable, buffers: 0 }
+            ParamCount {
+                total: n,
+                trainable,
+                buffers: 0,
+            }
         };
         self.record(count);
     }
@@ -125,7 +145,10 @@ mod tests {
     fn toy<B: Backend>(device: &B::Device) -> Toy<B> {
         Toy {
             frozen: LinearConfig::new(3, 4).init(device).no_grad(),
-            trained: vec![LinearConfig::new(4, 2).init(device), LinearConfig::new(2, 2).with_bias(false).init(device)],
+            trained: vec![
+                LinearConfig::new(4, 2).init(device),
+                LinearConfig::new(2, 2).with_bias(false).init(device),
+            ],
             norm: BatchNormConfig::new(5).init(device),
         }
     }
@@ -136,13 +159,27 @@ mod tests {
         let model = toy::<Autodiff<Flex>>(&device);
         let all = count_params(&model);
         let (frozen, trained, norm) = (3 * 4 + 4, (4 * 2 + 2) + 2 * 2, 2 * 5);
-        assert_eq!(all, ParamCount { total: frozen + trained + norm, trainable: trained + norm, buffers: 10 });
+        assert_eq!(
+            all,
+            ParamCount {
+                total: frozen + trained + norm,
+                trainable: trained + norm,
+                buffers: 10
+            }
+        );
         assert_eq!(model.num_params(), frozen + trained + norm + 10);
         let groups = count_params_by_group(&model, 1);
         let names: Vec<_> = groups.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["frozen", "trained", "norm"]);
         assert_eq!(groups[0].1.trainable, 0);
-        assert_eq!(groups[1].1, ParamCount { total: trained, trainable: trained, buffers: 0 });
+        assert_eq!(
+            groups[1].1,
+            ParamCount {
+                total: trained,
+                trainable: trained,
+                buffers: 0
+            }
+        );
         let deeper = count_params_by_group(&model, 2);
         let keys: Vec<_> = deeper.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
@@ -158,8 +195,22 @@ mod tests {
                 "norm.running_var"
             ]
         );
-        assert_eq!(deeper[2].1, ParamCount { total: 10, trainable: 10, buffers: 0 });
-        assert_eq!(deeper[6].1, ParamCount { total: 0, trainable: 0, buffers: 5 });
+        assert_eq!(
+            deeper[2].1,
+            ParamCount {
+                total: 10,
+                trainable: 10,
+                buffers: 0
+            }
+        );
+        assert_eq!(
+            deeper[6].1,
+            ParamCount {
+                total: 0,
+                trainable: 0,
+                buffers: 5
+            }
+        );
         assert!((all.trainable_percent() - 100.0 * 24.0 / 40.0).abs() < 1e-9);
     }
 

@@ -78,7 +78,10 @@ pub enum RunEvent {
         samples_per_sec: Option<f64>,
     },
     /// The current softmax layer-aggregation weights, index 0 = the CNN/projection output.
-    LayerWeights { step: u64, weights: Vec<f64> },
+    LayerWeights {
+        step: u64,
+        weights: Vec<f64>,
+    },
     /// One evaluation on a trial list.
     Eval {
         step: u64,
@@ -99,10 +102,20 @@ pub enum RunEvent {
         scores_file: Option<String>,
     },
     /// A checkpoint was written (path relative to the run folder).
-    Checkpoint { step: u64, path: String, bytes: u64 },
-    Log { level: LogLevel, message: String },
+    Checkpoint {
+        step: u64,
+        path: String,
+        bytes: u64,
+    },
+    Log {
+        level: LogLevel,
+        message: String,
+    },
     /// Last event of a run that ended on its own terms.
-    Ended { status: EndStatus, message: String },
+    Ended {
+        status: EndStatus,
+        message: String,
+    },
 }
 
 impl RunEvent {

@@ -72,7 +72,12 @@ impl RunStore {
         let entries = match fs::read_dir(&self.root) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(RunError::Io { path: self.root.clone(), source }),
+            Err(source) => {
+                return Err(RunError::Io {
+                    path: self.root.clone(),
+                    source,
+                })
+            }
         };
         let mut dirs: Vec<PathBuf> = entries
             .filter_map(|e| e.ok())
@@ -104,14 +109,20 @@ impl RunStore {
         if ok && dir.is_dir() {
             Ok(dir)
         } else {
-            Err(RunError::NoSuchRun { id: id.to_string(), root: self.root.clone() })
+            Err(RunError::NoSuchRun {
+                id: id.to_string(),
+                root: self.root.clone(),
+            })
         }
     }
 }
 
 /// Loads whatever is readable in a run folder.
 pub fn load_dir(dir: &Path) -> LoadedRun {
-    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut damage = Vec::new();
 
     let config_path = dir.join(CONFIG_FILE);
@@ -119,12 +130,20 @@ pub fn load_dir(dir: &Path) -> LoadedRun {
         Ok(text) => match ExperimentConfig::parse_toml(&text, &config_path.display().to_string()) {
             Ok(c) => Some(c),
             Err(e) => {
-                damage.push(Damage { file: config_path, line: None, message: e.to_string() });
+                damage.push(Damage {
+                    file: config_path,
+                    line: None,
+                    message: e.to_string(),
+                });
                 None
             }
         },
         Err(e) => {
-            damage.push(Damage { file: config_path, line: None, message: e.to_string() });
+            damage.push(Damage {
+                file: config_path,
+                line: None,
+                message: e.to_string(),
+            });
             None
         }
     };
@@ -139,14 +158,26 @@ pub fn load_dir(dir: &Path) -> LoadedRun {
         Ok(bytes) => match serde_json::from_slice::<Summary>(&bytes) {
             Ok(s) => Summary { status, ..s },
             Err(e) => {
-                damage.push(Damage { file: summary_path, line: None, message: e.to_string() });
+                damage.push(Damage {
+                    file: summary_path,
+                    line: None,
+                    message: e.to_string(),
+                });
                 derived
             }
         },
         Err(_) => derived,
     };
 
-    LoadedRun { id, dir: dir.to_path_buf(), status, config, events, summary, damage }
+    LoadedRun {
+        id,
+        dir: dir.to_path_buf(),
+        status,
+        config,
+        events,
+        summary,
+        damage,
+    }
 }
 
 /// Parses `metrics.jsonl` line by line, keeping every good record and reporting each bad line.
@@ -155,7 +186,11 @@ pub fn read_events(path: &Path) -> (Vec<EventRecord>, Vec<Damage>) {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            damage.push(Damage { file: path.to_path_buf(), line: None, message: e.to_string() });
+            damage.push(Damage {
+                file: path.to_path_buf(),
+                line: None,
+                message: e.to_string(),
+            });
             return (Vec::new(), damage);
         }
     };
@@ -176,7 +211,11 @@ pub fn read_events(path: &Path) -> (Vec<EventRecord>, Vec<Damage>) {
                 } else {
                     format!("unreadable event: {e}")
                 };
-                damage.push(Damage { file: path.to_path_buf(), line: Some(i + 1), message });
+                damage.push(Damage {
+                    file: path.to_path_buf(),
+                    line: Some(i + 1),
+                    message,
+                });
             }
         }
     }

@@ -104,7 +104,12 @@ impl Summary {
         };
         for rec in events {
             match &rec.event {
-                RunEvent::Started { device, total_params, trainable_params, .. } => {
+                RunEvent::Started {
+                    device,
+                    total_params,
+                    trainable_params,
+                    ..
+                } => {
                     s.started_utc = Some(rec.utc.clone());
                     s.device = device.clone();
                     s.total_params = *total_params;
@@ -115,7 +120,13 @@ impl Summary {
                     s.epochs = *epoch;
                     s.final_loss = Some(*loss);
                 }
-                RunEvent::Eval { step, trials, eer, min_dcf, .. } => {
+                RunEvent::Eval {
+                    step,
+                    trials,
+                    eer,
+                    min_dcf,
+                    ..
+                } => {
                     s.trials = Some(trials.clone());
                     s.eer = Some(*eer);
                     s.eer_step = Some(*step);

@@ -111,7 +111,10 @@ impl RunWriter {
 
     /// Shorthand for an info-level log event.
     pub fn log(&mut self, message: impl Into<String>) -> Result<EventRecord, RunError> {
-        self.emit(RunEvent::Log { level: LogLevel::Info, message: message.into() })
+        self.emit(RunEvent::Log {
+            level: LogLevel::Info,
+            message: message.into(),
+        })
     }
 
     fn write_log(&mut self, level: LogLevel, message: &str) -> Result<(), RunError> {
@@ -120,7 +123,11 @@ impl RunWriter {
             LogLevel::Warn => "WARN",
             LogLevel::Error => "ERROR",
         };
-        let line = format!("{} [{:>8.1}s] {tag}: {message}\n", Utc::now().rfc3339(), self.start.elapsed().as_secs_f64());
+        let line = format!(
+            "{} [{:>8.1}s] {tag}: {message}\n",
+            Utc::now().rfc3339(),
+            self.start.elapsed().as_secs_f64()
+        );
         let path = self.dir.join(LOG_FILE);
         self.log
             .write_all(line.as_bytes())
@@ -131,7 +138,10 @@ impl RunWriter {
     /// Writes a file inside the run folder atomically (checkpoints, score files); `rel` is relative to the folder.
     pub fn write_file(&self, rel: &str, bytes: &[u8]) -> Result<PathBuf, RunError> {
         let path = self.dir.join(rel);
-        write_atomic(&path, bytes).map_err(|source| RunError::Io { path: path.clone(), source })?;
+        write_atomic(&path, bytes).map_err(|source| RunError::Io {
+            path: path.clone(),
+            source,
+        })?;
         Ok(path)
     }
 
@@ -142,7 +152,10 @@ impl RunWriter {
 
     /// Writes the end event and `summary.json`, then releases the lock.
     pub fn end(mut self, status: EndStatus, message: impl Into<String>) -> Result<Summary, RunError> {
-        self.emit(RunEvent::Ended { status, message: message.into() })?;
+        self.emit(RunEvent::Ended {
+            status,
+            message: message.into(),
+        })?;
         let summary = self.summary(status.into());
         let bytes = serde_json::to_vec_pretty(&summary).expect("summary is plain data");
         self.write_file(SUMMARY_FILE, &bytes)?;

@@ -45,7 +45,10 @@ fn config_check_reports_syntax_errors_with_the_line() {
     std::fs::write(&path, "name = \"x\"\n[model]\npreset = \"wavlm-base-plus\"\nfoo = 1\n").unwrap();
     let (code, _, err) = adaptsv(&["config", "check", path.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(err.contains("typo.toml") && err.contains("line 4") && err.contains("foo"), "{err}");
+    assert!(
+        err.contains("typo.toml") && err.contains("line 4") && err.contains("foo"),
+        "{err}"
+    );
 
     let (code, _, err) = adaptsv(&["config", "check", "/no/such/file.toml"]);
     assert_eq!(code, 1);
@@ -57,12 +60,23 @@ fn runs_lists_status_and_figures() {
     use adaptsv::runs::{EndStatus, RunEvent, RunWriter};
     let tmp = tempfile::tempdir().unwrap();
     let mut w = RunWriter::create(tmp.path(), &adaptsv::config::ExperimentConfig::builtin_default()).unwrap();
-    w.emit(RunEvent::Step { step: 12, epoch: 1.0, loss: 0.75, lr: 1e-3, accuracy: None, margin: None, samples_per_sec: None })
-        .unwrap();
+    w.emit(RunEvent::Step {
+        step: 12,
+        epoch: 1.0,
+        loss: 0.75,
+        lr: 1e-3,
+        accuracy: None,
+        margin: None,
+        samples_per_sec: None,
+    })
+    .unwrap();
     w.end(EndStatus::Stopped, "stopped by user").unwrap();
     let (code, out, err) = adaptsv(&["runs", "--root", tmp.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("STATUS") && out.contains("stopped") && out.contains("0.7500") && out.contains("adapters"), "{out}");
+    assert!(
+        out.contains("STATUS") && out.contains("stopped") && out.contains("0.7500") && out.contains("adapters"),
+        "{out}"
+    );
 
     let (code, out, _) = adaptsv(&["runs", "--root", tmp.path().to_str().unwrap(), "--json"]);
     assert_eq!(code, 0);

@@ -70,7 +70,9 @@ fn every_example_config_is_valid() {
 
 #[test]
 fn zero_bottleneck_names_key_value_and_rule() {
-    let p = problems_of(&format!("{MINIMAL}\n[adaptation.inner]\nenabled = true\nbottleneck = 0\n"));
+    let p = problems_of(&format!(
+        "{MINIMAL}\n[adaptation.inner]\nenabled = true\nbottleneck = 0\n"
+    ));
     assert_eq!(p, vec!["adaptation.inner.bottleneck = 0: must be >= 1"]);
 }
 
@@ -93,10 +95,16 @@ p_targets = [0.01, 1.5]
     let has = |needle: &str| p.iter().any(|x| x.contains(needle));
     assert!(has("name = \"bad name with spaces\""), "{p:#?}");
     assert!(has("device = \"gpu\": expected \"cpu\" or \"cuda:N\""), "{p:#?}");
-    assert!(has("model: give either model.checkpoint or model.preset, not both"), "{p:#?}");
+    assert!(
+        has("model: give either model.checkpoint or model.preset, not both"),
+        "{p:#?}"
+    );
     assert!(has("optim.batch_size = 1: must be >= 2"), "{p:#?}");
     assert!(has("eval.p_targets[1] = 1.5"), "{p:#?}");
-    assert!(has("adaptation.inner.layers: 10-14: layers are numbered 1 to 12"), "{p:#?}");
+    assert!(
+        has("adaptation.inner.layers: 10-14: layers are numbered 1 to 12"),
+        "{p:#?}"
+    );
     assert_eq!(p.len(), 6, "{p:#?}");
 }
 
@@ -104,20 +112,31 @@ p_targets = [0.01, 1.5]
 fn layer_ranges_are_checked_against_the_presets_depth() {
     let p = problems_of(&format!("{MINIMAL}\n[adaptation.inner]\nlayers = \"10-14\"\n"));
     assert_eq!(p.len(), 1);
-    assert!(p[0].starts_with("adaptation.inner.layers: 10-14: layers are numbered 1 to 12"), "{p:?}");
+    assert!(
+        p[0].starts_with("adaptation.inner.layers: 10-14: layers are numbered 1 to 12"),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn unknown_preset_lists_the_known_ones() {
     let p = problems_of("name = \"t\"\n[model]\npreset = \"wavlm-huge\"\n");
-    assert!(p[0].contains("model.preset = \"wavlm-huge\": unknown preset; known: wavlm-base,"), "{p:?}");
+    assert!(
+        p[0].contains("model.preset = \"wavlm-huge\": unknown preset; known: wavlm-base,"),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn method_specific_rules() {
-    let p = problems_of(&format!("{MINIMAL}\n[adaptation]\nmethod = \"lora\"\n[adaptation.lora]\nrank = 0\ntargets = []\n"));
+    let p = problems_of(&format!(
+        "{MINIMAL}\n[adaptation]\nmethod = \"lora\"\n[adaptation.lora]\nrank = 0\ntargets = []\n"
+    ));
     let joined = p.join("\n");
-    assert!(joined.contains("adaptation.inner.enabled = true: inner-layer adapters need adaptation.method = \"adapters\""), "{joined}");
+    assert!(
+        joined.contains("adaptation.inner.enabled = true: inner-layer adapters need adaptation.method = \"adapters\""),
+        "{joined}"
+    );
     assert!(joined.contains("adaptation.lora.rank = 0: must be >= 1"), "{joined}");
     assert!(joined.contains("adaptation.lora.targets = []"), "{joined}");
 
@@ -127,7 +146,10 @@ fn method_specific_rules() {
     assert!(p[0].contains("enable adaptation.inner or adaptation.inter"), "{p:?}");
 
     let p = problems_of(&format!("{MINIMAL}\n[adaptation]\nmethod = \"full-finetune\"\ninner = {{ enabled = false }}\n[optim]\nlr_backbone = 0.0\n"));
-    assert!(p[0].contains("optim.lr_backbone = 0: method \"full-finetune\" trains backbone weights"), "{p:?}");
+    assert!(
+        p[0].contains("optim.lr_backbone = 0: method \"full-finetune\" trains backbone weights"),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -165,6 +187,12 @@ fn path_checks_name_missing_files() {
     .unwrap();
     let p: Vec<String> = c.check_paths().iter().map(|p| p.to_string()).collect();
     assert_eq!(p.len(), 3, "{p:?}");
-    assert!(p[0].starts_with("model.checkpoint = \"/nonexistent/wavlm\": no such folder"), "{p:?}");
-    assert!(p[2].starts_with("data.trials = \"/nonexistent/veri_test2.txt\": no such file"), "{p:?}");
+    assert!(
+        p[0].starts_with("model.checkpoint = \"/nonexistent/wavlm\": no such folder"),
+        "{p:?}"
+    );
+    assert!(
+        p[2].starts_with("data.trials = \"/nonexistent/veri_test2.txt\": no such file"),
+        "{p:?}"
+    );
 }

@@ -2,17 +2,14 @@
 //! layouts, trial lists, bad files, resampling, loader determinism, FLAC/OGG decoding, and that
 //! the synthetic corpus is learnable but not trivially so.
 
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use adaptsv::data::audio::{load_audio, write_wav_16k};
-use adaptsv::eval::Embedder;
 use adaptsv::data::report::SkipReason;
 use adaptsv::data::synthetic::{write_corpus, SynthConfig, SynthSummary};
-use adaptsv::data::{
-    AugmentConfig, Corpus, CorpusLayout, DataError, Loader, LoaderConfig, TrialFormat, TrialList,
-};
+use adaptsv::data::{AugmentConfig, Corpus, CorpusLayout, DataError, Loader, LoaderConfig, TrialFormat, TrialList};
+use adaptsv::eval::Embedder;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -54,12 +51,7 @@ fn voxceleb_kaldi_and_folder_layouts_index_the_same_corpus() {
     let dir = tempfile::tempdir().unwrap();
     let summary = small_corpus(dir.path(), 0);
     let mut seen = Vec::new();
-    let vox = Corpus::index(
-        &summary.train_root,
-        CorpusLayout::Auto,
-        Some(&mut |n| seen.push(n)),
-    )
-    .unwrap();
+    let vox = Corpus::index(&summary.train_root, CorpusLayout::Auto, Some(&mut |n| seen.push(n))).unwrap();
     assert_eq!(vox.layout, CorpusLayout::VoxCeleb);
     assert_eq!(vox.speakers.len(), 6);
     assert_eq!(vox.utterances.len(), 24);
@@ -89,11 +81,7 @@ fn voxceleb_kaldi_and_folder_layouts_index_the_same_corpus() {
     let flat = dir.path().join("flat");
     for u in &vox.utterances {
         let mut parts = u.id.split('/');
-        let (spk, video, file) = (
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-        );
+        let (spk, video, file) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
         std::fs::create_dir_all(flat.join(spk)).unwrap();
         std::fs::copy(&u.path, flat.join(spk).join(format!("{video}_{file}"))).unwrap();
     }
@@ -103,20 +91,13 @@ fn voxceleb_kaldi_and_folder_layouts_index_the_same_corpus() {
     let as_flat: Vec<String> = vox
         .utterances
         .iter()
-        .map(|u| {
-            u.id.replacen('/', "\u{0}", 1)
-                .replace('/', "_")
-                .replace('\u{0}', "/")
-        })
+        .map(|u| u.id.replacen('/', "\u{0}", 1).replace('/', "_").replace('\u{0}', "/"))
         .collect();
     let ids: Vec<String> = folders.utterances.iter().map(|u| u.id.clone()).collect();
     let mut expected = as_flat.clone();
     expected.sort();
     assert_eq!(ids, expected);
-    assert_eq!(
-        folders.utterances_per_speaker(),
-        vox.utterances_per_speaker()
-    );
+    assert_eq!(folders.utterances_per_speaker(), vox.utterances_per_speaker());
 
     // Forcing a layout that does not match finds nothing and says so.
     let err = Corpus::index(&flat, CorpusLayout::VoxCeleb, None).unwrap_err();
@@ -133,10 +114,7 @@ fn trial_lists_parse_in_both_formats_and_are_checked_against_the_corpus() {
 
     let vox = TrialList::read(&summary.trials_path).unwrap();
     assert_eq!(vox.format, TrialFormat::VoxCeleb);
-    assert_eq!(
-        vox.trials.len(),
-        summary.target_trials + summary.nontarget_trials
-    );
+    assert_eq!(vox.trials.len(), summary.target_trials + summary.nontarget_trials);
     assert_eq!(summary.target_trials, summary.nontarget_trials);
     assert!(summary.target_trials > 0);
     vox.check_against(&corpus).unwrap();
@@ -176,34 +154,23 @@ fn trial_lists_parse_in_both_formats_and_are_checked_against_the_corpus() {
     text.push_str("0 id10004/x6uYqmx31kE/00009.wav id10270/x6uYqmx31kE/00009.wav\n");
     let bad_path = dir.path().join("bad_trials.txt");
     std::fs::write(&bad_path, &text).unwrap();
-    let err = TrialList::read(&bad_path)
-        .unwrap()
-        .check_against(&corpus)
-        .unwrap_err();
+    let err = TrialList::read(&bad_path).unwrap().check_against(&corpus).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains(&format!("line {}", n + 1)), "{msg}");
     assert!(
-        msg.contains("id10004/x6uYqmx31kE/00009.wav")
-            && msg.contains(&test_root.display().to_string()),
+        msg.contains("id10004/x6uYqmx31kE/00009.wav") && msg.contains(&test_root.display().to_string()),
         "{msg}"
     );
     assert!(msg.contains("2 trial-list entries are missing"), "{msg}");
     // Checking against the training speakers fails on the first line.
     let train = Corpus::index(&summary.train_root, CorpusLayout::Auto, None).unwrap();
-    assert!(vox
-        .check_against(&train)
-        .unwrap_err()
-        .to_string()
-        .contains("line 1 "));
+    assert!(vox.check_against(&train).unwrap_err().to_string().contains("line 1 "));
 
     // A malformed line stops parsing with its number.
     text.push_str("1 only-two-fields\n");
     std::fs::write(&bad_path, &text).unwrap();
     let err = TrialList::read(&bad_path).unwrap_err();
-    assert!(
-        err.to_string().contains(&format!("line {}", n + 2)),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&format!("line {}", n + 2)), "{err}");
 }
 
 #[test]
@@ -226,8 +193,7 @@ fn bad_files_are_skipped_and_reported_and_stereo_44k_is_resampled() {
     };
     let mut w = hound::WavWriter::create(spk.join("stereo44k.wav"), spec).unwrap();
     for i in 0..22_050 {
-        let v = ((2.0 * std::f32::consts::PI * 440.0 * i as f32 / 44_100.0).sin() * 0.5 * 32767.0)
-            as i16;
+        let v = ((2.0 * std::f32::consts::PI * 440.0 * i as f32 / 44_100.0).sin() * 0.5 * 32767.0) as i16;
         w.write_sample(v).unwrap();
         w.write_sample(v).unwrap();
     }
@@ -243,20 +209,13 @@ fn bad_files_are_skipped_and_reported_and_stereo_44k_is_resampled() {
         "{err}"
     );
     let stereo = load_audio(&spk.join("stereo44k.wav")).unwrap();
-    assert!(
-        (stereo.len() as i64 - 8000).abs() <= 2,
-        "length {}",
-        stereo.len()
-    );
+    assert!((stereo.len() as i64 - 8000).abs() <= 2, "length {}", stereo.len());
     assert_dominant_440(&stereo);
-    let peak = stereo[1000..7000]
-        .iter()
-        .fold(0.0f32, |m, v| m.max(v.abs()));
+    let peak = stereo[1000..7000].iter().fold(0.0f32, |m, v| m.max(v.abs()));
     assert!((peak - 0.5).abs() < 0.02, "amplitude {peak}");
 
     // Through the loader: every batch is full, the bad files are reported with their reasons.
-    let corpus =
-        Arc::new(Corpus::index(&dir.path().join("corpus"), CorpusLayout::Auto, None).unwrap());
+    let corpus = Arc::new(Corpus::index(&dir.path().join("corpus"), CorpusLayout::Auto, None).unwrap());
     assert_eq!(corpus.utterances.len(), 4);
     let config = LoaderConfig {
         batch_size: 2,
@@ -281,14 +240,8 @@ fn bad_files_are_skipped_and_reported_and_stereo_44k_is_resampled() {
         report.merge(loader.report());
     }
     let by_reason = report.by_reason();
-    assert_eq!(
-        by_reason[&SkipReason::Truncated],
-        vec![&spk.join("truncated.wav")]
-    );
-    assert_eq!(
-        by_reason[&SkipReason::NotAudio],
-        vec![&spk.join("notes.wav")]
-    );
+    assert_eq!(by_reason[&SkipReason::Truncated], vec![&spk.join("truncated.wav")]);
+    assert_eq!(by_reason[&SkipReason::NotAudio], vec![&spk.join("notes.wav")]);
     assert!(report.loaded >= 16);
     assert!(report.speakers_without_audio().is_empty());
     assert!(report.to_string().contains("truncated.wav"));
@@ -435,11 +388,7 @@ fn flac_and_ogg_fixtures_decode_and_resample() {
     for name in ["sine_440_22k.flac", "sine_440_22k.ogg"] {
         let x = load_audio(&fixture(name)).unwrap();
         // 0.25 s at 22.05 kHz → 4000 samples at 16 kHz (Vorbis may pad a little).
-        assert!(
-            (x.len() as i64 - 4000).abs() <= 40,
-            "{name}: {} samples",
-            x.len()
-        );
+        assert!((x.len() as i64 - 4000).abs() <= 40, "{name}: {} samples", x.len());
         assert_dominant_440(&x[200..3800]);
     }
     // A FLAC file cut short is reported as truncated, not decoded as a shorter signal.
@@ -460,12 +409,7 @@ fn synthetic_corpus_is_learnable_but_not_trivial() {
         ..SynthConfig::new(18, 6, 2.0, 2024)
     };
     let summary = write_corpus(dir.path(), &config, None).unwrap();
-    let corpus = Corpus::index(
-        summary.test_root.as_ref().unwrap(),
-        CorpusLayout::Auto,
-        None,
-    )
-    .unwrap();
+    let corpus = Corpus::index(summary.test_root.as_ref().unwrap(), CorpusLayout::Auto, None).unwrap();
     let trials = TrialList::read(&summary.trials_path).unwrap();
     trials.check_against(&corpus).unwrap();
 
@@ -475,7 +419,11 @@ fn synthetic_corpus_is_learnable_but_not_trivial() {
     for u in &corpus.utterances {
         embeddings.insert(u.id.clone(), embedder.embed(&load_audio(&u.path).unwrap()).unwrap());
     }
-    let e = adaptsv::eval::evaluate_trials(&trials, &embeddings, &[0.01], true).unwrap().metrics.eer.rate;
+    let e = adaptsv::eval::evaluate_trials(&trials, &embeddings, &[0.01], true)
+        .unwrap()
+        .metrics
+        .eer
+        .rate;
     eprintln!(
         "synthetic corpus: {} trials, EER of log LTAS + cosine = {:.1} %",
         trials.trials.len(),

@@ -18,7 +18,19 @@ fn baseline_eval_scores_a_synthetic_trial_list_and_caches_embeddings() {
     let corpus = tmp.path().join("synth");
     let c = corpus.to_str().unwrap();
     let (code, _, err) = adaptsv(&[
-        "synth", "--out", c, "--speakers", "12", "--utterances", "4", "--seconds", "1.5", "--test-speakers", "8", "--seed", "3",
+        "synth",
+        "--out",
+        c,
+        "--speakers",
+        "12",
+        "--utterances",
+        "4",
+        "--seconds",
+        "1.5",
+        "--test-speakers",
+        "8",
+        "--seed",
+        "3",
     ]);
     assert_eq!(code, 0, "{err}");
     let out = tmp.path().join("eval");
@@ -46,7 +58,12 @@ fn baseline_eval_scores_a_synthetic_trial_list_and_caches_embeddings() {
     assert!(cache.is_file());
 
     // The score file it wrote gives the same figures through `adaptsv metrics`.
-    let (code, again, _) = adaptsv(&["metrics", "--scores", out.join("scores-trials.txt").to_str().unwrap(), "--json"]);
+    let (code, again, _) = adaptsv(&[
+        "metrics",
+        "--scores",
+        out.join("scores-trials.txt").to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(code, 0);
     let w: serde_json::Value = serde_json::from_str(again.trim()).unwrap();
     assert_eq!(w["eer"], v["eer"]);
@@ -63,13 +80,17 @@ fn baseline_eval_scores_a_synthetic_trial_list_and_caches_embeddings() {
     std::fs::create_dir_all(format!("{c}/test")).unwrap();
     let (code, _, err) = adaptsv(&args);
     assert_ne!(code, 0, "audio is gone, ids must be missing: {err}");
-    assert!(err.contains("line 1 names") && err.contains("not in the corpus folder"), "{err}");
+    assert!(
+        err.contains("line 1 names") && err.contains("not in the corpus folder"),
+        "{err}"
+    );
 }
 
 #[test]
 fn eval_of_a_run_without_checkpoint_says_what_is_missing() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut w = adaptsv::runs::RunWriter::create(tmp.path(), &adaptsv::config::ExperimentConfig::builtin_default()).unwrap();
+    let mut w =
+        adaptsv::runs::RunWriter::create(tmp.path(), &adaptsv::config::ExperimentConfig::builtin_default()).unwrap();
     w.log("nothing trained").unwrap();
     let dir = w.dir().to_path_buf();
     w.end(adaptsv::runs::EndStatus::Stopped, "stopped").unwrap();

@@ -5,9 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use adaptsv::eval::{
-    compute_metrics, llr_metrics, probit, read_scores, DcfParams, DetCurve, ErrorCurve, Metrics,
-};
+use adaptsv::eval::{compute_metrics, llr_metrics, probit, read_scores, DcfParams, DetCurve, ErrorCurve, Metrics};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -60,23 +58,14 @@ fn pairs_of(file: &str) -> Vec<(f64, bool)> {
 #[test]
 fn metrics_agree_with_independent_reference() {
     let expected = expected();
-    let p_targets: Vec<f64> = expected["p_targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(num)
-        .collect();
+    let p_targets: Vec<f64> = expected["p_targets"].as_array().unwrap().iter().map(num).collect();
     let params: Vec<DcfParams> = p_targets.iter().map(|&p| DcfParams::new(p)).collect();
     let sets = expected["sets"].as_object().unwrap();
     assert_eq!(sets.len(), 4);
     for (name, reference) in sets {
         let pairs = pairs_of(reference["file"].as_str().unwrap());
         let m = compute_metrics(pairs.iter().copied(), &p_targets).unwrap();
-        assert_eq!(
-            m.n_target as u64,
-            reference["n_target"].as_u64().unwrap(),
-            "{name}"
-        );
+        assert_eq!(m.n_target as u64, reference["n_target"].as_u64().unwrap(), "{name}");
         assert_eq!(
             m.n_nontarget as u64,
             reference["n_nontarget"].as_u64().unwrap(),
@@ -88,18 +77,10 @@ fn metrics_agree_with_independent_reference() {
             m.eer.threshold,
             num(&reference["eer_threshold"]),
         );
-        for (got, want) in m
-            .min_dcf
-            .iter()
-            .zip(reference["min_dcf"].as_array().unwrap())
-        {
+        for (got, want) in m.min_dcf.iter().zip(reference["min_dcf"].as_array().unwrap()) {
             let p = num(&want["p_target"]);
             assert_eq!(got.params.p_target, p);
-            assert_close(
-                &format!("{name} minDCF({p})"),
-                got.value,
-                num(&want["value"]),
-            );
+            assert_close(&format!("{name} minDCF({p})"), got.value, num(&want["value"]));
             assert_close(
                 &format!("{name} minDCF({p}) threshold"),
                 got.threshold,
@@ -109,11 +90,7 @@ fn metrics_agree_with_independent_reference() {
 
         let llr = llr_metrics(pairs.iter().copied(), &params).unwrap();
         assert_close(&format!("{name} Cllr"), llr.cllr, num(&reference["cllr"]));
-        for (got, want) in llr
-            .act_dcf
-            .iter()
-            .zip(reference["act_dcf"].as_array().unwrap())
-        {
+        for (got, want) in llr.act_dcf.iter().zip(reference["act_dcf"].as_array().unwrap()) {
             assert_close(
                 &format!("{name} actDCF({})", got.params.p_target),
                 got.value,
@@ -130,18 +107,12 @@ fn probit_matches_scipy_ndtri() {
         let p: f64 = pair[0].as_str().unwrap().parse().unwrap();
         let reference = num(&pair[1]);
         let error = (probit(p) - reference).abs() / reference.abs().max(1.0);
-        assert!(
-            error < 1e-14,
-            "probit({p}) = {}, SciPy {reference}",
-            probit(p)
-        );
+        assert!(error < 1e-14, "probit({p}) = {}, SciPy {reference}", probit(p));
     }
 }
 
 /// Every figure of a score set, for bit-exact comparison.
-fn all_figures(
-    pairs: &[(f64, bool)],
-) -> (ErrorCurve, Metrics, adaptsv::eval::LlrMetrics, DetCurve) {
+fn all_figures(pairs: &[(f64, bool)]) -> (ErrorCurve, Metrics, adaptsv::eval::LlrMetrics, DetCurve) {
     let curve = ErrorCurve::new(pairs.iter().copied()).unwrap();
     let params = [DcfParams::new(0.01), DcfParams::new(0.05)];
     let metrics = Metrics::from_curve(&curve, &params).unwrap();
@@ -155,11 +126,7 @@ fn shuffling_tied_scores_changes_nothing() {
     let mut pairs = pairs_of("ties.txt");
     let original = all_figures(&pairs);
     // The fixture really is tie-heavy: far fewer distinct scores than trials, ties across classes included.
-    assert!(
-        original.0.len() < 100,
-        "{} operating points",
-        original.0.len()
-    );
+    assert!(original.0.len() < 100, "{} operating points", original.0.len());
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     for _ in 0..5 {
         pairs.shuffle(&mut rng);
@@ -173,10 +140,7 @@ fn shuffling_tied_scores_changes_nothing() {
 /// Samples `n` target scores from N(d', 1) and `n` non-target scores from N(0, 1).
 fn gaussian_trials(d_prime: f64, n: usize, seed: u64) -> Vec<(f64, bool)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (tar, non) = (
-        Normal::new(d_prime, 1.0).unwrap(),
-        Normal::new(0.0, 1.0).unwrap(),
-    );
+    let (tar, non) = (Normal::new(d_prime, 1.0).unwrap(), Normal::new(0.0, 1.0).unwrap());
     (0..n)
         .flat_map(|_| [(tar.sample(&mut rng), true), (non.sample(&mut rng), false)])
         .collect()
@@ -235,17 +199,14 @@ fn det_reduction_keeps_extremes_the_eer_segment_and_the_shape() {
     assert_eq!(reduced.eer(), full.eer());
     // Every kept point is an original one, in order.
     assert!(r.windows(2).all(|w| w[0].threshold < w[1].threshold));
-    assert!(r.iter().all(|p| f
-        .binary_search_by(|q| q.threshold.total_cmp(&p.threshold))
-        .is_ok()));
+    assert!(r
+        .iter()
+        .all(|p| f.binary_search_by(|q| q.threshold.total_cmp(&p.threshold)).is_ok()));
     // The two points bracketing the EER crossing survive.
     let x1 = f.iter().position(|p| p.p_miss >= p.p_fa).unwrap();
     assert!(r.contains(&f[x1 - 1]) && r.contains(&f[x1]));
     // Shape: no gap between kept points is much longer than the even spacing of arc length.
-    let length: f64 = f
-        .windows(2)
-        .map(|w| (w[1].x - w[0].x).hypot(w[1].y - w[0].y))
-        .sum();
+    let length: f64 = f.windows(2).map(|w| (w[1].x - w[0].x).hypot(w[1].y - w[0].y)).sum();
     let longest_full_step = f
         .windows(2)
         .map(|w| (w[1].x - w[0].x).hypot(w[1].y - w[0].y))
@@ -284,11 +245,7 @@ fn cli_json_reports_the_reference_numbers() {
         "--p-target",
         "0.5",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         stdout.trim().lines().count(),
@@ -296,16 +253,8 @@ fn cli_json_reports_the_reference_numbers() {
         "one JSON object on one line: {stdout}"
     );
     let json: Value = serde_json::from_str(&stdout).unwrap();
-    let keys: Vec<&str> = json
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        keys,
-        ["eer", "eer_threshold", "min_dcf", "n_nontarget", "n_target"]
-    );
+    let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["eer", "eer_threshold", "min_dcf", "n_nontarget", "n_target"]);
     assert_close("EER", num(&json["eer"]), num(&reference["eer"]));
     assert_close(
         "EER threshold",
@@ -350,10 +299,7 @@ fn cli_names_file_and_line_of_a_malformed_score() {
     assert!(!out.status.success());
     assert!(out.stdout.is_empty(), "no partial JSON on failure");
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.contains(&format!("{}:3:", path.display())),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("{}:3:", path.display())), "{stderr}");
     assert!(stderr.contains("label 'maybe'"), "{stderr}");
 }
 

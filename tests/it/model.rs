@@ -40,8 +40,12 @@ struct Toy<B: Backend> {
 impl<B: Backend> Toy<B> {
     fn new(kind: HeadKind, device: &B::Device) -> Self {
         Toy {
-            backbone: (0..STATES).map(|_| LinearConfig::new(FEATURES, H).init(device).no_grad()).collect(),
-            inter: InterLayerAdaptersConfig::new(STATES, BottleneckAdapterConfig::new(H, 3)).init(device).unwrap(),
+            backbone: (0..STATES)
+                .map(|_| LinearConfig::new(FEATURES, H).init(device).no_grad())
+                .collect(),
+            inter: InterLayerAdaptersConfig::new(STATES, BottleneckAdapterConfig::new(H, 3))
+                .init(device)
+                .unwrap(),
             aggregation: LayerAggregationConfig::new(STATES).init(device).unwrap(),
             head: SpeakerHeadConfig::new(H, STATES)
                 .with_kind(kind)
@@ -78,7 +82,11 @@ fn one_adam_step_moves_aggregation_and_adapters_but_not_frozen_parameters() {
     let before_backbone = bits(model.backbone[2].weight.val());
     let before_down1 = bits(model.inter.adapters[1].down.weight.val());
     let counts = count_params(&model);
-    let backbone = count_params_by_group(&model, 1).into_iter().find(|(k, _)| k == "backbone").unwrap().1;
+    let backbone = count_params_by_group(&model, 1)
+        .into_iter()
+        .find(|(k, _)| k == "backbone")
+        .unwrap()
+        .1;
     assert_eq!(backbone.trainable, 0);
     assert_eq!(counts.total - counts.trainable, backbone.total + 3 * H); // + the frozen up-projection
 
@@ -90,12 +98,28 @@ fn one_adam_step_moves_aggregation_and_adapters_but_not_frozen_parameters() {
     let mut optim = AdamConfig::new().init();
     let model = optim.step(1e-2, model, grads);
 
-    assert_ne!(bits(model.aggregation.logits.as_ref().unwrap().val()), before_logits, "aggregation logits");
-    assert_ne!(bits(model.inter.adapters[1].up.weight.val()), before_up1, "adapter up-projection");
-    assert_eq!(bits(model.inter.adapters[0].up.weight.val()), before_up0, "frozen adapter parameter");
+    assert_ne!(
+        bits(model.aggregation.logits.as_ref().unwrap().val()),
+        before_logits,
+        "aggregation logits"
+    );
+    assert_ne!(
+        bits(model.inter.adapters[1].up.weight.val()),
+        before_up1,
+        "adapter up-projection"
+    );
+    assert_eq!(
+        bits(model.inter.adapters[0].up.weight.val()),
+        before_up0,
+        "frozen adapter parameter"
+    );
     assert_eq!(bits(model.backbone[2].weight.val()), before_backbone, "frozen backbone");
     // With the up-projection at zero, no gradient reaches the down-projection in the first step: Adam leaves it.
-    assert_eq!(bits(model.inter.adapters[1].down.weight.val()), before_down1, "down-projection, first step");
+    assert_eq!(
+        bits(model.inter.adapters[1].down.weight.val()),
+        before_down1,
+        "down-projection, first step"
+    );
     let weights = model.aggregation.weights();
     assert!((weights.iter().sum::<f32>() - 1.0).abs() < 1e-6);
     assert!(weights.iter().any(|w| (w - 0.25).abs() > 1e-6), "{weights:?}");
@@ -117,19 +141,46 @@ fn every_head_has_the_right_shape_and_a_gradient_at_its_first_layer() {
             .unwrap();
         assert_eq!(head.kind(), kind);
         assert_eq!(head.reads_layer_stack(), kind == HeadKind::Mhfa);
-        let states: Vec<_> =
-            (0..STATES).map(|_| Tensor::<Ad, 3>::random([3, 20, H], Distribution::Default, &device)).collect();
+        let states: Vec<_> = (0..STATES)
+            .map(|_| Tensor::<Ad, 3>::random([3, 20, H], Distribution::Default, &device))
+            .collect();
         let out = head.forward(&states, &aggregation);
         assert_eq!(out.dims(), [3, 7], "{kind:?}");
         let grads = out.square().sum().backward();
         let grad_norm: f32 = match &head {
-            SpeakerHead::Xvector(h) => {
-                h.frame_layers[0].conv.weight.val().grad(&grads).unwrap().abs().sum().into_scalar()
-            }
-            SpeakerHead::Ecapa(h) => h.layer1.conv.weight.val().grad(&grads).unwrap().abs().sum().into_scalar(),
-            SpeakerHead::Mhfa(h) => h.compress_k.weight.val().grad(&grads).unwrap().abs().sum().into_scalar(),
+            SpeakerHead::Xvector(h) => h.frame_layers[0]
+                .conv
+                .weight
+                .val()
+                .grad(&grads)
+                .unwrap()
+                .abs()
+                .sum()
+                .into_scalar(),
+            SpeakerHead::Ecapa(h) => h
+                .layer1
+                .conv
+                .weight
+                .val()
+                .grad(&grads)
+                .unwrap()
+                .abs()
+                .sum()
+                .into_scalar(),
+            SpeakerHead::Mhfa(h) => h
+                .compress_k
+                .weight
+                .val()
+                .grad(&grads)
+                .unwrap()
+                .abs()
+                .sum()
+                .into_scalar(),
         };
-        assert!(grad_norm.is_finite() && grad_norm > 0.0, "{kind:?}: |grad| = {grad_norm}");
+        assert!(
+            grad_norm.is_finite() && grad_norm > 0.0,
+            "{kind:?}: |grad| = {grad_norm}"
+        );
         if let SpeakerHead::Mhfa(h) = &head {
             let g: f32 = h.weights_k.val().grad(&grads).unwrap().abs().sum().into_scalar();
             assert!(g > 0.0, "MHFA key layer weights get a gradient");
@@ -142,10 +193,18 @@ fn short_inputs_still_give_embeddings() {
     let device = Default::default();
     let aggregation = LayerAggregationConfig::new(STATES).init::<Flex>(&device).unwrap();
     for kind in [HeadKind::Xvector, HeadKind::Ecapa, HeadKind::Mhfa] {
-        let head = SpeakerHeadConfig::new(H, STATES).with_kind(kind).with_channels(8).with_embedding_dim(4);
-        let head = head.with_mhfa_heads(2).with_mhfa_compression(4).init::<Flex>(&device).unwrap();
-        let states: Vec<_> =
-            (0..STATES).map(|_| Tensor::<Flex, 3>::random([1, 3, H], Distribution::Default, &device)).collect();
+        let head = SpeakerHeadConfig::new(H, STATES)
+            .with_kind(kind)
+            .with_channels(8)
+            .with_embedding_dim(4);
+        let head = head
+            .with_mhfa_heads(2)
+            .with_mhfa_compression(4)
+            .init::<Flex>(&device)
+            .unwrap();
+        let states: Vec<_> = (0..STATES)
+            .map(|_| Tensor::<Flex, 3>::random([1, 3, H], Distribution::Default, &device))
+            .collect();
         let out = head.forward(&states, &aggregation);
         assert_eq!(out.dims(), [1, 4], "{kind:?}");
         assert!(out.into_data().iter::<f32>().all(f32::is_finite), "{kind:?}");
@@ -162,7 +221,10 @@ fn head_parameter_counts_match_the_layer_shapes() {
 
     // x-vector: five TDNN layers, attentive statistics pooling over `s` channels, Linear(2s → E).
     let s = 24;
-    let xvector = XvectorHeadConfig::new(h).with_channels(c).with_stats_channels(s).with_embedding_dim(e);
+    let xvector = XvectorHeadConfig::new(h)
+        .with_channels(c)
+        .with_stats_channels(s)
+        .with_embedding_dim(e);
     let expected = conv(h, c, 5)
         + conv(c, c, 3)
         + conv(c, c, 3)
@@ -187,19 +249,36 @@ fn head_parameter_counts_match_the_layer_shapes() {
         + conv(a, 3 * c, 1)
         + bn(6 * c)
         + linear(6 * c, e);
-    let ecapa = EcapaHeadConfig::new(h).with_channels(c).with_embedding_dim(e).init::<Flex>(&device).unwrap();
+    let ecapa = EcapaHeadConfig::new(h)
+        .with_channels(c)
+        .with_embedding_dim(e)
+        .init::<Flex>(&device)
+        .unwrap();
     assert_eq!(count_params(&ecapa).total, expected);
 
     // MHFA: two layer weightings, two compressions, the attention Linear, the output Linear.
     let (n, heads, cmp) = (5usize, 3usize, 4usize);
-    let mhfa = MhfaHeadConfig::new(h, n).with_heads(heads).with_compression(cmp).with_embedding_dim(e);
+    let mhfa = MhfaHeadConfig::new(h, n)
+        .with_heads(heads)
+        .with_compression(cmp)
+        .with_embedding_dim(e);
     let expected = 2 * n + 2 * linear(h, cmp) + linear(cmp, heads) + linear(heads * cmp, e);
     assert_eq!(count_params(&mhfa.init::<Flex>(&device).unwrap()).total, expected);
 
     // The enum adds nothing; x-vector through it pools 3·channels.
-    let via_enum = SpeakerHeadConfig::new(h, n).with_channels(c).with_embedding_dim(e).init::<Flex>(&device).unwrap();
-    let direct = XvectorHeadConfig::new(h).with_channels(c).with_stats_channels(3 * c).with_embedding_dim(e);
-    assert_eq!(count_params(&via_enum), count_params(&direct.init::<Flex>(&device).unwrap()));
+    let via_enum = SpeakerHeadConfig::new(h, n)
+        .with_channels(c)
+        .with_embedding_dim(e)
+        .init::<Flex>(&device)
+        .unwrap();
+    let direct = XvectorHeadConfig::new(h)
+        .with_channels(c)
+        .with_stats_channels(3 * c)
+        .with_embedding_dim(e);
+    assert_eq!(
+        count_params(&via_enum),
+        count_params(&direct.init::<Flex>(&device).unwrap())
+    );
 }
 
 #[test]
@@ -262,8 +341,11 @@ fn cosines() -> Vec<[f64; 3]> {
 fn reference_ce(scale: f64, target: impl Fn(f64) -> f64) -> f64 {
     let mut total = 0.0;
     for (row, &label) in cosines().iter().zip(&LABELS) {
-        let logits: Vec<f64> =
-            row.iter().enumerate().map(|(j, &c)| scale * if j == label { target(c) } else { c }).collect();
+        let logits: Vec<f64> = row
+            .iter()
+            .enumerate()
+            .map(|(j, &c)| scale * if j == label { target(c) } else { c })
+            .collect();
         let log_z = logits.iter().map(|l| l.exp()).sum::<f64>().ln();
         total += log_z - logits[label];
     }
@@ -324,7 +406,13 @@ fn set_margin_changes_the_loss_as_the_warmup_raises_it() {
         loss.set_margin(adaptsv::model::margin_at(epoch as f64, 4.0, 0.2));
         let value = loss.forward(emb.clone(), labels()).loss.into_scalar() as f64;
         let th = (std::f64::consts::PI - loss.margin).cos();
-        let expected = reference_ce(10.0, |c| if c > th { (c.acos() + loss.margin).cos() } else { c - (1.0 + th) });
+        let expected = reference_ce(10.0, |c| {
+            if c > th {
+                (c.acos() + loss.margin).cos()
+            } else {
+                c - (1.0 + th)
+            }
+        });
         assert!((value - expected).abs() < 1e-4, "epoch {epoch}: {value} vs {expected}");
         assert!(value > previous, "a larger margin makes the loss larger");
         previous = value;

@@ -11,7 +11,15 @@ fn config() -> ExperimentConfig {
 }
 
 fn step(step: u64, loss: f64) -> RunEvent {
-    RunEvent::Step { step, epoch: step as f64 / 10.0, loss, lr: 1e-3, accuracy: None, margin: None, samples_per_sec: None }
+    RunEvent::Step {
+        step,
+        epoch: step as f64 / 10.0,
+        loss,
+        lr: 1e-3,
+        accuracy: None,
+        margin: None,
+        samples_per_sec: None,
+    }
 }
 
 fn started(host: &str) -> RunEvent {
@@ -86,7 +94,12 @@ fn stopped_and_failed_runs_keep_their_status() {
         w.emit(step(1, 3.0)).unwrap();
         w.end(status, "bye").unwrap();
     }
-    let statuses: Vec<RunStatus> = RunStore::new(tmp.path()).list().unwrap().iter().map(|r| r.status).collect();
+    let statuses: Vec<RunStatus> = RunStore::new(tmp.path())
+        .list()
+        .unwrap()
+        .iter()
+        .map(|r| r.status)
+        .collect();
     assert_eq!(statuses, vec![RunStatus::Stopped, RunStatus::Failed]);
 }
 
@@ -117,8 +130,16 @@ fn a_run_killed_in_another_process_is_crashed() {
     let dir = tmp.path().join("20260101T000000Z-killed");
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join(CONFIG_FILE), config().to_toml_string()).unwrap();
-    let rec = EventRecord { t: 0.0, utc: Utc::now().rfc3339(), event: started(&local_host()) };
-    fs::write(dir.join(METRICS_FILE), format!("{}\n", serde_json::to_string(&rec).unwrap())).unwrap();
+    let rec = EventRecord {
+        t: 0.0,
+        utc: Utc::now().rfc3339(),
+        event: started(&local_host()),
+    };
+    fs::write(
+        dir.join(METRICS_FILE),
+        format!("{}\n", serde_json::to_string(&rec).unwrap()),
+    )
+    .unwrap();
     fs::write(dir.join(LOCK_FILE), "").unwrap();
     // `--no-fork`: flock execs `sleep` itself, so the killed pid is the one holding the lock.
     let mut child = std::process::Command::new("flock")
@@ -135,7 +156,10 @@ fn a_run_killed_in_another_process_is_crashed() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(store.load("20260101T000000Z-killed").unwrap().status, RunStatus::Crashed);
+    assert_eq!(
+        store.load("20260101T000000Z-killed").unwrap().status,
+        RunStatus::Crashed
+    );
 }
 
 #[test]
@@ -149,8 +173,12 @@ fn a_truncated_metrics_file_still_loads_what_is_readable() {
     let dir = w.dir().to_path_buf();
     drop(w);
     // The process died mid-write: half a line at the end.
-    let mut f = fs::OpenOptions::new().append(true).open(dir.join(METRICS_FILE)).unwrap();
-    f.write_all(br#"{"t":9.0,"utc":"2026-11-27T10:00:00Z","event":"step","step":4,"ep"#).unwrap();
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join(METRICS_FILE))
+        .unwrap();
+    f.write_all(br#"{"t":9.0,"utc":"2026-11-27T10:00:00Z","event":"step","step":4,"ep"#)
+        .unwrap();
     drop(f);
 
     let run = load_dir(&dir);
@@ -159,7 +187,10 @@ fn a_truncated_metrics_file_still_loads_what_is_readable() {
     assert_eq!(run.summary.steps, 3);
     assert_eq!(run.damage.len(), 1, "{:?}", run.damage);
     let d = run.damage[0].to_string();
-    assert!(d.contains("metrics.jsonl line 5") && d.contains("truncated last line"), "{d}");
+    assert!(
+        d.contains("metrics.jsonl line 5") && d.contains("truncated last line"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -186,21 +217,40 @@ fn damaged_summary_and_config_are_reported_and_the_rest_loads() {
     assert_eq!(damage.len(), 3, "{damage:#?}");
     assert!(damage.iter().any(|d| d.contains("config.toml")));
     assert!(damage.iter().any(|d| d.contains("summary.json")));
-    assert!(damage.iter().any(|d| d.contains("metrics.jsonl line 2") && d.contains("unreadable event")));
+    assert!(damage
+        .iter()
+        .any(|d| d.contains("metrics.jsonl line 2") && d.contains("unreadable event")));
 }
 
 #[test]
 fn runs_from_another_host_are_judged_by_their_last_event() {
     let tmp = tempfile::tempdir().unwrap();
-    for (name, utc) in [("20260101T000000Z-remote-old", "2026-01-01T00:00:00Z".to_string()), ("20260101T000001Z-remote-live", Utc::now().rfc3339())] {
+    for (name, utc) in [
+        ("20260101T000000Z-remote-old", "2026-01-01T00:00:00Z".to_string()),
+        ("20260101T000001Z-remote-live", Utc::now().rfc3339()),
+    ] {
         let dir = tmp.path().join(name);
         fs::create_dir_all(&dir).unwrap();
-        let rec = EventRecord { t: 0.0, utc, event: started("gpu-server-7") };
-        fs::write(dir.join(METRICS_FILE), format!("{}\n", serde_json::to_string(&rec).unwrap())).unwrap();
+        let rec = EventRecord {
+            t: 0.0,
+            utc,
+            event: started("gpu-server-7"),
+        };
+        fs::write(
+            dir.join(METRICS_FILE),
+            format!("{}\n", serde_json::to_string(&rec).unwrap()),
+        )
+        .unwrap();
     }
     let store = RunStore::new(tmp.path());
-    assert_eq!(store.load("20260101T000000Z-remote-old").unwrap().status, RunStatus::Crashed);
-    assert_eq!(store.load("20260101T000001Z-remote-live").unwrap().status, RunStatus::Running);
+    assert_eq!(
+        store.load("20260101T000000Z-remote-old").unwrap().status,
+        RunStatus::Crashed
+    );
+    assert_eq!(
+        store.load("20260101T000001Z-remote-live").unwrap().status,
+        RunStatus::Running
+    );
 }
 
 #[test]

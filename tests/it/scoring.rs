@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use adaptsv::eval::{
-    parse_scores, read_scores, score_trials, write_scores, CohortStats, EvalError, Matrix,
-    NormMethod, ScoreNormalizer, ScoredTrial,
+    parse_scores, read_scores, score_trials, write_scores, CohortStats, EvalError, Matrix, NormMethod, ScoreNormalizer,
+    ScoredTrial,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -64,17 +64,8 @@ fn written_scores_read_back_exactly() {
     let back = read_scores(&path).unwrap();
     assert_eq!(back.len(), trials.len());
     for (a, b) in back.iter().zip(&trials) {
-        assert_eq!(
-            (&a.enroll, &a.test, a.is_target),
-            (&b.enroll, &b.test, b.is_target)
-        );
-        assert_eq!(
-            a.score.to_bits(),
-            b.score.to_bits(),
-            "{} vs {}",
-            a.score,
-            b.score
-        );
+        assert_eq!((&a.enroll, &a.test, a.is_target), (&b.enroll, &b.test, b.is_target));
+        assert_eq!(a.score.to_bits(), b.score.to_bits(), "{} vs {}", a.score, b.score);
     }
 }
 
@@ -102,11 +93,7 @@ fn random_embeddings(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| f64::from(x) * f64::from(y))
-        .sum();
+    let dot: f64 = a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum();
     let norm = |v: &[f32]| v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
     dot / (norm(a) * norm(b))
 }
@@ -124,29 +111,17 @@ fn cosine_scoring_matches_direct_computation_and_reports_gaps() {
     let map = embedding_map(random_embeddings(20, 37, 1));
     let names: Vec<String> = (0..20).map(|i| format!("utt{i}")).collect();
     let trials: Vec<(&str, &str, bool)> = (0..60)
-        .map(|k| {
-            (
-                names[k % 20].as_str(),
-                names[(k * 7 + 3) % 20].as_str(),
-                k % 3 == 0,
-            )
-        })
+        .map(|k| (names[k % 20].as_str(), names[(k * 7 + 3) % 20].as_str(), k % 3 == 0))
         .collect();
     let scored = score_trials(trials.iter().copied(), &map).unwrap();
     assert_eq!(scored.len(), 60);
     for (s, (e, t, target)) in scored.iter().zip(&trials) {
-        assert_eq!(
-            (s.enroll.as_str(), s.test.as_str(), s.is_target),
-            (*e, *t, *target)
-        );
+        assert_eq!((s.enroll.as_str(), s.test.as_str(), s.is_target), (*e, *t, *target));
         assert!((s.score - cosine(&map[*e], &map[*t])).abs() < 1e-5);
     }
 
-    let missing =
-        score_trials([("utt1", "utt2", true), ("utt3", "nobody", false)], &map).unwrap_err();
-    assert!(
-        matches!(&missing, EvalError::MissingEmbedding { trial: 1, key, available: 20 } if key == "nobody")
-    );
+    let missing = score_trials([("utt1", "utt2", true), ("utt3", "nobody", false)], &map).unwrap_err();
+    assert!(matches!(&missing, EvalError::MissingEmbedding { trial: 1, key, available: 20 } if key == "nobody"));
 
     let mut ragged = map.clone();
     ragged.insert("short".into(), vec![1.0; 5]);
@@ -188,19 +163,9 @@ fn norm_fixture() -> NormFixture {
     let map = embedding_map(random_embeddings(12, 16, 2));
     let cohort_rows = random_embeddings(40, 16, 3);
     let pairs: Vec<(String, String, bool)> = (0..30)
-        .map(|k| {
-            (
-                format!("utt{}", k % 12),
-                format!("utt{}", (k * 5 + 1) % 12),
-                k % 2 == 0,
-            )
-        })
+        .map(|k| (format!("utt{}", k % 12), format!("utt{}", (k * 5 + 1) % 12), k % 2 == 0))
         .collect();
-    let trials = score_trials(
-        pairs.iter().map(|(e, t, l)| (e.as_str(), t.as_str(), *l)),
-        &map,
-    )
-    .unwrap();
+    let trials = score_trials(pairs.iter().map(|(e, t, l)| (e.as_str(), t.as_str(), *l)), &map).unwrap();
     NormFixture {
         map,
         cohort_rows,
@@ -215,22 +180,10 @@ fn check_against_naive(method: NormMethod, top_n: usize) {
     assert_eq!(normalizer.top_n(), top_n);
     let normalized = normalizer.normalize_trials(&f.trials, &f.map).unwrap();
     for (raw, norm) in f.trials.iter().zip(&normalized) {
-        let stats = |key: &str| {
-            naive_stats(
-                f.cohort_rows
-                    .iter()
-                    .map(|c| cosine(&f.map[key], c))
-                    .collect(),
-                top_n,
-            )
-        };
+        let stats = |key: &str| naive_stats(f.cohort_rows.iter().map(|c| cosine(&f.map[key], c)).collect(), top_n);
         let ((me, se), (mt, st)) = (stats(&raw.enroll), stats(&raw.test));
         let expected = 0.5 * ((raw.score - me) / se + (raw.score - mt) / st);
-        assert!(
-            (norm.score - expected).abs() < 1e-4,
-            "{} vs {expected}",
-            norm.score
-        );
+        assert!((norm.score - expected).abs() < 1e-4, "{} vs {expected}", norm.score);
         assert_eq!(
             (&norm.enroll, &norm.test, norm.is_target),
             (&raw.enroll, &raw.test, raw.is_target)

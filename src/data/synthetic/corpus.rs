@@ -106,10 +106,7 @@ impl SynthConfig {
     /// VoxCeleb id (`idXXXXX/<video>/NNNNN.wav`) and duration in samples of utterance `u` of `s`.
     pub fn utterance_id(&self, s: usize, u: usize) -> (String, usize) {
         let video = self.video_of(u);
-        let first_of_video = (0..u)
-            .rev()
-            .take_while(|&p| self.video_of(p) == video)
-            .count();
+        let first_of_video = (0..u).rev().take_while(|&p| self.video_of(p) == video).count();
         let mut rng = ChaCha8Rng::seed_from_u64(mix(&[self.seed, 0x1D, s as u64, u as u64]));
         let samples = (self.seconds * rng.random_range(0.5..1.5) * SAMPLE_RATE as f32) as usize;
         (
@@ -166,9 +163,7 @@ pub fn write_corpus(
         .collect();
     let total = jobs.len();
     let next = AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let (tx, rx) = crossbeam_channel::unbounded::<Result<usize, DataError>>();
     let (mut written, mut total_samples) = (0, 0usize);
     let mut first_error = None;
@@ -188,12 +183,7 @@ pub fn write_corpus(
                         path: path.clone(),
                         source: e,
                     })
-                    .and_then(|_| {
-                        write_wav_16k(
-                            &path,
-                            &utterance(config.seed, s, config.video_of(u), u, samples),
-                        )
-                    })
+                    .and_then(|_| write_wav_16k(&path, &utterance(config.seed, s, config.video_of(u), u, samples)))
                     .map(|_| samples);
                 let failed = result.is_err();
                 if tx.send(result).is_err() || failed {
@@ -248,9 +238,7 @@ pub fn write_corpus(
 /// A balanced VoxCeleb-format trial list among `speakers`.
 fn make_trials(config: &SynthConfig, speakers: &[usize]) -> (String, usize, usize) {
     let mut rng = ChaCha8Rng::seed_from_u64(mix(&[config.seed, 0x7A1]));
-    let per_side = (config.trials_per_utterance / 2)
-        .max(1)
-        .min(config.utterances - 1);
+    let per_side = (config.trials_per_utterance / 2).max(1).min(config.utterances - 1);
     let mut seen = BTreeSet::new();
     let (mut text, mut targets, mut nontargets) = (String::new(), 0, 0);
     let id = |s, u| config.utterance_id(s, u).0;

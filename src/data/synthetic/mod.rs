@@ -120,13 +120,7 @@ impl Voice {
         let s = self.vtl_scale;
         let [f1, f2, f3] = VOWELS[v];
         let sh = self.vowel_shift[v];
-        [
-            f1 * s * sh[0],
-            f2 * s * sh[1],
-            f3 * s * sh[2],
-            3300.0 * s,
-            4300.0 * s,
-        ]
+        [f1 * s * sh[0], f2 * s * sh[1], f3 * s * sh[2], 3300.0 * s, 4300.0 * s]
     }
 }
 
@@ -262,8 +256,7 @@ pub fn speak(voice: &Voice, samples: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
                         let source = (flow - flow_prev) * period_amp;
                         flow_prev = flow;
                         let aspiration = voice.breathiness * 0.04 * (0.3 + flow) * uniform(rng);
-                        tilt_state =
-                            (1.0 - voice.tilt) * (source + aspiration) + voice.tilt * tilt_state;
+                        tilt_state = (1.0 - voice.tilt) * (source + aspiration) + voice.tilt * tilt_state;
                         let mut y = tilt_state * env * stress;
                         for r in res.iter_mut() {
                             y = r.tick(y);
@@ -286,33 +279,17 @@ pub fn speak(voice: &Voice, samples: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
     }
     // Fricatives at the voice's level relative to the vowels.
     let (rv, rf) = (rms(&voiced), rms(&fric));
-    let g = if rf > 0.0 {
-        voice.fricative_level * rv / rf
-    } else {
-        0.0
-    };
+    let g = if rf > 0.0 { voice.fricative_level * rv / rf } else { 0.0 };
     voiced.iter_mut().zip(&fric).for_each(|(v, f)| *v += g * f);
     voiced
 }
 
 /// One utterance: `speak` through the video's channel, with noise at a random SNR (15–40 dB) and
 /// a random level (RMS −26 to −18 dBFS), clipped to [-1, 1].
-pub fn utterance(
-    seed: u64,
-    speaker: usize,
-    video: usize,
-    index: usize,
-    samples: usize,
-) -> Vec<f32> {
+pub fn utterance(seed: u64, speaker: usize, video: usize, index: usize, samples: usize) -> Vec<f32> {
     let voice = Voice::new(seed, speaker);
     let channel = Channel::new(seed, speaker, video);
-    let mut rng = ChaCha8Rng::seed_from_u64(mix(&[
-        seed,
-        0x077E,
-        speaker as u64,
-        video as u64,
-        index as u64,
-    ]));
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(&[seed, 0x077E, speaker as u64, video as u64, index as u64]));
     let mut x = speak(&voice, samples, &mut rng);
     channel.apply(&mut x);
     // Coloured background noise: white mixed with a one-pole low-passed copy.

@@ -55,7 +55,9 @@ impl BottleneckAdapterConfig {
         Ok(BottleneckAdapter {
             norm: self.layer_norm.then(|| LayerNormConfig::new(d_model).init(device)),
             down: LinearConfig::new(d_model, bottleneck).init(device),
-            up: LinearConfig::new(bottleneck, d_model).with_initializer(Initializer::Zeros).init(device),
+            up: LinearConfig::new(bottleneck, d_model)
+                .with_initializer(Initializer::Zeros)
+                .init(device),
             learned_scale: self
                 .learnable_scale
                 .then(|| Param::from_tensor(Tensor::from_floats([self.scale as f32], device))),
@@ -120,9 +122,11 @@ mod tests {
     #[test]
     fn fresh_adapter_branch_is_exactly_zero_and_residual_is_identity() {
         let device = Default::default();
-        for (activation, norm, learnable) in
-            [(Activation::Relu, false, false), (Activation::Gelu, true, true), (Activation::Relu, true, false)]
-        {
+        for (activation, norm, learnable) in [
+            (Activation::Relu, false, false),
+            (Activation::Gelu, true, true),
+            (Activation::Relu, true, false),
+        ] {
             let adapter = BottleneckAdapterConfig::new(12, 4)
                 .with_activation(activation)
                 .with_layer_norm(norm)
@@ -143,7 +147,10 @@ mod tests {
     #[test]
     fn branch_follows_the_formula_once_up_is_nonzero() {
         let device = Default::default();
-        let mut adapter = BottleneckAdapterConfig::new(3, 2).with_scale(2.0).init::<B>(&device).unwrap();
+        let mut adapter = BottleneckAdapterConfig::new(3, 2)
+            .with_scale(2.0)
+            .init::<B>(&device)
+            .unwrap();
         // Known weights: down = [[1, -1], [0, 1], [1, 0]] (stored [in, out]), bias (0.5, 0); up = I-ish.
         adapter.down.weight = Param::from_tensor(Tensor::from_floats([[1.0, -1.0], [0.0, 1.0], [1.0, 0.0]], &device));
         adapter.down.bias = Some(Param::from_tensor(Tensor::from_floats([0.5, 0.0], &device)));
@@ -173,7 +180,9 @@ mod tests {
 
     #[test]
     fn zero_sizes_are_rejected_with_the_key() {
-        let err = BottleneckAdapterConfig::new(8, 0).init::<B>(&Default::default()).unwrap_err();
+        let err = BottleneckAdapterConfig::new(8, 0)
+            .init::<B>(&Default::default())
+            .unwrap_err();
         assert!(err.to_string().contains("bottleneck = 0"), "{err}");
     }
 }

@@ -31,7 +31,9 @@ impl InterLayerAdaptersConfig {
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<InterLayerAdapters<B>, ModelError> {
         let n = positive("inter-layer adapters: number of hidden states", self.num_states)?;
-        let adapters = (0..n).map(|_| self.adapter.init(device)).collect::<Result<Vec<_>, _>>()?;
+        let adapters = (0..n)
+            .map(|_| self.adapter.init(device))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(InterLayerAdapters { adapters })
     }
 }
@@ -61,7 +63,11 @@ impl<B: Backend> InterLayerAdapters<B> {
             self.adapters.len(),
             hidden_states.len()
         );
-        hidden_states.into_iter().zip(&self.adapters).map(|(h, adapter)| h.clone() + adapter.forward(h)).collect()
+        hidden_states
+            .into_iter()
+            .zip(&self.adapters)
+            .map(|(h, adapter)| h.clone() + adapter.forward(h))
+            .collect()
     }
 
     /// `h + adapter_index(h)` for one state `[B, T, H]`; `None` when `index >= num_states()`.
@@ -82,10 +88,13 @@ mod tests {
     #[test]
     fn one_adapter_per_state_and_identity_at_start() {
         let device = Default::default();
-        let inter = InterLayerAdaptersConfig::new(4, BottleneckAdapterConfig::new(6, 2)).init::<B>(&device).unwrap();
+        let inter = InterLayerAdaptersConfig::new(4, BottleneckAdapterConfig::new(6, 2))
+            .init::<B>(&device)
+            .unwrap();
         assert_eq!(inter.num_states(), 4);
-        let states: Vec<_> =
-            (0..4).map(|_| Tensor::<B, 3>::random([2, 3, 6], Distribution::Default, &device)).collect();
+        let states: Vec<_> = (0..4)
+            .map(|_| Tensor::<B, 3>::random([2, 3, 6], Distribution::Default, &device))
+            .collect();
         let out = inter.forward(states.clone());
         assert_eq!(out.len(), 4);
         for (a, b) in states.iter().zip(&out) {

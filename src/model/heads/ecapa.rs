@@ -60,7 +60,10 @@ impl EcapaHeadConfig {
         let cat = 3 * c;
         Ok(EcapaHead {
             layer1: ConvReluBn::new(input_dim, c, 5, 1, device),
-            blocks: BLOCK_DILATIONS.iter().map(|&d| SeRes2Block::new(c, d, device)).collect(),
+            blocks: BLOCK_DILATIONS
+                .iter()
+                .map(|&d| SeRes2Block::new(c, d, device))
+                .collect(),
             mfa: Conv1dConfig::new(cat, cat, 1).init(device),
             pool: AttentiveStatsPoolingConfig::new(cat)
                 .with_bottleneck(self.attention_dim)
@@ -154,7 +157,9 @@ impl<B: Backend> SeRes2Block<B> {
         Self {
             conv_in: ConvReluBn::new(c, c, 1, 1, device),
             res2: Res2Conv {
-                convs: (0..RES2NET_SCALE - 1).map(|_| ConvReluBn::new(width, width, 3, dilation, device)).collect(),
+                convs: (0..RES2NET_SCALE - 1)
+                    .map(|_| ConvReluBn::new(width, width, 3, dilation, device))
+                    .collect(),
             },
             conv_out: ConvReluBn::new(c, c, 1, 1, device),
             se: SqueezeExcitation {
@@ -165,7 +170,10 @@ impl<B: Backend> SeRes2Block<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let y = self.se.forward(self.conv_out.forward(self.res2.forward(self.conv_in.forward(x.clone()))));
+        let y = self.se.forward(
+            self.conv_out
+                .forward(self.res2.forward(self.conv_in.forward(x.clone()))),
+        );
         x + y
     }
 }

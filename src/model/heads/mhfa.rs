@@ -127,7 +127,9 @@ mod tests {
             .with_embedding_dim(5)
             .init::<B>(&device)
             .unwrap();
-        let hs: Vec<_> = (0..3).map(|_| Tensor::<B, 3>::random([2, 6, 4], Distribution::Default, &device)).collect();
+        let hs: Vec<_> = (0..3)
+            .map(|_| Tensor::<B, 3>::random([2, 6, 4], Distribution::Default, &device))
+            .collect();
         let out = head.forward(&hs);
         assert_eq!(out.dims(), [2, 5]);
         let (wk, wv) = head.layer_weights();
@@ -148,6 +150,7 @@ mod tests {
         }
         let pooled = Tensor::cat(pooled, 0).reshape([2, 6]); // rows: (b0,h0,h1), (b1,h0,h1)
         let expected = head.embedding.forward(pooled);
-        out.into_data().assert_approx_eq::<f32>(&expected.into_data(), Tolerance::absolute(1e-5));
+        out.into_data()
+            .assert_approx_eq::<f32>(&expected.into_data(), Tolerance::absolute(1e-5));
     }
 }

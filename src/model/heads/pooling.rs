@@ -92,14 +92,16 @@ mod tests {
                 .with_global_context(global_context)
                 .init::<B>(&device)
                 .unwrap();
-            pool.attention_out =
-                Conv1dConfig::new(4, 3, 1).with_initializer(burn::module::Initializer::Zeros).init(&device);
+            pool.attention_out = Conv1dConfig::new(4, 3, 1)
+                .with_initializer(burn::module::Initializer::Zeros)
+                .init(&device);
             let x = Tensor::<B, 3>::random([2, 3, 7], Distribution::Normal(1.0, 2.0), &device);
             let out = pool.forward(x.clone());
             assert_eq!(out.dims(), [2, 6]);
             let (var, mean) = x.var_mean_bias(2);
             let expected = Tensor::cat(vec![mean, var.sqrt()], 1).squeeze_dim::<2>(2);
-            out.into_data().assert_approx_eq::<f32>(&expected.into_data(), Tolerance::absolute(1e-4));
+            out.into_data()
+                .assert_approx_eq::<f32>(&expected.into_data(), Tolerance::absolute(1e-4));
         }
     }
 
@@ -107,7 +109,10 @@ mod tests {
     fn parameter_count_matches_layer_shapes() {
         let device = Default::default();
         let (c, b) = (5, 3);
-        let plain = AttentiveStatsPoolingConfig::new(c).with_bottleneck(b).init::<B>(&device).unwrap();
+        let plain = AttentiveStatsPoolingConfig::new(c)
+            .with_bottleneck(b)
+            .init::<B>(&device)
+            .unwrap();
         assert_eq!(crate::model::count_params(&plain).total, (c * b + b) + (b * c + c));
         let glob = AttentiveStatsPoolingConfig::new(c)
             .with_bottleneck(b)

@@ -52,13 +52,17 @@ impl XvectorHeadConfig {
             .iter()
             .enumerate()
             .map(|(i, &(context, dilation))| TdnnLayer {
-                conv: Conv1dConfig::new(widths[i], widths[i + 1], context).with_dilation(dilation).init(device),
+                conv: Conv1dConfig::new(widths[i], widths[i + 1], context)
+                    .with_dilation(dilation)
+                    .init(device),
                 norm: BatchNormConfig::new(widths[i + 1]).init(device),
             })
             .collect();
         Ok(XvectorHead {
             frame_layers,
-            pool: AttentiveStatsPoolingConfig::new(stats).with_bottleneck(self.attention_dim).init(device)?,
+            pool: AttentiveStatsPoolingConfig::new(stats)
+                .with_bottleneck(self.attention_dim)
+                .init(device)?,
             embedding: LinearConfig::new(2 * stats, embedding_dim).init(device),
         })
     }

@@ -25,7 +25,11 @@ fn fixture() -> HashMap<String, (Vec<f32>, Vec<usize>)> {
     file.tensors()
         .into_iter()
         .map(|(name, view)| {
-            let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
             (name, (values, view.shape().to_vec()))
         })
         .collect()
@@ -58,13 +62,24 @@ impl ModuleMapper<Flex> for Loader<'_> {
 }
 
 fn load<M: Module<Flex>>(module: M, prefix: &str, tensors: &HashMap<String, (Vec<f32>, Vec<usize>)>) -> M {
-    let mut loader = Loader { tensors, prefix: prefix.to_string(), path: Vec::new(), used: Vec::new() };
+    let mut loader = Loader {
+        tensors,
+        prefix: prefix.to_string(),
+        path: Vec::new(),
+        used: Vec::new(),
+    };
     let module = module.map(&mut loader);
-    let mut expected: Vec<_> =
-        tensors.keys().filter(|k| k.starts_with(&format!("{prefix}.")) && !k.ends_with(".output")).cloned().collect();
+    let mut expected: Vec<_> = tensors
+        .keys()
+        .filter(|k| k.starts_with(&format!("{prefix}.")) && !k.ends_with(".output"))
+        .cloned()
+        .collect();
     expected.sort();
     loader.used.sort();
-    assert_eq!(loader.used, expected, "every {prefix} fixture tensor is loaded exactly once");
+    assert_eq!(
+        loader.used, expected,
+        "every {prefix} fixture tensor is loaded exactly once"
+    );
     module
 }
 
@@ -78,21 +93,37 @@ fn heads_match_pytorch() {
     let device = Default::default();
     let tensors = fixture();
     let stack: Tensor<Flex, 4> = tensor(&tensors, "input.states"); // [STATES, B, T, H]
-    let states: Vec<Tensor<Flex, 3>> = (0..STATES).map(|i| stack.clone().narrow(0, i, 1).squeeze_dim::<3>(0)).collect();
+    let states: Vec<Tensor<Flex, 3>> = (0..STATES)
+        .map(|i| stack.clone().narrow(0, i, 1).squeeze_dim::<3>(0))
+        .collect();
     let tolerance = Tolerance::absolute(2e-4);
 
-    let xvector = XvectorHeadConfig::new(H).with_channels(C).with_stats_channels(3 * C).with_embedding_dim(E);
+    let xvector = XvectorHeadConfig::new(H)
+        .with_channels(C)
+        .with_stats_channels(3 * C)
+        .with_embedding_dim(E);
     let xvector = load(xvector.init::<Flex>(&device).unwrap(), "xvector", &tensors);
     let expected: Tensor<Flex, 2> = tensor(&tensors, "xvector.output");
-    xvector.forward(states[STATES - 1].clone()).into_data().assert_approx_eq::<f32>(&expected.into_data(), tolerance);
+    xvector
+        .forward(states[STATES - 1].clone())
+        .into_data()
+        .assert_approx_eq::<f32>(&expected.into_data(), tolerance);
 
     let ecapa = EcapaHeadConfig::new(H).with_channels(C).with_embedding_dim(E);
     let ecapa = load(ecapa.init::<Flex>(&device).unwrap(), "ecapa", &tensors);
     let expected: Tensor<Flex, 2> = tensor(&tensors, "ecapa.output");
-    ecapa.forward(states[STATES - 1].clone()).into_data().assert_approx_eq::<f32>(&expected.into_data(), tolerance);
+    ecapa
+        .forward(states[STATES - 1].clone())
+        .into_data()
+        .assert_approx_eq::<f32>(&expected.into_data(), tolerance);
 
-    let mhfa = MhfaHeadConfig::new(H, STATES).with_heads(3).with_compression(4).with_embedding_dim(E);
+    let mhfa = MhfaHeadConfig::new(H, STATES)
+        .with_heads(3)
+        .with_compression(4)
+        .with_embedding_dim(E);
     let mhfa = load(mhfa.init::<Flex>(&device).unwrap(), "mhfa", &tensors);
     let expected: Tensor<Flex, 2> = tensor(&tensors, "mhfa.output");
-    mhfa.forward(&states).into_data().assert_approx_eq::<f32>(&expected.into_data(), tolerance);
+    mhfa.forward(&states)
+        .into_data()
+        .assert_approx_eq::<f32>(&expected.into_data(), tolerance);
 }
