@@ -5,6 +5,7 @@ mod config_cmd;
 mod eval_cmd;
 mod gui_cmd;
 pub mod metrics;
+pub mod params_cmd;
 mod runs_cmd;
 pub mod synth;
 
@@ -34,6 +35,8 @@ pub enum Command {
     Metrics(metrics::MetricsArgs),
     /// Score a trial list and compute EER / minDCF (a trained run, or a model-free baseline embedder).
     Eval(eval_cmd::EvalArgs),
+    /// Count parameters per group (backbone, adapters, aggregation, head, classifier) and what trains.
+    Params(params_cmd::ParamsArgs),
     /// Write the built-in synthetic speaker corpus as a VoxCeleb-style folder plus a trial list.
     Synth(synth::SynthArgs),
 }
@@ -48,5 +51,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Metrics(args)) => metrics::run(&args),
         Some(Command::Synth(args)) => synth::run(&args),
         Some(Command::Eval(args)) => eval_cmd::run(&args),
+        Some(Command::Params(args)) => params_cmd::run(&args),
     }
 }

@@ -5,7 +5,7 @@
 //! config key involved and what to change. Forward passes trust what `init` accepted.
 
 /// A size in a model config that a block cannot be built with.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// A size that must be positive is zero.
     #[error("{key} = 0: must be >= 1")]
@@ -22,6 +22,12 @@ pub enum ModelError {
     /// A margin outside the range the loss is defined on.
     #[error("loss.margin = {margin}: must be finite and in [0, {max}) for {kind}")]
     MarginOutOfRange { margin: f64, max: f64, kind: &'static str },
+    /// An option that does not fit the model it is applied to (e.g. layers beyond the checkpoint's depth).
+    #[error("{key}: {reason}")]
+    Config { key: String, reason: String },
+    /// The backbone could not be built or loaded.
+    #[error(transparent)]
+    Backbone(#[from] super::backbone::BackboneError),
     /// A non-positive or non-finite logit scale.
     #[error("loss.scale = {scale}: must be finite and > 0 (30 is usual)")]
     BadScale { scale: f64 },

@@ -24,14 +24,19 @@
 
 pub mod adapters;
 pub mod aggregation;
+pub mod backbone;
+pub mod build;
 mod error;
 pub mod heads;
 pub mod loss;
 pub mod params;
+pub mod petl;
+pub mod speaker_model;
 
 pub use adapters::{BottleneckAdapter, BottleneckAdapterConfig, InterLayerAdapters, InterLayerAdaptersConfig};
 pub use aggregation::{LayerAggregation, LayerAggregationConfig};
 pub use error::ModelError;
 pub use heads::{SpeakerHead, SpeakerHeadConfig};
 pub use loss::{margin_at, MarginSoftmax, MarginSoftmaxConfig, MarginSoftmaxOutput};
-pub use params::{count_params, count_params_by_group, ParamCount};
+pub use params::{count_params, count_params_by_group, snapshot_params, ParamCount, ParamSnapshot};
+pub use speaker_model::{SpeakerModel, TrainPlan};

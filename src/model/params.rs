@@ -129,6 +129,63 @@ impl<B: Backend> ModuleVisitor<B> for Counter {
     }
 }
 
+/// One parameter's place, values and trainability: what [`snapshot_params`] records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamSnapshot {
+    /// Dotted path in the module tree, e.g. `adapters.inner_mhsa.3.up.weight`.
+    pub path: String,
+    pub values: Vec<f32>,
+    pub trainable: bool,
+}
+
+/// Every float parameter of `module` with its path (BatchNorm running statistics excluded), to check what an
+/// optimiser step changed.
+pub fn snapshot_params<B: Backend, M: Module<B>>(module: &M) -> Vec<ParamSnapshot> {
+    let mut v = Snapshotter {
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    module.visit(&mut v);
+    v.out
+}
+
+struct Snapshotter {
+    path: Vec<(String, String)>,
+    out: Vec<ParamSnapshot>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for Snapshotter {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push((name.to_string(), container_type.to_string()));
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let running = self.path.last().is_some_and(|(name, container)| {
+            container == "Struct:BatchNorm" && (name == "running_mean" || name == "running_var")
+        });
+        if running {
+            return;
+        }
+        let tensor = param.val();
+        let trainable = tensor.is_require_grad();
+        let values = tensor
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .unwrap_or_default();
+        let path = self.path.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(".");
+        self.out.push(ParamSnapshot {
+            path,
+            values,
+            trainable,
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod data;
 mod eval_cli;
+mod framework;
 mod metrics;
 mod model;
 mod runs;
