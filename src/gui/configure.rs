@@ -2,6 +2,7 @@
 //! and read what the experiment will do before launching it.
 
 use super::file_dialog::{DialogPurpose, PendingDialog};
+use super::param_counter::ParamCounter;
 use super::theme;
 use crate::config::{ConfigError, ExperimentConfig, Method, DEFAULT_TOML};
 use eframe::egui::{self, RichText, ScrollArea};
@@ -53,6 +54,7 @@ pub struct ConfigurePanel {
     checked: Result<ExperimentConfig, ConfigError>,
     dialog: Option<PendingDialog>,
     notice: Option<(String, bool)>,
+    params: ParamCounter,
 }
 
 impl ConfigurePanel {
@@ -68,6 +70,7 @@ impl ConfigurePanel {
             checked,
             dialog: None,
             notice: None,
+            params: ParamCounter::default(),
         }
     }
 
@@ -173,11 +176,30 @@ impl ConfigurePanel {
         });
     }
 
-    fn summary_ui(&self, ui: &mut egui::Ui) {
+    fn summary_ui(&mut self, ui: &mut egui::Ui) {
+        let counting = self.params.poll();
         match &self.checked {
             Ok(c) => {
                 ui.colored_label(theme::OK, "valid");
                 ui.label(describe(c));
+                self.params.request(c);
+                match self.params.summary(c) {
+                    Some(Ok(line)) => {
+                        ui.strong(line);
+                    }
+                    Some(Err(e)) => {
+                        ui.colored_label(theme::WARN, format!("cannot count parameters: {e}"));
+                    }
+                    None => {
+                        ui.horizontal(|ui| {
+                            ui.spinner();
+                            ui.weak("building the model to count its parameters…");
+                        });
+                    }
+                }
+                if counting {
+                    ui.ctx().request_repaint_after(std::time::Duration::from_millis(200));
+                }
             }
             Err(ConfigError::Invalid { problems, .. }) => {
                 ui.colored_label(theme::ERROR, format!("{} problem(s):", problems.len()));

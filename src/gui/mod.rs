@@ -10,6 +10,7 @@
 //! | `compare`     | sortable table of all runs                                 |
 //! | `run_watcher` | background thread re-reading run folders                   |
 //! | `file_dialog` | native dialogs off the UI thread                           |
+//! | `param_counter` | background parameter counts for the Configure tab        |
 //! | `theme`       | spacing and colour tokens                                  |
 
 mod app;
@@ -19,6 +20,7 @@ mod configure;
 mod det_plot;
 mod file_dialog;
 mod monitor;
+mod param_counter;
 mod run_watcher;
 mod theme;
 

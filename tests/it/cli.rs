@@ -87,14 +87,24 @@ fn runs_lists_status_and_figures() {
 
 #[test]
 fn params_of_the_proposed_framework_example_is_near_five_percent() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/inner-inter-wavlm-base-plus.toml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/experiments/inner-inter-wavlm-base-plus.toml"
+    );
     let (code, out, err) = adaptsv(&["params", "--config", path, "--speakers", "1211", "--json"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let share = v["trainable_percent"].as_f64().unwrap();
     assert!((4.5..5.5).contains(&share), "trainable share {share} %");
     let groups = v["groups"].as_object().unwrap();
-    for g in ["backbone", "inner adapters", "inter adapters", "aggregation", "head", "classifier"] {
+    for g in [
+        "backbone",
+        "inner adapters",
+        "inter adapters",
+        "aggregation",
+        "head",
+        "classifier",
+    ] {
         assert!(groups.contains_key(g), "group {g} missing: {out}");
     }
     assert_eq!(groups["backbone"]["trainable"], 0);
@@ -103,5 +113,8 @@ fn params_of_the_proposed_framework_example_is_near_five_percent() {
 
     let (code, table, _) = adaptsv(&["params", "--config", path, "--speakers", "1211"]);
     assert_eq!(code, 0);
-    assert!(table.contains("inner adapters") && table.contains("% of all"), "{table}");
+    assert!(
+        table.contains("inner adapters") && table.contains("% of all"),
+        "{table}"
+    );
 }
