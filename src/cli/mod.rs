@@ -3,6 +3,7 @@
 
 mod config_cmd;
 mod eval_cmd;
+pub mod features;
 mod gui_cmd;
 pub mod metrics;
 pub mod params_cmd;
@@ -35,6 +36,8 @@ pub enum Command {
     Metrics(metrics::MetricsArgs),
     /// Score a trial list and compute EER / minDCF (a trained run, or a model-free baseline embedder).
     Eval(eval_cmd::EvalArgs),
+    /// Write every hidden state of an SSL model for a WAV file (like s3prl's upstream extraction).
+    Features(features::FeaturesArgs),
     /// Count parameters per group (backbone, adapters, aggregation, head, classifier) and what trains.
     Params(params_cmd::ParamsArgs),
     /// Write the built-in synthetic speaker corpus as a VoxCeleb-style folder plus a trial list.
@@ -52,5 +55,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Synth(args)) => synth::run(&args),
         Some(Command::Eval(args)) => eval_cmd::run(&args),
         Some(Command::Params(args)) => params_cmd::run(&args),
+        Some(Command::Features(args)) => features::run(&args),
     }
 }

@@ -1,5 +1,6 @@
 //! adaptsv's integration tests, one binary (one link) for speed. Each area is a module.
 
+mod backbone;
 mod cli;
 mod config;
 mod data;

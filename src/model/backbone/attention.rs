@@ -12,8 +12,10 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::tensor::activation::{sigmoid, softmax};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::Backend;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::hooks::{LayerHooks, Projection};
@@ -130,8 +132,7 @@ impl<B: Backend> Attention<B> {
             let [yb, len, _] = y.dims();
             y.reshape([yb, len, h, hd]).swap_dims(1, 2) // [B or 1, H, len, hd]
         };
-        // HF scales the query before the product.
-        let q = heads(project(&self.q_proj, Projection::Query, &x)) * ((hd as f64).powf(-0.5));
+        let q = heads(project(&self.q_proj, Projection::Query, &x));
         let mut k = heads(project(&self.k_proj, Projection::Key, &x));
         let mut v = heads(project(&self.v_proj, Projection::Value, &x));
         let mut prefix_len = 0;
@@ -142,19 +143,20 @@ impl<B: Backend> Attention<B> {
             k = Tensor::cat(vec![pk, k], 2); // [B, H, P + T, hd]
             v = Tensor::cat(vec![pv, v], 2);
         }
-        let mut scores = q.matmul(k.swap_dims(2, 3)); // [B, H, T, P + T]
-        if let Some(bias) = position_bias {
+        let gated_bias = position_bias.map(|bias| {
             // gate ⊙ bias with the gate spread over keys by a rank-1 matmul: Flex broadcasts along the last
             // dim slowly (see ops.rs).
             let spread = Tensor::<B, 4>::ones([1, 1, 1, t], &x.device());
-            let mut gated = self.gate(&x).matmul(spread).mul(bias.clone()); // [B, H, T, T]
+            let gated = self.gate(&x).matmul(spread).mul(bias.clone()); // [B, H, T, T]
             if prefix_len > 0 {
                 let zeros = Tensor::zeros([b, h, t, prefix_len], &gated.device());
-                gated = Tensor::cat(vec![zeros, gated], 3);
+                Tensor::cat(vec![zeros, gated], 3) // [B, H, T, P + T]
+            } else {
+                gated
             }
-            scores = scores + gated;
-        }
-        let attn = softmax(scores, 3).matmul(v); // [B, H, T, hd]
+        });
+        // softmax(q kᵀ / sqrt(head_dim) + bias) v, as one backend op (fused on the CPU backend).
+        let attn = attention(q, k, v, None, gated_bias, AttentionModuleOptions::default()); // [B, H, T, hd]
         let attn = attn.swap_dims(1, 2).reshape([b, t, d]); // [B, T, hidden]
         project(&self.out_proj, Projection::Out, &attn)
     }

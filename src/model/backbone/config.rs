@@ -160,9 +160,9 @@ fn d_max_bucket_distance() -> usize {
 impl BackboneConfig {
     /// Reads and checks a HuggingFace `config.json`.
     pub fn from_json_file(path: &Path) -> Result<Self, BackboneError> {
-        let text = std::fs::read_to_string(path).map_err(|source| BackboneError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| BackboneError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::from_json_str(&text, path)
     }
@@ -223,7 +223,10 @@ impl BackboneConfig {
         if self.conv_dim.contains(&0) || self.conv_stride.contains(&0) || self.conv_kernel.contains(&0) {
             p.push("conv_dim, conv_stride and conv_kernel entries must be positive".into());
         }
-        if self.hidden_size == 0 || self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.hidden_size == 0
+            || self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             p.push(format!(
                 "hidden_size {} must be a positive multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
@@ -233,7 +236,7 @@ impl BackboneConfig {
             p.push("num_hidden_layers and intermediate_size must be positive".into());
         }
         let g = self.num_conv_pos_embedding_groups;
-        if self.num_conv_pos_embeddings == 0 || g == 0 || self.hidden_size % g.max(1) != 0 {
+        if self.num_conv_pos_embeddings == 0 || g == 0 || !self.hidden_size.is_multiple_of(g) {
             p.push(format!(
                 "num_conv_pos_embeddings must be positive and hidden_size {} a multiple of num_conv_pos_embedding_groups {}",
                 self.hidden_size, g
@@ -299,9 +302,9 @@ impl BackboneConfig {
     /// Fewest samples that give one output frame.
     pub fn min_samples(&self) -> usize {
         // Walk back from one frame: a layer needs (out - 1) * stride + kernel inputs.
-        let mut need = 1;
+        let mut need: usize = 1;
         for (&k, &s) in self.conv_kernel.iter().zip(&self.conv_stride).rev() {
-            need = (need - 1) * s + k;
+            need = (need - 1).saturating_mul(s).saturating_add(k);
         }
         need
     }

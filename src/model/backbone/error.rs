@@ -7,12 +7,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum BackboneError {
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// (The cause is part of the message, not a `source()`, so that one-line displays keep it.)
+    #[error("cannot read {path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     /// `config.json` is not valid JSON or has a field of the wrong type.
     #[error("{path} is not a valid HuggingFace config.json: {message}")]
     ConfigParse { path: PathBuf, message: String },

@@ -31,6 +31,7 @@ mod ops;
 pub mod positional;
 pub mod presets;
 mod torch_pickle;
+mod torch_zip;
 mod weights;
 
 pub use config::{BackboneConfig, FeatExtractNorm, ModelType};

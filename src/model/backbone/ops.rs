@@ -7,6 +7,7 @@
 //! - [`channel_group_norm`] runs HF's GroupNorm with one group per channel as a layer norm over time (a fused
 //!   row kernel) followed by an affine whose per-channel scale and shift are first spread to full rows by a
 //!   rank-1 matmul.
+//!
 //! Both keep working on any backend and under autodiff.
 
 use burn::nn::{GroupNorm, Linear};

@@ -42,7 +42,7 @@ impl PositionalConvEmbeddingConfig {
             .init(device);
         PositionalConvEmbedding {
             conv,
-            num_pad_remove: usize::from(k % 2 == 0),
+            num_pad_remove: usize::from(k.is_multiple_of(2)),
         }
     }
 }

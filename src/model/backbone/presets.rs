@@ -13,11 +13,11 @@ pub enum BackbonePreset {
     WavlmBase,
     /// `microsoft/wavlm-base-plus`: same architecture as Base, more pre-training data.
     WavlmBasePlus,
-    /// `microsoft/wavlm-large`: 24 × 1024, pre-LN, layer-norm conv encoder with bias.
+    /// `microsoft/wavlm-large`: 24 × 1024, pre-LN, layer-norm conv encoder.
     WavlmLarge,
     /// `facebook/hubert-base-ls960`: 12 × 768, post-LN.
     HubertBase,
-    /// `facebook/hubert-large-ll60k`: 24 × 1024, pre-LN.
+    /// `facebook/hubert-large-ll60k`: 24 × 1024, pre-LN, layer-norm conv encoder with bias.
     HubertLarge,
     /// `facebook/wav2vec2-base`: 12 × 768, post-LN.
     Wav2vec2Base,
@@ -46,8 +46,10 @@ impl BackbonePreset {
             Wav2vec2Base | Wav2vec2Large => ModelType::Wav2vec2,
         };
         let large = matches!(self, WavlmLarge | HubertLarge | Wav2vec2Large);
-        // HuBERT Large keeps the bias-free conv stack; WavLM Large and wav2vec 2.0 Large (lv60) add biases.
-        let conv_bias = matches!(self, WavlmLarge | Wav2vec2Large);
+        // Conv biases in the Large layer-norm conv stacks: wav2vec 2.0 lv60 and HuBERT Large have them, WavLM
+        // Large not (recalled from the hub configs, which could not be checked offline; it changes the
+        // parameter count by 7 × 512 at most and nothing else, as loading reads the checkpoint's config.json).
+        let conv_bias = matches!(self, HubertLarge | Wav2vec2Large);
         BackboneConfig {
             model_type,
             hidden_size: if large { 1024 } else { 768 },
@@ -108,6 +110,22 @@ mod tests {
         assert_eq!(json, "\"wavlm-base-plus\"");
         let back: BackbonePreset = serde_json::from_str("\"wav2vec2-large\"").unwrap();
         assert_eq!(back, BackbonePreset::Wav2vec2Large);
+    }
+
+    #[test]
+    fn base_presets_have_hf_parameter_counts() {
+        use burn::module::Module;
+        // `sum(p.numel())` of the HF models built from the same config values (transformers 5.24), without
+        // `masked_spec_embed` and without the 128 weight-norm magnitudes `g` that loading folds into the
+        // positional conv weight.
+        let device = Default::default();
+        for (preset, hf_count) in [
+            (BackbonePreset::WavlmBasePlus, 94_381_168),
+            (BackbonePreset::HubertBase, 94_370_944),
+        ] {
+            let model = preset.config().init::<burn::backend::Flex>(&device);
+            assert_eq!(model.num_params(), hf_count - 128, "{preset:?}");
+        }
     }
 
     #[test]

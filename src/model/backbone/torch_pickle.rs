@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use safetensors::Dtype;
 
+use super::torch_zip::{entry_bytes, zip_entries};
 use super::weights::{decode_floats, RawTensor};
 
 /// Reads all tensors of a PyTorch zip checkpoint held in `bytes`.
@@ -65,7 +66,28 @@ pub(crate) fn read_torch_zip(bytes: &[u8]) -> Result<BTreeMap<String, RawTensor>
 
 /// Copies a (possibly strided) view out of its storage into a row-major tensor.
 fn gather(storage: &[f32], t: &TensorRef) -> Result<RawTensor, String> {
-    let n: usize = t.shape.iter().product();
+    // Check the view's extent before allocating anything (the shape comes from the file).
+    let n = t
+        .shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or("tensor size overflows")?;
+    if t.stride.len() != t.shape.len() {
+        return Err("size and stride ranks differ".into());
+    }
+    if n > 0 {
+        let last = t
+            .shape
+            .iter()
+            .zip(&t.stride)
+            .try_fold(t.offset, |acc, (&d, &s)| {
+                (d - 1).checked_mul(s).and_then(|x| acc.checked_add(x))
+            })
+            .ok_or("tensor extent overflows")?;
+        if last >= storage.len() {
+            return Err("view reaches past its storage".into());
+        }
+    }
     let mut data = Vec::with_capacity(n);
     let mut index = vec![0usize; t.shape.len()];
     for _ in 0..n {
@@ -83,118 +105,6 @@ fn gather(storage: &[f32], t: &TensorRef) -> Result<RawTensor, String> {
         shape: t.shape.clone(),
         data,
     })
-}
-
-/// Where a zip member's data lies.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    local_header: usize,
-    size: usize,
-}
-
-fn entry_bytes<'a>(bytes: &'a [u8], e: &Entry) -> Result<&'a [u8], String> {
-    let h = e.local_header;
-    if read_u32(bytes, h)? != 0x0403_4b50 {
-        return Err("corrupt zip: bad local header".into());
-    }
-    let start = h + 30 + read_u16(bytes, h + 26)? as usize + read_u16(bytes, h + 28)? as usize;
-    bytes
-        .get(start..start + e.size)
-        .ok_or_else(|| "corrupt zip: member past end of file".to_string())
-}
-
-fn read_u16(b: &[u8], at: usize) -> Result<u16, String> {
-    b.get(at..at + 2)
-        .map(|s| u16::from_le_bytes([s[0], s[1]]))
-        .ok_or_else(|| "truncated zip".into())
-}
-fn read_u32(b: &[u8], at: usize) -> Result<u32, String> {
-    b.get(at..at + 4)
-        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-        .ok_or_else(|| "truncated zip".into())
-}
-fn read_u64(b: &[u8], at: usize) -> Result<u64, String> {
-    b.get(at..at + 8)
-        .map(|s| u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]))
-        .ok_or_else(|| "truncated zip".into())
-}
-
-/// The members of a zip file from its central directory (zip64 sizes and offsets included). Only stored
-/// (uncompressed) members are accepted, which is what `torch.save` writes.
-fn zip_entries(b: &[u8]) -> Result<BTreeMap<String, Entry>, String> {
-    if b.len() < 22 || read_u32(b, 0)? != 0x0403_4b50 {
-        return Err(
-            "not a zip archive; legacy (pre-1.6) PyTorch files are not supported: convert the checkpoint to \
-                    model.safetensors"
-                .into(),
-        );
-    }
-    let eocd = (0..=b.len() - 22)
-        .rev()
-        .take(65_557)
-        .find(|&i| read_u32(b, i) == Ok(0x0605_4b50))
-        .ok_or("corrupt zip: no end of central directory")?;
-    let mut count = read_u16(b, eocd + 10)? as u64;
-    let mut cd = read_u32(b, eocd + 16)? as u64;
-    if (count == 0xFFFF || cd == 0xFFFF_FFFF) && eocd >= 20 && read_u32(b, eocd - 20)? == 0x0706_4b50 {
-        let z64 = read_u64(b, eocd - 20 + 8)? as usize;
-        if read_u32(b, z64)? != 0x0606_4b50 {
-            return Err("corrupt zip64 end of central directory".into());
-        }
-        count = read_u64(b, z64 + 32)?;
-        cd = read_u64(b, z64 + 48)?;
-    }
-    let mut at = cd as usize;
-    let mut out = BTreeMap::new();
-    for _ in 0..count {
-        if read_u32(b, at)? != 0x0201_4b50 {
-            return Err("corrupt zip: bad central directory entry".into());
-        }
-        let method = read_u16(b, at + 10)?;
-        let mut size = read_u32(b, at + 24)? as u64;
-        let name_len = read_u16(b, at + 28)? as usize;
-        let extra_len = read_u16(b, at + 30)? as usize;
-        let comment_len = read_u16(b, at + 32)? as usize;
-        let mut offset = read_u32(b, at + 42)? as u64;
-        let name_bytes = b.get(at + 46..at + 46 + name_len).ok_or("truncated zip")?;
-        let name = String::from_utf8_lossy(name_bytes).into_owned();
-        // zip64 extra field: the 64-bit values present are those whose 32-bit field is saturated, in order
-        // uncompressed size, compressed size, local header offset.
-        let mut e = at + 46 + name_len;
-        let extra_end = e + extra_len;
-        while e + 4 <= extra_end {
-            let id = read_u16(b, e)?;
-            let len = read_u16(b, e + 2)? as usize;
-            if id == 0x0001 {
-                let mut p = e + 4;
-                if size == 0xFFFF_FFFF {
-                    size = read_u64(b, p)?;
-                    p += 8;
-                }
-                if read_u32(b, at + 20)? == 0xFFFF_FFFF {
-                    p += 8;
-                }
-                if offset == 0xFFFF_FFFF {
-                    offset = read_u64(b, p)?;
-                }
-            }
-            e += 4 + len;
-        }
-        if method != 0 {
-            return Err(format!(
-                "zip member {name} is compressed (method {method}); torch.save writes stored members"
-            ));
-        }
-        out.insert(
-            name,
-            Entry {
-                local_header: offset as usize,
-                size: size as usize,
-            },
-        );
-        at = extra_end + comment_len;
-    }
-    Ok(out)
 }
 
 /// A tensor described by the pickle: a view into a storage.

@@ -17,9 +17,9 @@ pub(crate) struct RawTensor {
 
 /// Reads every tensor of `path` (`.safetensors`, or else a PyTorch zip checkpoint).
 pub(crate) fn read_weights(path: &Path) -> Result<BTreeMap<String, RawTensor>, BackboneError> {
-    let bytes = std::fs::read(path).map_err(|source| BackboneError::Io {
+    let bytes = std::fs::read(path).map_err(|error| BackboneError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let format_err = |message: String| BackboneError::WeightsFormat {
         path: path.to_path_buf(),
