@@ -8,6 +8,7 @@
 //! | `config` | the experiment TOML → a validated [`config::ExperimentConfig`]                   |
 //! | `data`   | corpora, trial lists, audio decode/resample, loader threads, augmentation, synthetic corpus |
 //! | `device` | `cpu` / `cuda:N` choice and a guarded CUDA probe                                 |
+//! | `engine` | data preparation, checkpoints, model embedder, evaluating a run folder           |
 //! | `eval`   | EER, minDCF, DET, score files, cosine scoring, S-norm / AS-norm                  |
 //! | `model`  | adapters, layer aggregation, speaker heads, margin losses, parameter accounting  |
 //! | `runs`   | the run folder: event schema, writer, store (list/load/delete), status detection |
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod engine;
 pub mod eval;
 pub mod gui;
 pub mod model;

@@ -49,7 +49,7 @@ pub enum BaselineEmbedder {
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     if let Some(run_dir) = &args.run {
-        return eval_run(run_dir);
+        return eval_run(run_dir, args.trials.as_deref(), args.json);
     }
     let Some(embedder) = args.embedder else {
         bail!("give --run DIR (a trained run) or --embedder ltas --corpus DIR --trials FILE (a baseline)");
@@ -72,7 +72,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create output folder {}", out.display()))?;
 
     let trials = TrialList::read(trials_path)?;
-    let utterances = resolve(&trials, corpus)?;
+    let utterances = trials.audio_under(corpus)?;
     let options = EmbedOptions {
         chunk_seconds: args.chunk_seconds,
     };
@@ -124,59 +124,31 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `(id, path)` of every utterance the trial list names, each checked to exist under `corpus`.
-fn resolve(trials: &TrialList, corpus: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    let mut missing = Vec::new();
-    let mut out = Vec::new();
-    for id in trials.utterance_ids() {
-        let path = corpus.join(id);
-        if path.is_file() {
-            out.push((id.to_string(), path));
-        } else {
-            missing.push(id);
+/// Evaluates the latest checkpoint of a run folder and records the result in it.
+fn eval_run(dir: &Path, trials: Option<&Path>, json: bool) -> anyhow::Result<()> {
+    let mut last_shown = std::time::Instant::now();
+    let outcome = crate::engine::evaluate::evaluate_run(dir, trials, &mut |stage, done, total, eta| {
+        if last_shown.elapsed().as_secs_f64() > 1.0 || done == total {
+            last_shown = std::time::Instant::now();
+            let eta = eta.map(|s| format!(", {s:.0} s left")).unwrap_or_default();
+            eprint!("\r{stage}: {done}/{total}{eta}   ");
+            if done == total {
+                eprintln!();
+            }
         }
-    }
-    if let Some(first) = missing.first() {
-        let line = trials
-            .trials
-            .iter()
-            .find(|t| t.enroll == *first || t.test == *first)
-            .map_or(0, |t| t.line);
-        bail!(
-            "trial list {} line {line} names {first}, which is not in the corpus folder {} ({} of {} utterances missing)",
-            trials.path.display(),
-            corpus.display(),
-            missing.len(),
-            missing.len() + out.len()
-        );
-    }
-    Ok(out)
-}
-
-/// Evaluating a trained run needs its checkpoint; say plainly what is there and what is missing.
-fn eval_run(dir: &Path) -> anyhow::Result<()> {
-    let run = crate::runs::load_dir(dir);
-    if run.config.is_none() && run.events.is_empty() {
-        bail!(
-            "{} is not a readable run folder (no config.toml or metrics.jsonl)",
+    })?;
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        writeln!(stdout, "{}", to_json(&outcome.result.metrics))?;
+    } else {
+        writeln!(stdout, "{}", to_table(&outcome.scores_file, &outcome.result.metrics))?;
+        writeln!(
+            stdout,
+            "{:<18}step {} of run {}",
+            "Checkpoint",
+            outcome.step,
             dir.display()
-        );
+        )?;
     }
-    let checkpoints = dir.join(crate::runs::CHECKPOINTS_DIR);
-    let has_checkpoint = std::fs::read_dir(&checkpoints)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
-    if !has_checkpoint {
-        bail!(
-            "run {} has no checkpoint in {}: only runs trained by `adaptsv train` can be evaluated this way; \
-             for a model-free baseline use --embedder ltas --corpus DIR --trials FILE",
-            run.id,
-            checkpoints.display()
-        );
-    }
-    bail!(
-        "run {}: loading checkpoints arrives with the training engine; this build cannot read {} yet",
-        run.id,
-        checkpoints.display()
-    )
+    Ok(())
 }

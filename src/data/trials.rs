@@ -159,6 +159,34 @@ impl TrialList {
         }
     }
 
+    /// `(id, root/id)` of every distinct utterance the trials name, each checked to be a file under `root`
+    /// (without indexing the whole corpus: a trial list names a few thousand of its files).
+    pub fn audio_under(&self, root: &Path) -> Result<Vec<(String, PathBuf)>, DataError> {
+        let mut out = Vec::new();
+        let mut missing: Vec<&str> = Vec::new();
+        for id in self.utterance_ids() {
+            let path = root.join(id);
+            if path.is_file() {
+                out.push((id.to_string(), path));
+            } else {
+                missing.push(id);
+            }
+        }
+        let Some(&first) = missing.first() else { return Ok(out) };
+        let line = self
+            .trials
+            .iter()
+            .find(|t| t.enroll == first || t.test == first)
+            .map_or(0, |t| t.line);
+        Err(DataError::TrialNotInCorpus {
+            path: self.path.clone(),
+            line,
+            id: first.to_string(),
+            root: root.to_path_buf(),
+            missing: missing.len(),
+        })
+    }
+
     /// Distinct utterance ids named by the trials, sorted (what needs an embedding).
     pub fn utterance_ids(&self) -> Vec<&str> {
         let mut ids: Vec<&str> = self

@@ -24,7 +24,7 @@ pub use events::{EndStatus, EventRecord, LogLevel, RunEvent};
 pub use fsutil::write_atomic;
 pub use store::{load_dir, read_events, Damage, LoadedRun, RunStore};
 pub use summary::{RunStatus, Summary};
-pub use writer::RunWriter;
+pub use writer::{append_event, RunWriter};
 
 use std::path::PathBuf;
 

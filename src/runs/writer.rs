@@ -162,3 +162,44 @@ impl RunWriter {
         Ok(summary)
     }
 }
+
+/// Adds an event to a run that is no longer running (e.g. an evaluation made afterwards with `adaptsv eval`),
+/// and brings `summary.json` up to date if the run has one. A live run is refused: its own process writes it.
+pub fn append_event(dir: &Path, event: RunEvent) -> Result<EventRecord, RunError> {
+    let run = super::store::load_dir(dir);
+    if run.status == RunStatus::Running {
+        return Err(RunError::StillRunning(run.id));
+    }
+    let now = Utc::now().rfc3339();
+    let started = run.events.first().and_then(|r| super::clock::parse_rfc3339(&r.utc));
+    let t = match (started, super::clock::parse_rfc3339(&now)) {
+        (Some(s), Some(n)) => (n - s) as f64,
+        _ => run.events.last().map_or(0.0, |r| r.t),
+    };
+    let rec = EventRecord { t, utc: now, event };
+    let path = dir.join(METRICS_FILE);
+    let mut line = serde_json::to_string(&rec).expect("events are plain data");
+    line.push('\n');
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(|source| RunError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    f.write_all(line.as_bytes())
+        .and_then(|_| f.flush())
+        .map_err(|source| RunError::Io { path, source })?;
+    let summary_path = dir.join(SUMMARY_FILE);
+    if summary_path.exists() {
+        let mut events = run.events;
+        events.push(rec.clone());
+        let summary = Summary::from_events(&run.id, run.status, &events);
+        let bytes = serde_json::to_vec_pretty(&summary).expect("summary is plain data");
+        write_atomic(&summary_path, &bytes).map_err(|source| RunError::Io {
+            path: summary_path,
+            source,
+        })?;
+    }
+    Ok(rec)
+}

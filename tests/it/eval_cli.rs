@@ -96,7 +96,7 @@ fn eval_of_a_run_without_checkpoint_says_what_is_missing() {
     w.end(adaptsv::runs::EndStatus::Stopped, "stopped").unwrap();
     let (code, _, err) = adaptsv(&["eval", "--run", dir.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(err.contains("has no checkpoint"), "{err}");
+    assert!(err.contains("has no checkpoint in checkpoints/"), "{err}");
     let (code, _, err) = adaptsv(&["eval", "--embedder", "ltas"]);
     assert_eq!(code, 1);
     assert!(err.contains("--corpus"), "{err}");

@@ -4,6 +4,7 @@ mod backbone;
 mod cli;
 mod config;
 mod data;
+mod engine;
 mod eval_cli;
 mod framework;
 mod metrics;

@@ -1,0 +1,54 @@
+//! Writes a run folder whose checkpoint is the *untrained* model of an experiment config and evaluates it: the
+//! chance-level reference point (frozen backbone, zero-initialised adapters, random head) that trained runs are
+//! compared against in the Monitor and Compare tabs.
+//!
+//! `cargo run --example untrained_reference -- [CONFIG.toml]` (default: the built-in default experiment).
+
+use adaptsv::config::ExperimentConfig;
+use adaptsv::engine::checkpoint::{file_name, save_model};
+use adaptsv::engine::evaluate::evaluate_run;
+use adaptsv::model::SpeakerModel;
+use adaptsv::runs::{local_host, EndStatus, RunEvent, RunWriter};
+use burn::backend::{Autodiff, Flex};
+
+fn main() -> anyhow::Result<()> {
+    let config = match std::env::args().nth(1) {
+        Some(path) => ExperimentConfig::load(std::path::Path::new(&path))?,
+        None => ExperimentConfig::builtin_default(),
+    };
+    let mut config = config;
+    config.name = format!("{}-untrained", config.name);
+    let speakers = config.data.synthetic.speakers;
+    let device = Default::default();
+    let model = SpeakerModel::<Autodiff<Flex>>::from_config(&config, speakers, &device)?;
+    let counts = adaptsv::model::count_params(&model);
+    let mut run = RunWriter::create(&config.output_dir, &config)?;
+    run.emit(RunEvent::Started {
+        run_id: run.id().to_string(),
+        device: "cpu".into(),
+        host: local_host(),
+        pid: std::process::id(),
+        total_params: Some(counts.total as u64),
+        trainable_params: Some(counts.trainable as u64),
+    })?;
+    let rel = format!("checkpoints/{}", file_name(0));
+    let bytes = save_model(&model, &config, &run.dir().join(&rel), 0)?;
+    run.emit(RunEvent::Checkpoint {
+        step: 0,
+        path: rel,
+        bytes,
+    })?;
+    let dir = run.dir().to_path_buf();
+    run.end(EndStatus::Finished, "untrained reference: no training steps")?;
+    let outcome = evaluate_run(&dir, None, &mut |stage, done, total, _| {
+        eprint!("\r{stage}: {done}/{total}   ")
+    })?;
+    eprintln!();
+    println!(
+        "{}: EER {:.2} % on {}",
+        dir.display(),
+        100.0 * outcome.result.metrics.eer.rate,
+        outcome.trials.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! Checkpoints hold what cannot be rebuilt from the config: every trainable parameter plus the running
+//! statistics of batch norms, as one safetensors file keyed by the parameter's path in the module tree
+//! (`adapters.inner_mhsa.3.up.weight`). A frozen backbone loaded from a HuggingFace folder is not copied, so an
+//! adapter checkpoint is a few MB next to a 95M-parameter model; a backbone from a preset (random weights, which
+//! Burn draws lazily and so cannot be redrawn) is saved whole. Loading puts the saved tensors onto a model built
+//! from the same config.
+//!
+//! File: `checkpoints/step-<step, 8 digits>.safetensors`, metadata `format = adaptsv-checkpoint-1`, `step`.
+
+use super::EngineError;
+use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+const FORMAT: &str = "adaptsv-checkpoint-1";
+
+/// The file name of the checkpoint of `step`.
+pub fn file_name(step: u64) -> String {
+    format!("step-{step:08}.safetensors")
+}
+
+/// The checkpoint with the highest step in `dir`, if any.
+pub fn latest(dir: &Path) -> Option<(u64, PathBuf)> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = name.strip_prefix("step-")?.strip_suffix(".safetensors")?.parse().ok()?;
+            Some((step, e.path()))
+        })
+        .max_by_key(|(step, _)| *step)
+}
+
+fn is_running_stat(path: &[String]) -> bool {
+    path.last().is_some_and(|n| n == "running_mean" || n == "running_var")
+}
+
+/// Which parameters a checkpoint keeps.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    All,
+    /// These paths (the trainable parameters) plus batch-norm running statistics.
+    Paths(HashSet<String>),
+}
+
+/// Paths of the parameters of `module` that require gradients (meaningful on an autodiff backend).
+pub fn trainable_paths<B: Backend, M: Module<B>>(module: &M) -> HashSet<String> {
+    struct Trainable {
+        path: Vec<String>,
+        out: HashSet<String>,
+    }
+    impl<B: Backend> ModuleVisitor<B> for Trainable {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if param.val().is_require_grad() {
+                self.out.insert(self.path.join("."));
+            }
+        }
+    }
+    let mut t = Trainable {
+        path: Vec::new(),
+        out: HashSet::new(),
+    };
+    module.visit(&mut t);
+    t.out
+}
+
+struct Collect<'a> {
+    path: Vec<String>,
+    selection: &'a Selection,
+    out: Vec<(String, Vec<usize>, Vec<f32>)>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for Collect<'_> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let name = self.path.join(".");
+        let keep = match self.selection {
+            Selection::All => true,
+            Selection::Paths(paths) => paths.contains(&name) || is_running_stat(&self.path),
+        };
+        if !keep {
+            return;
+        }
+        let tensor = param.val();
+        let shape = tensor.dims().to_vec();
+        let values = tensor
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .unwrap_or_default();
+        self.out.push((name, shape, values));
+    }
+}
+
+/// Writes the checkpoint of a speaker model training from `config`: its trainable parameters and batch-norm
+/// statistics, plus the backbone when it is a preset's random initialisation. Returns the bytes written.
+///
+/// Values are read from the inference view of the model (`valid()`), which carries the batch-norm running
+/// statistics as last updated; which parameters train is read from the autodiff model.
+pub fn save_model<B: AutodiffBackend>(
+    model: &crate::model::SpeakerModel<B>,
+    config: &crate::config::ExperimentConfig,
+    path: &Path,
+    step: u64,
+) -> Result<u64, EngineError> {
+    let selection = if config.model.checkpoint.is_none() {
+        Selection::All
+    } else {
+        Selection::Paths(trainable_paths(model))
+    };
+    save(&model.valid(), path, step, &selection)
+}
+
+/// Writes the parameters of `module` that `selection` names, atomically. Returns the bytes written.
+pub fn save<B: Backend, M: Module<B>>(
+    module: &M,
+    path: &Path,
+    step: u64,
+    selection: &Selection,
+) -> Result<u64, EngineError> {
+    let err = |message: String| EngineError::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut c = Collect {
+        path: Vec::new(),
+        selection,
+        out: Vec::new(),
+    };
+    module.visit(&mut c);
+    let bytes: Vec<Vec<u8>> = c
+        .out
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views = c
+        .out
+        .iter()
+        .zip(&bytes)
+        .map(|((name, shape, _), b)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b).map(|v| (name.clone(), v))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(e.to_string()))?;
+    let meta = HashMap::from([
+        ("format".to_string(), FORMAT.to_string()),
+        ("step".to_string(), step.to_string()),
+    ]);
+    let data = safetensors::serialize(views, Some(meta)).map_err(|e| err(e.to_string()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    }
+    crate::runs::write_atomic(path, &data).map_err(|e| err(e.to_string()))?;
+    Ok(data.len() as u64)
+}
+
+/// A checkpoint read into memory: tensors by path.
+pub struct Checkpoint {
+    pub path: PathBuf,
+    pub step: u64,
+    pub tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+impl Checkpoint {
+    pub fn read(path: &Path) -> Result<Self, EngineError> {
+        let err = |message: String| EngineError::Checkpoint {
+            path: path.to_path_buf(),
+            message,
+        };
+        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| err(e.to_string()))?;
+        let meta = meta.metadata().clone().unwrap_or_default();
+        if meta.get("format").map(String::as_str) != Some(FORMAT) {
+            return Err(err(format!(
+                "not an adaptsv checkpoint (metadata format should be {FORMAT})"
+            )));
+        }
+        let step = meta.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
+        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| err(e.to_string()))?;
+        let mut tensors = HashMap::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != safetensors::Dtype::F32 {
+                return Err(err(format!("{name}: expected f32, found {:?}", view.dtype())));
+            }
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            tensors.insert(name, (view.shape().to_vec(), values));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            step,
+            tensors,
+        })
+    }
+
+    /// The shape of a saved tensor.
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.tensors.get(name).map(|(s, _)| s.as_slice())
+    }
+
+    /// Puts every saved tensor onto `module`. Each must name a parameter of the same shape; all mismatches are
+    /// reported together.
+    pub fn load_into<B: Backend, M: Module<B>>(&self, module: M) -> Result<M, EngineError> {
+        let mut loader = Load {
+            path: Vec::new(),
+            checkpoint: self,
+            used: Vec::new(),
+            problems: Vec::new(),
+        };
+        let module = module.map(&mut loader);
+        let mut unused: Vec<&String> = self.tensors.keys().filter(|k| !loader.used.contains(k)).collect();
+        unused.sort();
+        loader.problems.extend(
+            unused
+                .iter()
+                .map(|k| format!("{k}: no such parameter in the model built from the run's config")),
+        );
+        if loader.problems.is_empty() {
+            Ok(module)
+        } else {
+            Err(EngineError::Checkpoint {
+                path: self.path.clone(),
+                message: loader.problems.join("; "),
+            })
+        }
+    }
+}
+
+struct Load<'a> {
+    path: Vec<String>,
+    checkpoint: &'a Checkpoint,
+    used: Vec<String>,
+    problems: Vec<String>,
+}
+
+impl<B: Backend> ModuleMapper<B> for Load<'_> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let name = self.path.join(".");
+        let Some((shape, values)) = self.checkpoint.tensors.get(&name) else {
+            return param;
+        };
+        self.used.push(name.clone());
+        let (id, tensor, mapper) = param.consume();
+        if tensor.dims().as_slice() != shape.as_slice() {
+            self.problems.push(format!(
+                "{name}: checkpoint shape {shape:?}, model shape {:?}",
+                tensor.dims()
+            ));
+            return Param::from_mapped_value(id, tensor, mapper);
+        }
+        let grad = tensor.is_require_grad();
+        let mut loaded = Tensor::<B, D>::from_data(TensorData::new(values.clone(), shape.clone()), &tensor.device());
+        if grad {
+            loaded = loaded.require_grad();
+        }
+        Param::from_mapped_value(id, loaded, mapper)
+    }
+}
