@@ -143,12 +143,13 @@ impl ComparePanel {
                 .striped(true)
                 .spacing([theme::GAP * 2.0, theme::GAP / 2.0])
                 .show(ui, |ui| {
+                    ui.label("plot");
                     for col in Column::ALL {
                         let arrow = if col == self.sort {
                             if self.ascending {
-                                " ▲"
+                                " ^"
                             } else {
-                                " ▼"
+                                " v"
                             }
                         } else {
                             ""

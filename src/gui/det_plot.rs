@@ -2,7 +2,7 @@
 //! NIST ticks (0.1 % … 40 %), the equal-error diagonal, several curves overlaid.
 
 use crate::eval::{det::clamped_probit, nist_ticks};
-use egui_plot::{GridInput, GridMark, HoverPosition, Legend, Line, Plot, PlotPoints};
+use egui_plot::{Corner, GridInput, GridMark, HoverPosition, Legend, Line, Plot, PlotPoints};
 
 /// One curve: a label and its `[p_fa, p_miss]` points (fractions), as stored in `eval` events.
 pub struct DetSeries<'a> {
@@ -10,42 +10,51 @@ pub struct DetSeries<'a> {
     pub points: &'a [[f64; 2]],
 }
 
-fn nist_marks(input: GridInput) -> Vec<GridMark> {
+/// Rates shown: 0.05 % to 90 %, so weak systems (EER above 40 %) stay on the plot too.
+const SHOWN: (f64, f64) = (0.0005, 0.9);
+
+/// NIST's ticks (0.1 … 40 %) and three more above them for weak systems: `(probit value, label)`.
+fn ticks() -> Vec<(f64, String)> {
+    let mut t: Vec<(f64, String)> = nist_ticks().iter().map(|(v, l)| (*v, format!("{l} %"))).collect();
+    t.extend([(0.6, "60 %"), (0.8, "80 %"), (0.9, "90 %")].map(|(p, l)| (clamped_probit(p), l.to_string())));
+    t
+}
+
+fn marks(input: GridInput) -> Vec<GridMark> {
     let (lo, hi) = input.bounds;
-    nist_ticks()
-        .iter()
+    // A large step size makes egui_plot treat every tick as a major line and label it.
+    ticks()
+        .into_iter()
         .filter(|(v, _)| *v >= lo && *v <= hi)
         .map(|(v, _)| GridMark {
-            value: *v,
-            step_size: 1.0,
+            value: v,
+            step_size: 10.0,
         })
         .collect()
 }
 
-fn nist_label(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
-    nist_ticks()
-        .iter()
+fn label(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
+    ticks()
+        .into_iter()
         .find(|(v, _)| (v - mark.value).abs() < 1e-9)
-        .map(|(_, label)| format!("{label} %"))
+        .map(|(_, l)| l)
         .unwrap_or_default()
 }
 
-/// Draws the curves in a square-ish plot `height` points tall.
-pub fn det_plot(ui: &mut eframe::egui::Ui, id: &str, series: &[DetSeries<'_>], height: f32) {
-    let lo = clamped_probit(0.0005);
-    let hi = clamped_probit(0.5);
+/// Draws the curves in a square plot `size` points wide and tall (equal scales on both axes, as DET plots are).
+pub fn det_plot(ui: &mut eframe::egui::Ui, id: &str, series: &[DetSeries<'_>], size: f32) {
+    let lo = clamped_probit(SHOWN.0);
+    let hi = clamped_probit(SHOWN.1);
     Plot::new(id)
-        .height(height)
-        .data_aspect(1.0)
-        .legend(Legend::default())
-        .include_x(lo)
-        .include_x(hi)
-        .include_y(lo)
-        .include_y(hi)
-        .x_grid_spacer(nist_marks)
-        .y_grid_spacer(nist_marks)
-        .x_axis_formatter(nist_label)
-        .y_axis_formatter(nist_label)
+        .width(size)
+        .height(size)
+        .legend(Legend::default().position(Corner::LeftBottom))
+        .default_x_bounds(lo, hi)
+        .default_y_bounds(lo, hi)
+        .x_grid_spacer(marks)
+        .y_grid_spacer(marks)
+        .x_axis_formatter(label)
+        .y_axis_formatter(label)
         .x_axis_label("false-alarm rate")
         .y_axis_label("miss rate")
         .label_formatter(|hover| {

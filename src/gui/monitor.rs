@@ -62,13 +62,10 @@ impl MonitorPanel {
                 ScrollArea::vertical().show(ui, |ui| {
                     for run in runs.iter().rev() {
                         let selected = self.selected.as_deref() == Some(run.id.as_str());
-                        ui.horizontal(|ui| {
-                            ui.colored_label(theme::status_colour(run.status), "●")
-                                .on_hover_text(run.status.to_string());
-                            if ui.selectable_label(selected, &run.id).clicked() {
-                                self.selected = Some(run.id.clone());
-                            }
-                        });
+                        if ui.selectable_label(selected, &run.id).clicked() {
+                            self.selected = Some(run.id.clone());
+                        }
+                        ui.colored_label(theme::status_colour(run.status), format!("    {}", run.status));
                     }
                 });
             });
@@ -168,7 +165,7 @@ impl MonitorPanel {
                     ui,
                     "monitor_det",
                     &[DetSeries { label, points: det }],
-                    theme::PLOT_HEIGHT * 1.4,
+                    theme::PLOT_HEIGHT * 1.8,
                 );
             }
         }
