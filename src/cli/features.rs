@@ -79,11 +79,10 @@ fn write_hidden_states<B: Backend>(path: &Path, states: Vec<Tensor<B, 3>>) -> an
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "cuda")))]
 mod tests {
     use super::*;
 
-    #[cfg(not(feature = "cuda"))]
     #[test]
     fn cuda_without_the_feature_says_how_to_rebuild() {
         let args = FeaturesArgs {
