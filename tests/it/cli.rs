@@ -2,7 +2,8 @@
 
 use std::process::Command;
 
-fn adaptsv(args: &[&str]) -> (i32, String, String) {
+/// Runs the `adaptsv` binary: (exit code, stdout, stderr).
+pub fn adaptsv(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_adaptsv")).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),

@@ -26,6 +26,11 @@ fn small_config() -> ExperimentConfig {
     c
 }
 
+/// The embeddings of `x` `[batch, samples]`, flattened.
+fn embeddings(model: &SpeakerModel<Flex>, x: &Tensor<Flex, 2>) -> Vec<f32> {
+    model.embed(x.clone()).into_data().convert::<f32>().into_vec().unwrap()
+}
+
 #[test]
 fn a_checkpoint_restores_exactly_what_training_changed() {
     let config = small_config();
@@ -49,16 +54,8 @@ fn a_checkpoint_restores_exactly_what_training_changed() {
     Flex::seed(&device, 99);
     let fresh = SpeakerModel::<Flex>::from_config(&config, 4, &device).unwrap();
     let restored = Checkpoint::read(&path).unwrap().load_into(fresh).unwrap();
-    let trained = model.valid();
     let x = Tensor::<Flex, 2>::random([2, 12000], Distribution::Normal(0.0, 0.1), &device);
-    let a: Vec<f32> = trained
-        .embed(x.clone())
-        .into_data()
-        .convert::<f32>()
-        .into_vec()
-        .unwrap();
-    let b: Vec<f32> = restored.embed(x).into_data().convert::<f32>().into_vec().unwrap();
-    assert_eq!(a, b);
+    assert_eq!(embeddings(&model.valid(), &x), embeddings(&restored, &x));
 
     // A checkpoint for another architecture is refused, naming the mismatches.
     let mut other = config.clone();
@@ -104,15 +101,7 @@ fn with_a_pretrained_backbone_only_what_trains_is_saved() {
         .load_into(SpeakerModel::<Flex>::from_config(&config, 4, &device).unwrap())
         .unwrap();
     let x = Tensor::<Flex, 2>::random([1, 8000], Distribution::Normal(0.0, 0.1), &device);
-    let a: Vec<f32> = model
-        .valid()
-        .embed(x.clone())
-        .into_data()
-        .convert::<f32>()
-        .into_vec()
-        .unwrap();
-    let b: Vec<f32> = restored.embed(x).into_data().convert::<f32>().into_vec().unwrap();
-    assert_eq!(a, b);
+    assert_eq!(embeddings(&model.valid(), &x), embeddings(&restored, &x));
 }
 
 #[test]

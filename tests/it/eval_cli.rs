@@ -1,16 +1,7 @@
 //! `adaptsv eval` end to end: a synthetic corpus written by `adaptsv synth`, embedded by the LTAS baseline,
 //! scored, measured, cached.
 
-use std::process::Command;
-
-fn adaptsv(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_adaptsv")).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::cli::adaptsv;
 
 #[test]
 fn baseline_eval_scores_a_synthetic_trial_list_and_caches_embeddings() {
