@@ -1,6 +1,7 @@
 //! The Compare tab: every run in one table, sortable by any column, with units and sources on the numbers.
 
 use super::det_plot::{det_plot, DetSeries};
+use super::file_dialog::{DialogPurpose, PendingDialog, NO_DIALOG_HINT};
 use super::theme;
 use crate::runs::{LoadedRun, RunEvent};
 use eframe::egui::{self, ScrollArea};
@@ -95,11 +96,52 @@ fn latest_det(run: &LoadedRun) -> Option<&[[f64; 2]]> {
     })
 }
 
+/// The comparison table as CSV, one row per run, with units in the header and the source of each EER
+/// (trial list, step). Values a run does not have are empty.
+pub fn runs_csv(runs: &[&LoadedRun]) -> String {
+    fn field(text: &str) -> String {
+        if text.contains([',', '"', '\n']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text.to_string()
+        }
+    }
+    let opt = |v: Option<f64>, digits: usize| v.map(|x| format!("{x:.digits$}")).unwrap_or_default();
+    let mut out = String::from(
+        "run,name,method,status,steps,epochs,final_loss,eer_percent,min_dcf_0.01,min_dcf_0.05,trials,eer_step,trainable_percent,trainable_params,total_params\n",
+    );
+    for run in runs {
+        let s = &run.summary;
+        let row = [
+            field(&run.id),
+            field(run.name()),
+            method(run),
+            run.status.to_string(),
+            s.steps.to_string(),
+            format!("{:.3}", s.epochs),
+            opt(s.final_loss, 5),
+            opt(s.eer.map(|e| 100.0 * e), 4),
+            opt(s.min_dcf.get("0.01").copied(), 5),
+            opt(s.min_dcf.get("0.05").copied(), 5),
+            field(s.trials.as_deref().unwrap_or("")),
+            s.eer_step.map(|x| x.to_string()).unwrap_or_default(),
+            opt(s.trainable_percent(), 4),
+            s.trainable_params.map(|x| x.to_string()).unwrap_or_default(),
+            s.total_params.map(|x| x.to_string()).unwrap_or_default(),
+        ];
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
 pub struct ComparePanel {
     sort: Column,
     ascending: bool,
     /// Runs ticked for the overlaid plots.
     ticked: BTreeSet<String>,
+    export: Option<(PendingDialog, String)>,
+    notice: Option<(String, bool)>,
 }
 
 impl Default for ComparePanel {
@@ -108,18 +150,36 @@ impl Default for ComparePanel {
             sort: Column::Run,
             ascending: true,
             ticked: BTreeSet::new(),
+            export: None,
+            notice: None,
         }
     }
 }
 
 impl ComparePanel {
-    pub fn ui(&mut self, ui: &mut egui::Ui, runs: &[LoadedRun]) {
-        egui::CentralPanel::default().show(ui, |ui| {
-            ui.heading("Compare runs");
-            if runs.is_empty() {
-                ui.label("No runs yet: the table fills as runs are launched.");
-                return;
+    /// Writes the CSV the export dialog was opened for, once the user has chosen where.
+    fn poll_export(&mut self) {
+        let Some(answer) = self.export.as_ref().and_then(|(d, _)| d.poll()) else {
+            return;
+        };
+        let Some((dialog, csv)) = self.export.take() else {
+            return;
+        };
+        let Some(path) = answer else {
+            if dialog.closed_unseen() {
+                self.notice = Some((NO_DIALOG_HINT.to_string(), false));
             }
+            return;
+        };
+        self.notice = Some(match crate::runs::write_atomic(&path, csv.as_bytes()) {
+            Ok(()) => (format!("wrote {}", path.display()), true),
+            Err(e) => (format!("cannot write {}: {e}", path.display()), false),
+        });
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui, runs: &[LoadedRun]) {
+        self.poll_export();
+        egui::CentralPanel::default().show(ui, |ui| {
             let mut order: Vec<&LoadedRun> = runs.iter().collect();
             order.sort_by(|a, b| {
                 let o = compare_by(self.sort, a, b);
@@ -129,6 +189,27 @@ impl ComparePanel {
                     o.reverse()
                 }
             });
+            ui.horizontal(|ui| {
+                ui.heading("Compare runs");
+                let export = ui
+                    .add_enabled(
+                        !runs.is_empty() && self.export.is_none(),
+                        egui::Button::new("Export CSV…"),
+                    )
+                    .on_hover_text("Save this table (every run, in the order shown) as CSV, for papers and scripts");
+                if export.clicked() {
+                    let dialog =
+                        PendingDialog::open(DialogPurpose::ExportCsv, std::env::current_dir().unwrap_or_default());
+                    self.export = Some((dialog, runs_csv(&order)));
+                }
+                if let Some((msg, ok)) = &self.notice {
+                    ui.colored_label(if *ok { theme::OK } else { theme::ERROR }, msg);
+                }
+            });
+            if runs.is_empty() {
+                ui.label("No runs yet: the table fills as runs are launched.");
+                return;
+            }
             ScrollArea::vertical().show(ui, |ui| {
                 self.table_ui(ui, &order);
                 ui.add_space(theme::GAP);
@@ -247,6 +328,41 @@ impl ComparePanel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_has_one_row_per_run_with_units_and_quoting() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::ExperimentConfig::builtin_default();
+        config.name = "a".into();
+        let mut w = crate::runs::RunWriter::create(dir.path(), &config).unwrap();
+        let mut dcf = std::collections::BTreeMap::new();
+        dcf.insert("0.01".to_string(), 0.25);
+        w.emit(RunEvent::Eval {
+            step: 7,
+            epoch: 1.0,
+            trials: "veri test, 2.txt".into(),
+            n_target: 1,
+            n_nontarget: 1,
+            eer: 0.0123,
+            min_dcf: dcf,
+            det: vec![],
+            scores_file: None,
+        })
+        .unwrap();
+        w.end(crate::runs::EndStatus::Finished, "").unwrap();
+        let runs = crate::runs::RunStore::new(dir.path()).list().unwrap();
+        let csv = runs_csv(&runs.iter().collect::<Vec<_>>());
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("run,name,method,status,steps,epochs,final_loss,eer_percent,"));
+        let cells = lines[1].split(',').collect::<Vec<_>>();
+        assert_eq!(cells[1], "a");
+        assert_eq!(cells[2], "adapters");
+        assert_eq!(cells[3], "finished");
+        assert_eq!(cells[7], "1.2300");
+        assert_eq!(cells[8], "0.25000");
+        assert!(lines[1].contains("\"veri test, 2.txt\",7,"), "{}", lines[1]);
+    }
 
     #[test]
     fn pareto_front_keeps_only_undominated_points() {

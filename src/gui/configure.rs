@@ -1,7 +1,7 @@
 //! The Configure tab: pick an example experiment or open a config file, edit its TOML with live validation,
 //! and read what the experiment will do before launching it.
 
-use super::file_dialog::{DialogPurpose, PendingDialog};
+use super::file_dialog::{DialogPurpose, PendingDialog, NO_DIALOG_HINT};
 use super::param_counter::ParamCounter;
 use super::theme;
 use crate::config::{ConfigError, ExperimentConfig, Method, DEFAULT_TOML};
@@ -108,8 +108,14 @@ impl ConfigurePanel {
         let Some(answer) = self.dialog.as_ref().and_then(|d| d.poll()) else {
             return;
         };
-        let purpose = self.dialog.take().map(|d| d.purpose);
-        let Some(path) = answer else { return };
+        let Some(dialog) = self.dialog.take() else { return };
+        let purpose = Some(dialog.purpose);
+        let Some(path) = answer else {
+            if dialog.closed_unseen() {
+                self.notice = Some((NO_DIALOG_HINT.to_string(), false));
+            }
+            return;
+        };
         match purpose {
             Some(DialogPurpose::OpenConfig) => self.load_file(&path),
             Some(DialogPurpose::SaveConfig) => match crate::runs::write_atomic(&path, self.text.as_bytes()) {
@@ -119,7 +125,8 @@ impl ConfigurePanel {
                 }
                 Err(e) => self.notice = Some((format!("cannot write {}: {e}", path.display()), false)),
             },
-            None => {}
+            // The Configure tab opens no export dialogs.
+            Some(DialogPurpose::ExportCsv) | None => {}
         }
     }
 
