@@ -7,8 +7,12 @@ use super::checkpoint::{latest, Checkpoint};
 use super::data_prep::prepare;
 use super::embedder::ModelEmbedder;
 use super::EngineError;
+use crate::config::ScoreNorm;
 use crate::data::trials::TrialList;
-use crate::eval::{embed_utterances, evaluate_trials, write_scores, EmbedOptions, TrialEval};
+use crate::data::Corpus;
+use crate::eval::{
+    embed_utterances, evaluate_trials, write_scores, EmbedOptions, Matrix, NormMethod, ScoreNormalizer, TrialEval,
+};
 use crate::model::SpeakerModel;
 use crate::runs::{append_event, load_dir, CHECKPOINTS_DIR, SCORES_DIR};
 use burn::backend::Flex;
@@ -25,6 +29,59 @@ pub struct RunEvaluation {
 
 /// Progress callback: stage, done, total, seconds left.
 pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize, Option<f64>);
+
+/// Utterances per training speaker averaged into its cohort embedding.
+const COHORT_UTTERANCES: usize = 10;
+
+fn norm_method(config: &crate::config::ExperimentConfig) -> Option<NormMethod> {
+    match config.eval.score_norm {
+        ScoreNorm::None => None,
+        ScoreNorm::SNorm => Some(NormMethod::SNorm),
+        ScoreNorm::AsNorm => Some(NormMethod::AsNorm {
+            top_n: config.eval.cohort_top_n,
+        }),
+    }
+}
+
+/// The score-normalisation cohort: one mean embedding per training speaker (of its first
+/// [`COHORT_UTTERANCES`] utterances, each scaled to unit length), extracted with the run's embedding cache.
+fn cohort(
+    embedder: &mut ModelEmbedder<Flex>,
+    config: &crate::config::ExperimentConfig,
+    train_root: &Path,
+    dir: &Path,
+    options: EmbedOptions,
+    progress: Progress<'_>,
+) -> Result<Matrix, EngineError> {
+    let corpus = Corpus::index(train_root, config.data.layout, None)?;
+    let mut per_speaker: Vec<Vec<(String, PathBuf)>> = vec![Vec::new(); corpus.speakers.len()];
+    for u in &corpus.utterances {
+        if per_speaker[u.speaker].len() < COHORT_UTTERANCES {
+            per_speaker[u.speaker].push((u.id.clone(), u.path.clone()));
+        }
+    }
+    let all: Vec<(String, PathBuf)> = per_speaker.iter().flatten().cloned().collect();
+    let cache = dir
+        .join("embeddings")
+        .join(format!("{}-cohort-{}.safetensors", embedder.key, options.key()));
+    let embeddings = embed_utterances(embedder, &all, options, Some(&cache), &mut |d, t, eta| {
+        progress("embedding the cohort", d, t, eta)
+    })?;
+    let means: Vec<Vec<f32>> = per_speaker
+        .iter()
+        .filter(|utts| !utts.is_empty())
+        .map(|utts| {
+            let mut mean = vec![0.0f32; embedder.dim];
+            for (id, _) in utts {
+                let e = &embeddings[id];
+                let norm = e.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                mean.iter_mut().zip(e).for_each(|(m, x)| *m += x / norm);
+            }
+            mean
+        })
+        .collect();
+    Ok(Matrix::from_rows(&means)?)
+}
 
 /// Evaluates the latest checkpoint of the run in `dir` on `trials` (default: the run's own trial list), on the CPU.
 pub fn evaluate_run(dir: &Path, trials: Option<&Path>, progress: Progress<'_>) -> Result<RunEvaluation, EngineError> {
@@ -75,7 +132,19 @@ pub fn evaluate_run(dir: &Path, trials: Option<&Path>, progress: Progress<'_>) -
     let embeddings = embed_utterances(&mut embedder, &utterances, options, Some(&cache), &mut |d, t, eta| {
         progress("extracting embeddings", d, t, eta)
     })?;
-    let result = evaluate_trials(&list, &embeddings, &config.eval.p_targets, false)?;
+    let mut result = evaluate_trials(&list, &embeddings, &config.eval.p_targets, false)?;
+    if let Some(method) = norm_method(&config) {
+        let cohort = cohort(&mut embedder, &config, &data.train_root, dir, options, progress)?;
+        let method = match method {
+            NormMethod::AsNorm { top_n } => NormMethod::AsNorm {
+                top_n: top_n.min(cohort.rows()),
+            },
+            m => m,
+        };
+        let normalizer = ScoreNormalizer::new(&cohort, method)?;
+        let scored = normalizer.normalize_trials(&result.scored, &embeddings)?;
+        result = TrialEval::from_scored(scored, &config.eval.p_targets)?;
+    }
 
     let stem = trials_path
         .file_stem()

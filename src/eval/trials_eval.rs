@@ -40,9 +40,7 @@ pub fn evaluate_trials(
             .map(|t| (t.enroll.as_str(), t.test.as_str(), t.target)),
         embeddings,
     )?;
-    let metrics = compute_metrics(scored.iter().map(ScoredTrial::pair), p_targets)?;
-    let det = DetCurve::from_curve(&ErrorCurve::new(scored.iter().map(ScoredTrial::pair))?).reduced(DET_POINTS);
-    Ok(TrialEval { scored, metrics, det })
+    TrialEval::from_scored(scored, p_targets)
 }
 
 /// Subtracts the mean of all embeddings from each.
@@ -70,6 +68,13 @@ fn centre(embeddings: &HashMap<String, Vec<f32>>) -> HashMap<String, Vec<f32>> {
 }
 
 impl TrialEval {
+    /// Measures already scored trials (e.g. after score normalisation).
+    pub fn from_scored(scored: Vec<ScoredTrial>, p_targets: &[f64]) -> Result<Self, EvalError> {
+        let metrics = compute_metrics(scored.iter().map(ScoredTrial::pair), p_targets)?;
+        let det = DetCurve::from_curve(&ErrorCurve::new(scored.iter().map(ScoredTrial::pair))?).reduced(DET_POINTS);
+        Ok(TrialEval { scored, metrics, det })
+    }
+
     /// The `eval` event of this evaluation (EER as a fraction, minDCF keyed by p_target as written).
     pub fn to_event(&self, step: u64, epoch: f64, trials_name: &str, scores_file: Option<String>) -> RunEvent {
         let min_dcf: BTreeMap<String, f64> = self

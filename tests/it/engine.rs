@@ -106,9 +106,30 @@ fn with_a_pretrained_backbone_only_what_trains_is_saved() {
 
 #[test]
 fn eval_of_a_run_embeds_scores_and_records_the_result() {
-    let config = small_config();
     let tmp = tempfile::tempdir().unwrap();
-    let mut w = RunWriter::create(tmp.path(), &config).unwrap();
+    eval_a_run(small_config(), tmp.path());
+}
+
+#[test]
+fn eval_of_a_run_applies_the_configured_score_normalisation() {
+    let mut config = small_config();
+    config.eval.score_norm = adaptsv::config::ScoreNorm::AsNorm;
+    config.eval.cohort_top_n = 3;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = eval_a_run(config, tmp.path());
+    // Normalised scores are z-scores, not cosines: some fall outside [-1, 1].
+    let scores = adaptsv::eval::read_scores(&dir.join("scores/trials-step00000000.txt")).unwrap();
+    assert!(
+        scores.iter().any(|t| t.score.abs() > 1.0),
+        "scores look like raw cosines"
+    );
+    assert!(dir.join("embeddings/step-00000000-cohort-whole.safetensors").is_file());
+}
+
+/// Writes a run with an untrained checkpoint of `config`, evaluates it with `adaptsv eval --run` and checks what
+/// the run folder gained. Returns the run folder, created under `root`.
+fn eval_a_run(config: ExperimentConfig, root: &std::path::Path) -> std::path::PathBuf {
+    let mut w = RunWriter::create(root, &config).unwrap();
     let device = Default::default();
     let model = SpeakerModel::<Ad>::from_config(&config, config.data.synthetic.speakers, &device).unwrap();
     let bytes = save_model(&model, &config, &w.checkpoints_dir().join(file_name(0)), 0).unwrap();
@@ -154,4 +175,5 @@ fn eval_of_a_run_embeds_scores_and_records_the_result() {
     }
     assert_eq!(run.summary.eer, Some(eer), "summary.json follows the new evaluation");
     assert!(run.damage.is_empty(), "{:?}", run.damage);
+    dir
 }
