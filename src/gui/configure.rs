@@ -133,7 +133,7 @@ impl ConfigurePanel {
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         self.poll_dialog();
         egui::Panel::left("examples")
-            .default_size(theme::SIDE_PANEL_WIDTH)
+            .exact_size(theme::SIDE_PANEL_WIDTH)
             .show(ui, |ui| {
                 ui.heading("Examples");
                 ui.weak(format!("from {}", self.examples_dir.display()));
