@@ -81,24 +81,13 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         embedder.cache_key(),
         options.key()
     ));
-    let mut last_shown = std::time::Instant::now();
+    let mut show = progress_printer();
     let embeddings = embed_utterances(
         embedder.as_mut(),
         &utterances,
         options,
         Some(&cache),
-        &mut |done, total, eta| {
-            if last_shown.elapsed().as_secs_f64() > 1.0 || done == total {
-                last_shown = std::time::Instant::now();
-                eprint!(
-                    "\rembedding {done}/{total} utterances, {:.0} s left   ",
-                    eta.unwrap_or(0.0)
-                );
-                if done == total {
-                    eprintln!();
-                }
-            }
-        },
+        &mut |done, total, eta| show("embedding utterances", done, total, eta),
     )?;
 
     let p_targets = unique_p_targets(&args.p_target);
@@ -124,10 +113,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Evaluates the latest checkpoint of a run folder and records the result in it.
-fn eval_run(dir: &Path, trials: Option<&Path>, json: bool) -> anyhow::Result<()> {
+/// Progress on stderr, at most once a second (and at the end of each stage): `stage: done/total, N s left`.
+fn progress_printer() -> impl FnMut(&str, usize, usize, Option<f64>) {
     let mut last_shown = std::time::Instant::now();
-    let outcome = crate::engine::evaluate::evaluate_run(dir, trials, &mut |stage, done, total, eta| {
+    move |stage, done, total, eta| {
         if last_shown.elapsed().as_secs_f64() > 1.0 || done == total {
             last_shown = std::time::Instant::now();
             let eta = eta.map(|s| format!(", {s:.0} s left")).unwrap_or_default();
@@ -136,7 +125,13 @@ fn eval_run(dir: &Path, trials: Option<&Path>, json: bool) -> anyhow::Result<()>
                 eprintln!();
             }
         }
-    })?;
+    }
+}
+
+/// Evaluates the latest checkpoint of a run folder and records the result in it.
+fn eval_run(dir: &Path, trials: Option<&Path>, json: bool) -> anyhow::Result<()> {
+    let mut show = progress_printer();
+    let outcome = crate::engine::evaluate::evaluate_run(dir, trials, &mut show)?;
     let mut stdout = std::io::stdout().lock();
     if json {
         writeln!(stdout, "{}", to_json(&outcome.result.metrics))?;

@@ -29,19 +29,12 @@ pub fn run(args: &RunsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn method(run: &LoadedRun) -> String {
-    run.config
-        .as_ref()
-        .map(|c| c.adaptation.method.name().to_string())
-        .unwrap_or_else(|| "?".into())
-}
-
 fn json_of(run: &LoadedRun) -> serde_json::Value {
     serde_json::json!({
         "id": run.id,
         "status": run.status,
         "name": run.name(),
-        "method": method(run),
+        "method": run.method().to_string(),
         "summary": run.summary,
         "damage": run.damage.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
     })
@@ -64,7 +57,7 @@ pub fn table(runs: &[LoadedRun]) -> String {
         rows.push([
             run.id.clone(),
             run.status.to_string(),
-            method(run),
+            run.method().to_string(),
             s.steps.to_string(),
             s.final_loss.map(|l| format!("{l:.4}")).unwrap_or_else(|| "-".into()),
             s.eer.map(|e| format!("{:.2}", 100.0 * e)).unwrap_or_else(|| "-".into()),

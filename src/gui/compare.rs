@@ -3,7 +3,7 @@
 use super::det_plot::{det_plot, DetSeries};
 use super::file_dialog::{DialogPurpose, PendingDialog, NO_DIALOG_HINT};
 use super::theme;
-use crate::runs::{LoadedRun, RunEvent};
+use crate::runs::LoadedRun;
 use eframe::egui::{self, ScrollArea};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 use std::cmp::Ordering;
@@ -44,13 +44,6 @@ impl Column {
     }
 }
 
-fn method(run: &LoadedRun) -> String {
-    run.config
-        .as_ref()
-        .map(|c| c.adaptation.method.name().to_string())
-        .unwrap_or_else(|| "?".into())
-}
-
 fn cmp_opt(a: Option<f64>, b: Option<f64>) -> Ordering {
     // Missing values sort last.
     match (a, b) {
@@ -65,7 +58,7 @@ fn cmp_opt(a: Option<f64>, b: Option<f64>) -> Ordering {
 pub fn compare_by(col: Column, a: &LoadedRun, b: &LoadedRun) -> Ordering {
     match col {
         Column::Run => a.id.cmp(&b.id),
-        Column::Method => method(a).cmp(&method(b)),
+        Column::Method => a.method().cmp(b.method()),
         Column::Status => a.status.to_string().cmp(&b.status.to_string()),
         Column::Steps => a.summary.steps.cmp(&b.summary.steps),
         Column::Loss => cmp_opt(a.summary.final_loss, b.summary.final_loss),
@@ -88,14 +81,6 @@ pub fn pareto_front(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
     front
 }
 
-/// The DET points of a run's latest evaluation that has them.
-fn latest_det(run: &LoadedRun) -> Option<&[[f64; 2]]> {
-    run.events.iter().rev().find_map(|r| match &r.event {
-        RunEvent::Eval { det, .. } if !det.is_empty() => Some(det.as_slice()),
-        _ => None,
-    })
-}
-
 /// The comparison table as CSV, one row per run, with units in the header and the source of each EER
 /// (trial list, step). Values a run does not have are empty.
 pub fn runs_csv(runs: &[&LoadedRun]) -> String {
@@ -115,7 +100,7 @@ pub fn runs_csv(runs: &[&LoadedRun]) -> String {
         let row = [
             field(&run.id),
             field(run.name()),
-            method(run),
+            run.method().to_string(),
             run.status.to_string(),
             s.steps.to_string(),
             format!("{:.3}", s.epochs),
@@ -256,7 +241,7 @@ impl ComparePanel {
                             }
                         }
                         ui.label(&run.id);
-                        ui.label(method(run));
+                        ui.label(run.method().to_string());
                         ui.colored_label(theme::status_colour(run.status), run.status.to_string());
                         ui.label(s.steps.to_string());
                         ui.label(s.final_loss.map(|l| format!("{l:.4}")).unwrap_or_default());
@@ -282,7 +267,7 @@ impl ComparePanel {
             let series: Vec<DetSeries<'_>> = ticked
                 .iter()
                 .filter_map(|r| {
-                    latest_det(r).map(|points| DetSeries {
+                    r.latest_det().map(|(_, _, _, points)| DetSeries {
                         label: r.name().to_string(),
                         points,
                     })
@@ -328,6 +313,7 @@ impl ComparePanel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runs::RunEvent;
 
     #[test]
     fn csv_has_one_row_per_run_with_units_and_quoting() {

@@ -149,17 +149,11 @@ impl MonitorPanel {
         }
 
         ui.strong("DET curve (latest evaluation)");
-        let latest_det = run.events.iter().rev().find_map(|r| match &r.event {
-            RunEvent::Eval {
-                step, det, trials, eer, ..
-            } if !det.is_empty() => Some((*step, det, trials, *eer)),
-            _ => None,
-        });
-        match latest_det {
+        match run.latest_det() {
             None => {
                 ui.weak("No evaluation with a DET curve yet.");
             }
-            Some((step, det, trials, eer)) => {
+            Some((step, trials, eer, det)) => {
                 let label = format!("{trials}, step {step}: EER {:.2} %", 100.0 * eer);
                 super::det_plot::det_plot(
                     ui,

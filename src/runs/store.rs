@@ -45,6 +45,21 @@ pub struct LoadedRun {
 }
 
 impl LoadedRun {
+    /// The adaptation method as written in the config (`adapters`, `lora`, …), `?` when the config is unreadable.
+    pub fn method(&self) -> &'static str {
+        self.config.as_ref().map_or("?", |c| c.adaptation.method.name())
+    }
+
+    /// The latest evaluation that carries a DET curve: `(step, trial list, EER, [p_fa, p_miss] points)`.
+    pub fn latest_det(&self) -> Option<(u64, &str, f64, &[[f64; 2]])> {
+        self.events.iter().rev().find_map(|r| match &r.event {
+            RunEvent::Eval {
+                step, trials, eer, det, ..
+            } if !det.is_empty() => Some((*step, trials.as_str(), *eer, det.as_slice())),
+            _ => None,
+        })
+    }
+
     /// The config's name, or the folder name when the config is unreadable.
     pub fn name(&self) -> &str {
         self.config.as_ref().map(|c| c.name.as_str()).unwrap_or(&self.id)
