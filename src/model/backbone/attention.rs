@@ -18,7 +18,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::hooks::{LayerHooks, Projection};
+use super::hooks::{with_delta, LayerHooks, Projection};
 use super::ops;
 
 /// `attention` of an encoder layer.
@@ -122,10 +122,7 @@ impl<B: Backend> Attention<B> {
         let hd = d / h;
         let project = |linear: &Linear<B>, which: Projection, input: &Tensor<B, 3>| {
             let y = ops::linear(linear, input.clone());
-            match hooks.beside_projection(layer, which, input) {
-                Some(delta) => y + delta,
-                None => y,
-            }
+            with_delta(y, hooks.beside_projection(layer, which, input))
         };
         let heads = |y: Tensor<B, 3>| {
             // Prefix keys/values come with batch 1 and are expanded after the split into heads.

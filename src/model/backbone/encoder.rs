@@ -22,7 +22,7 @@ use burn::tensor::Tensor;
 
 use super::attention::{Attention, AttentionConfig};
 use super::config::{BackboneConfig, ModelType};
-use super::hooks::LayerHooks;
+use super::hooks::{with_delta, LayerHooks};
 use super::ops::linear;
 use super::positional::{PositionalConvEmbedding, PositionalConvEmbeddingConfig};
 
@@ -41,16 +41,10 @@ impl<B: Backend> FeedForward<B> {
 
     /// [`FeedForward::forward`] with the FFN-internal hooks of layer `layer` (LoRA on the two projections).
     pub fn forward_with_hooks<H: LayerHooks<B>>(&self, x: Tensor<B, 3>, layer: usize, hooks: &H) -> Tensor<B, 3> {
-        let mut mid = linear(&self.intermediate_dense, x.clone()); // [B, T, I]
-        if let Some(delta) = hooks.beside_ffn_in(layer, &x) {
-            mid = mid + delta;
-        }
-        let mid = gelu(mid);
+        let mid = linear(&self.intermediate_dense, x.clone()); // [B, T, I]
+        let mid = gelu(with_delta(mid, hooks.beside_ffn_in(layer, &x)));
         let out = linear(&self.output_dense, mid.clone()); // [B, T, H]
-        match hooks.beside_ffn_out(layer, &mid) {
-            Some(delta) => out + delta,
-            None => out,
-        }
+        with_delta(out, hooks.beside_ffn_out(layer, &mid))
     }
 }
 
@@ -80,18 +74,12 @@ impl<B: Backend> EncoderLayer<B> {
     ) -> Tensor<B, 3> {
         let attend = |a_in: Tensor<B, 3>| {
             let a = self.attention.forward(a_in.clone(), position_bias, layer, hooks);
-            let a = match hooks.beside_attention(layer, &a_in) {
-                Some(delta) => a + delta,
-                None => a,
-            };
+            let a = with_delta(a, hooks.beside_attention(layer, &a_in));
             hooks.after_attention(layer, a)
         };
         let feed = |f_in: Tensor<B, 3>| {
             let f = self.feed_forward.forward_with_hooks(f_in.clone(), layer, hooks);
-            let f = match hooks.beside_feed_forward(layer, &f_in) {
-                Some(delta) => f + delta,
-                None => f,
-            };
+            let f = with_delta(f, hooks.beside_feed_forward(layer, &f_in));
             hooks.after_feed_forward(layer, f)
         };
         let out = if self.stable_layer_norm {

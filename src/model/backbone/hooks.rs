@@ -90,6 +90,14 @@ pub trait LayerHooks<B: Backend> {
     }
 }
 
+/// `x` plus a hook's delta, or `x` itself when the hook adds nothing.
+pub fn with_delta<B: Backend>(x: Tensor<B, 3>, delta: Option<Tensor<B, 3>>) -> Tensor<B, 3> {
+    match delta {
+        Some(delta) => x + delta,
+        None => x,
+    }
+}
+
 /// No adapters: the HF forward pass.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoHooks;
