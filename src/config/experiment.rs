@@ -128,10 +128,10 @@ pub struct AdaptationConfig {
     /// With `partial-finetune`: how many of the top Transformer layers train.
     #[serde(default = "default_top_k")]
     pub partial_top_k: usize,
-    #[serde(default = "AdapterConfig::inner_default")]
+    #[serde(default)]
     pub inner: AdapterConfig,
-    #[serde(default = "AdapterConfig::inter_default")]
-    pub inter: AdapterConfig,
+    #[serde(default)]
+    pub inter: InterAdapterConfig,
     #[serde(default)]
     pub houlsby: HoulsbyConfig,
     #[serde(default)]
@@ -153,8 +153,8 @@ impl Default for AdaptationConfig {
             method: Method::default(),
             freeze_feature_encoder: true,
             partial_top_k: default_top_k(),
-            inner: AdapterConfig::inner_default(),
-            inter: AdapterConfig::inter_default(),
+            inner: AdapterConfig::default(),
+            inter: InterAdapterConfig::default(),
             houlsby: HoulsbyConfig::default(),
             lora: LoraConfig::default(),
             prefix: PrefixConfig::default(),
@@ -178,14 +178,16 @@ pub enum Activation {
     Gelu,
 }
 
-/// A parallel bottleneck adapter: `x ↦ scale · up(act(down(norm?(x))))`, added beside a block.
+/// The inner-layer parallel bottleneck adapters `x ↦ scale · up(act(down(norm?(x))))`, added beside MHSA and/or
+/// the FFN inside the selected Transformer layers (`[adaptation.inner]`).
 ///
-/// Used twice: `adaptation.inner` (beside MHSA/FFN inside the selected layers) and `adaptation.inter` (on the
-/// output embedding of every layer before aggregation; `layers` and `position` are ignored there).
+/// `enabled` unset means "as the method says": on for `method = "adapters"`, off for every other method, so a
+/// baseline never gets adapters it did not ask for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdapterConfig {
-    pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
     /// Which Transformer layers get inner adapters: `"all"`, `"4-9"` (1-based, inclusive), `"top-6"`, or `[1, 5]`.
     #[serde(default)]
     pub layers: LayerSelection,
@@ -217,16 +219,10 @@ fn one() -> f64 {
 }
 
 impl Default for AdapterConfig {
-    /// Keys missing from a written `[adaptation.inner]` or `[adaptation.inter]` table take these values.
+    /// Keys missing from a written `[adaptation.inner]` table (or the whole table) take these values.
     fn default() -> Self {
-        Self::inner_default()
-    }
-}
-
-impl AdapterConfig {
-    pub fn inner_default() -> Self {
         Self {
-            enabled: true,
+            enabled: None,
             layers: LayerSelection::All,
             position: AdapterPosition::Both,
             bottleneck: 64,
@@ -236,11 +232,63 @@ impl AdapterConfig {
             layer_norm: false,
         }
     }
-    pub fn inter_default() -> Self {
+}
+
+/// The inter-layer adapters (`[adaptation.inter]`): one bottleneck adapter on the output embedding of every layer
+/// (and on the CNN/projection output), before the layer aggregation. `enabled` unset: as the method says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InterAdapterConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Width of the bottleneck (hidden units).
+    pub bottleneck: usize,
+    pub activation: Activation,
+    /// Initial value of the output scale.
+    pub scale: f64,
+    /// Train the scale as a scalar parameter.
+    pub learnable_scale: bool,
+    /// LayerNorm on the adapter input.
+    pub layer_norm: bool,
+}
+
+impl Default for InterAdapterConfig {
+    /// Keys missing from a written `[adaptation.inter]` table (or the whole table) take these values.
+    fn default() -> Self {
         Self {
+            enabled: None,
             bottleneck: 128,
-            ..Self::inner_default()
+            activation: Activation::Relu,
+            scale: 1.0,
+            learnable_scale: false,
+            layer_norm: false,
         }
+    }
+}
+
+impl InterAdapterConfig {
+    /// The adapter shape as an inner-adapter table (placement fields unused).
+    pub fn as_adapter(&self) -> AdapterConfig {
+        AdapterConfig {
+            enabled: self.enabled,
+            bottleneck: self.bottleneck,
+            activation: self.activation,
+            scale: self.scale,
+            learnable_scale: self.learnable_scale,
+            layer_norm: self.layer_norm,
+            ..AdapterConfig::default()
+        }
+    }
+}
+
+impl AdaptationConfig {
+    /// Whether inner-layer adapters are built: only for `method = "adapters"`, unless switched off.
+    pub fn inner_enabled(&self) -> bool {
+        self.method == Method::Adapters && self.inner.enabled.unwrap_or(true)
+    }
+    /// Whether inter-layer adapters are built: only for `method = "adapters"`, unless switched off.
+    pub fn inter_enabled(&self) -> bool {
+        self.method == Method::Adapters && self.inter.enabled.unwrap_or(true)
     }
 }
 
@@ -564,6 +612,22 @@ pub struct OptimConfig {
     pub grad_clip: f64,
     /// Background threads preparing batches.
     pub loader_workers: usize,
+    /// `adamw` (decoupled weight decay) or `sgd` (with `momentum`, PyTorch semantics: no dampening).
+    pub optimizer: OptimizerKind,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Batches whose gradients are summed into one optimiser step (effective batch = batch_size × this).
+    pub grad_accum_steps: usize,
+    /// Step checkpoints kept besides the best one by EER (older ones are deleted).
+    pub keep_checkpoints: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    #[default]
+    Adamw,
+    Sgd,
 }
 
 impl Default for OptimConfig {
@@ -582,6 +646,10 @@ impl Default for OptimConfig {
             min_lr_ratio: 0.01,
             grad_clip: 5.0,
             loader_workers: 4,
+            optimizer: OptimizerKind::Adamw,
+            momentum: 0.9,
+            grad_accum_steps: 1,
+            keep_checkpoints: 2,
         }
     }
 }
@@ -612,6 +680,12 @@ pub struct EvalConfig {
     /// AS-norm cohort size.
     #[serde(default = "default_cohort_top_n")]
     pub cohort_top_n: usize,
+    /// Report the layer-aggregation weights every this many steps (and at every epoch end).
+    #[serde(default = "default_layer_weights_every")]
+    pub layer_weights_every_steps: usize,
+}
+fn default_layer_weights_every() -> usize {
+    10
 }
 fn one_usize() -> usize {
     1
@@ -630,6 +704,7 @@ impl Default for EvalConfig {
             p_targets: default_p_targets(),
             score_norm: ScoreNorm::None,
             cohort_top_n: default_cohort_top_n(),
+            layer_weights_every_steps: default_layer_weights_every(),
         }
     }
 }

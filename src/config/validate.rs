@@ -134,34 +134,73 @@ impl ExperimentConfig {
     fn check_adaptation(&self, p: &mut Problems) {
         let a = &self.adaptation;
         let depth = self.known_depth();
-        for (key, ad) in [("adaptation.inner", &a.inner), ("adaptation.inter", &a.inter)] {
-            if !ad.enabled {
-                continue;
+        let method = a.method.name();
+        if a.inner_enabled() {
+            p.at_least("adaptation.inner.bottleneck", a.inner.bottleneck, 1);
+            if !a.inner.scale.is_finite() {
+                p.add("adaptation.inner.scale", a.inner.scale, "must be a finite number");
             }
-            p.at_least(&format!("{key}.bottleneck"), ad.bottleneck, 1);
-            if !ad.scale.is_finite() {
-                p.add(&format!("{key}.scale"), ad.scale, "must be a finite number");
-            }
-        }
-        if a.inner.enabled {
             p.layers("adaptation.inner.layers", &a.inner.layers, depth);
         }
-        match a.method {
-            Method::Adapters if !a.inner.enabled && !a.inter.enabled => p.add(
+        if a.inter_enabled() {
+            p.at_least("adaptation.inter.bottleneck", a.inter.bottleneck, 1);
+            if !a.inter.scale.is_finite() {
+                p.add("adaptation.inter.scale", a.inter.scale, "must be a finite number");
+            }
+        }
+        if a.method == Method::Adapters && !a.inner_enabled() && !a.inter_enabled() {
+            p.add(
                 "adaptation.method",
                 "\"adapters\"",
                 "enable adaptation.inner or adaptation.inter (or both, the proposed framework)",
-            ),
-            Method::Adapters => {}
-            other if a.inner.enabled => p.add(
-                "adaptation.inner.enabled",
-                "true",
-                format!(
-                    "inner-layer adapters need adaptation.method = \"adapters\" (method is \"{}\"); set inner.enabled = false",
-                    other.name()
-                ),
-            ),
-            _ => {}
+            );
+        }
+        // Options the chosen method would ignore: named, so a comparison never runs something else than written.
+        let ignored = |p: &mut Problems, key: &str, value: String, owner: &str| {
+            p.add(
+                key,
+                value,
+                format!("is ignored by method \"{method}\" (it belongs to {owner}); remove it or change the method"),
+            )
+        };
+        if a.method != Method::Adapters {
+            let adapters = "method = \"adapters\"";
+            if a.inner.enabled == Some(true) {
+                ignored(p, "adaptation.inner.enabled", "true".into(), adapters);
+            } else if a.inner.enabled.is_none() && a.inner != AdapterConfig::default() {
+                ignored(p, "adaptation.inner", String::new(), adapters);
+            }
+            if a.inter.enabled == Some(true) {
+                ignored(p, "adaptation.inter.enabled", "true".into(), adapters);
+            } else if a.inter.enabled.is_none() && a.inter != InterAdapterConfig::default() {
+                ignored(p, "adaptation.inter", String::new(), adapters);
+            }
+        }
+        let defaults = AdaptationConfig::default();
+        if a.method != Method::Houlsby && a.houlsby != defaults.houlsby {
+            ignored(p, "adaptation.houlsby", String::new(), "method = \"houlsby\"");
+        }
+        if a.method != Method::Lora && a.lora != defaults.lora {
+            ignored(p, "adaptation.lora", String::new(), "method = \"lora\"");
+        }
+        if a.method != Method::Prefix && a.prefix != defaults.prefix {
+            ignored(p, "adaptation.prefix", String::new(), "method = \"prefix\"");
+        }
+        if a.method != Method::PartialFinetune && a.partial_top_k != defaults.partial_top_k {
+            ignored(
+                p,
+                "adaptation.partial_top_k",
+                a.partial_top_k.to_string(),
+                "method = \"partial-finetune\"",
+            );
+        }
+        if a.method != Method::FullFinetune && !a.freeze_feature_encoder {
+            ignored(
+                p,
+                "adaptation.freeze_feature_encoder",
+                "false".into(),
+                "method = \"full-finetune\"",
+            );
         }
         match a.method {
             Method::PartialFinetune => {
@@ -295,6 +334,17 @@ impl ExperimentConfig {
         }
         p.non_negative("optim.grad_clip", o.grad_clip);
         p.at_least("optim.loader_workers", o.loader_workers, 1);
+        p.at_least("optim.grad_accum_steps", o.grad_accum_steps, 1);
+        if !(0.0..1.0).contains(&o.momentum) {
+            p.add("optim.momentum", o.momentum, "must be in [0, 1)");
+        }
+        if o.optimizer != OptimizerKind::Sgd && o.momentum != OptimConfig::default().momentum {
+            p.add(
+                "optim.momentum",
+                o.momentum,
+                "is ignored by optimizer \"adamw\" (it belongs to optimizer = \"sgd\")",
+            );
+        }
         let trains_backbone = matches!(
             self.adaptation.method,
             Method::FullFinetune | Method::PartialFinetune | Method::Bitfit
@@ -327,6 +377,7 @@ impl ExperimentConfig {
             p.positive("eval.chunk_seconds", c);
         }
         p.at_least("eval.cohort_top_n", e.cohort_top_n, 1);
+        p.at_least("eval.layer_weights_every_steps", e.layer_weights_every_steps, 1);
     }
 
     /// Problems with the files this config names, as seen from this machine (missing folders, lists).

@@ -335,7 +335,7 @@ mod tests {
             scores_file: None,
         })
         .unwrap();
-        w.end(crate::runs::EndStatus::Finished, "").unwrap();
+        w.end(crate::runs::EndStatus::Finished, "", None).unwrap();
         let runs = crate::runs::RunStore::new(dir.path()).list().unwrap();
         let csv = runs_csv(&runs.iter().collect::<Vec<_>>());
         let lines: Vec<&str> = csv.lines().collect();

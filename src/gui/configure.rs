@@ -228,7 +228,7 @@ pub fn describe(c: &ExperimentConfig) -> String {
     let method = match a.method {
         Method::Adapters => {
             let mut parts = Vec::new();
-            if a.inner.enabled {
+            if a.inner_enabled() {
                 parts.push(format!(
                     "inner ({} in layers {}, b={})",
                     name_of(&a.inner.position),
@@ -236,7 +236,7 @@ pub fn describe(c: &ExperimentConfig) -> String {
                     a.inner.bottleneck
                 ));
             }
-            if a.inter.enabled {
+            if a.inter_enabled() {
                 parts.push(format!("inter (b={})", a.inter.bottleneck));
             }
             format!("{} adapters", parts.join(" + "))

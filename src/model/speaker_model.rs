@@ -65,8 +65,8 @@ impl<B: Backend> SpeakerModel<B> {
         let (hidden, layers) = (bc.hidden_size, bc.num_hidden_layers);
         let adaptation = &config.adaptation;
         let adapters = AdapterSet::from_config(adaptation, bc, device)?;
-        let inter = if adaptation.inter.enabled {
-            Some(InterLayerAdaptersConfig::from_experiment(&adaptation.inter, hidden, layers).init(device)?)
+        let inter = if adaptation.inter_enabled() {
+            Some(InterLayerAdaptersConfig::from_experiment(&adaptation.inter.as_adapter(), hidden, layers).init(device)?)
         } else {
             None
         };

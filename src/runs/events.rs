@@ -76,6 +76,42 @@ pub enum RunEvent {
         margin: Option<f64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         samples_per_sec: Option<f64>,
+        /// Learning rate per parameter group (`backbone`, `adapters`, `aggregation`, `head`) that trains.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        lrs: BTreeMap<String, f64>,
+        /// Global L2 norm of all gradients before clipping.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grad_norm: Option<f64>,
+        /// Estimated seconds until the last step.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        eta_seconds: Option<f64>,
+    },
+    /// One finished epoch (1-based): means over its steps.
+    Epoch {
+        epoch: u64,
+        step: u64,
+        loss: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        accuracy: Option<f64>,
+        seconds: f64,
+        samples_per_sec: f64,
+    },
+    /// The run continues from a checkpoint (after a stop or a crash); step events after `step` written before
+    /// this event belong to the lost attempt and are superseded by the ones that follow.
+    Resumed {
+        step: u64,
+        epoch: f64,
+        checkpoint: String,
+    },
+    /// Training paused or running again (on request).
+    Status {
+        state: LiveState,
+        step: u64,
+    },
+    /// A training file that could not be used (it is skipped and replaced).
+    SkippedFile {
+        path: String,
+        reason: String,
     },
     /// The current softmax layer-aggregation weights, index 0 = the CNN/projection output.
     LayerWeights {
@@ -106,6 +142,9 @@ pub enum RunEvent {
         step: u64,
         path: String,
         bytes: u64,
+        /// What it holds: `trainable` (adapters, head, …: what trains) or `full` (the whole model).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        contents: String,
     },
     Log {
         level: LogLevel,
@@ -115,7 +154,18 @@ pub enum RunEvent {
     Ended {
         status: EndStatus,
         message: String,
+        /// The last step taken (for `failed`: the step that failed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<u64>,
     },
+}
+
+/// Whether a live run is training or paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveState {
+    Paused,
+    Running,
 }
 
 impl RunEvent {
@@ -127,6 +177,10 @@ impl RunEvent {
             RunEvent::Step { .. } => "step",
             RunEvent::LayerWeights { .. } => "layer_weights",
             RunEvent::Eval { .. } => "eval",
+            RunEvent::Epoch { .. } => "epoch",
+            RunEvent::Resumed { .. } => "resumed",
+            RunEvent::Status { .. } => "status",
+            RunEvent::SkippedFile { .. } => "skipped_file",
             RunEvent::Checkpoint { .. } => "checkpoint",
             RunEvent::Log { .. } => "log",
             RunEvent::Ended { .. } => "ended",
@@ -151,6 +205,9 @@ mod tests {
                 accuracy: None,
                 margin: Some(0.2),
                 samples_per_sec: None,
+                lrs: BTreeMap::new(),
+                grad_norm: None,
+                eta_seconds: None,
             },
         };
         let line = serde_json::to_string(&rec).unwrap();

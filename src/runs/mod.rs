@@ -20,7 +20,7 @@ mod summary;
 mod writer;
 
 pub use clock::{parse_rfc3339, Utc};
-pub use events::{EndStatus, EventRecord, LogLevel, RunEvent};
+pub use events::{EndStatus, EventRecord, LiveState, LogLevel, RunEvent};
 pub use fsutil::write_atomic;
 pub use store::{load_dir, read_events, Damage, LoadedRun, RunStore};
 pub use summary::{RunStatus, Summary};

@@ -78,6 +78,18 @@ pub struct Summary {
     pub min_dcf: BTreeMap<String, f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_checkpoint: Option<String>,
+    /// Size of the last checkpoint in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_bytes: Option<u64>,
+    /// Training files that could not be used (each named in a `skipped_file` event and the log).
+    #[serde(default)]
+    pub skipped_files: u64,
+    /// Seconds from the first to the last event.
+    #[serde(default)]
+    pub seconds: f64,
+    /// Mean training throughput of the last epoch (utterance crops per second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples_per_sec: Option<f64>,
 }
 
 impl Summary {
@@ -101,7 +113,12 @@ impl Summary {
             best_eer: None,
             min_dcf: BTreeMap::new(),
             last_checkpoint: None,
+            checkpoint_bytes: None,
+            skipped_files: 0,
+            seconds: 0.0,
+            samples_per_sec: None,
         };
+        let mut skipped = std::collections::BTreeSet::new();
         for rec in events {
             match &rec.event {
                 RunEvent::Started {
@@ -133,13 +150,30 @@ impl Summary {
                     s.best_eer = Some(s.best_eer.map_or(*eer, |b| b.min(*eer)));
                     s.min_dcf = min_dcf.clone();
                 }
-                RunEvent::Checkpoint { path, .. } => s.last_checkpoint = Some(path.clone()),
+                RunEvent::Checkpoint { path, bytes, .. } => {
+                    s.last_checkpoint = Some(path.clone());
+                    s.checkpoint_bytes = Some(*bytes);
+                }
+                RunEvent::Epoch { samples_per_sec, .. } => s.samples_per_sec = Some(*samples_per_sec),
+                RunEvent::Resumed { step, epoch, .. } => {
+                    s.steps = *step;
+                    s.epochs = *epoch;
+                    s.ended_utc = None;
+                }
+                RunEvent::SkippedFile { path, .. } => {
+                    skipped.insert(path.clone());
+                    s.skipped_files = skipped.len() as u64;
+                }
                 RunEvent::Ended { message, .. } => {
                     s.ended_utc = Some(rec.utc.clone());
                     s.message = message.clone();
                 }
-                RunEvent::Progress { .. } | RunEvent::LayerWeights { .. } | RunEvent::Log { .. } => {}
+                RunEvent::Progress { .. }
+                | RunEvent::LayerWeights { .. }
+                | RunEvent::Log { .. }
+                | RunEvent::Status { .. } => {}
             }
+            s.seconds = s.seconds.max(rec.t);
         }
         s
     }

@@ -151,10 +151,16 @@ impl RunWriter {
     }
 
     /// Writes the end event and `summary.json`, then releases the lock.
-    pub fn end(mut self, status: EndStatus, message: impl Into<String>) -> Result<Summary, RunError> {
+    pub fn end(
+        mut self,
+        status: EndStatus,
+        message: impl Into<String>,
+        step: Option<u64>,
+    ) -> Result<Summary, RunError> {
         self.emit(RunEvent::Ended {
             status,
             message: message.into(),
+            step,
         })?;
         let summary = self.summary(status.into());
         let bytes = serde_json::to_vec_pretty(&summary).expect("summary is plain data");

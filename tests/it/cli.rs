@@ -69,9 +69,12 @@ fn runs_lists_status_and_figures() {
         accuracy: None,
         margin: None,
         samples_per_sec: None,
+        lrs: Default::default(),
+        grad_norm: None,
+        eta_seconds: None,
     })
     .unwrap();
-    w.end(EndStatus::Stopped, "stopped by user").unwrap();
+    w.end(EndStatus::Stopped, "stopped by user", None).unwrap();
     let (code, out, err) = adaptsv(&["runs", "--root", tmp.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(

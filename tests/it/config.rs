@@ -36,9 +36,8 @@ fn builtin_default_is_valid_and_round_trips() {
 fn non_default_values_round_trip() {
     let mut c = ExperimentConfig::from_toml_str(MINIMAL, "m").unwrap();
     c.adaptation.method = Method::Lora;
-    c.adaptation.inner.enabled = false;
+    c.adaptation.inner.enabled = Some(false);
     c.adaptation.lora.layers = LayerSelection::List(vec![1, 3, 12]);
-    c.adaptation.inter.layers = LayerSelection::Range(4, 9);
     c.optim.max_steps = Some(100);
     c.eval.chunk_seconds = Some(4.0);
     let back = ExperimentConfig::from_toml_str(&c.to_toml_string(), "round-trip").unwrap();
@@ -49,7 +48,7 @@ fn non_default_values_round_trip() {
 fn minimal_config_takes_the_frameworks_defaults() {
     let c = ExperimentConfig::from_toml_str(MINIMAL, "m").unwrap();
     assert_eq!(c.adaptation.method, Method::Adapters);
-    assert!(c.adaptation.inner.enabled && c.adaptation.inter.enabled);
+    assert!(c.adaptation.inner_enabled() && c.adaptation.inter_enabled());
     assert_eq!(c.device, "cpu");
     assert_eq!(c.known_depth(), Some(12));
 }
@@ -133,10 +132,7 @@ fn method_specific_rules() {
         "{MINIMAL}\n[adaptation]\nmethod = \"lora\"\n[adaptation.lora]\nrank = 0\ntargets = []\n"
     ));
     let joined = p.join("\n");
-    assert!(
-        joined.contains("adaptation.inner.enabled = true: inner-layer adapters need adaptation.method = \"adapters\""),
-        "{joined}"
-    );
+    assert_eq!(p.len(), 2, "a LoRA config gets no inner-adapter complaint: {joined}");
     assert!(joined.contains("adaptation.lora.rank = 0: must be >= 1"), "{joined}");
     assert!(joined.contains("adaptation.lora.targets = []"), "{joined}");
 
@@ -195,4 +191,30 @@ fn path_checks_name_missing_files() {
         p[2].starts_with("data.trials = \"/nonexistent/veri_test2.txt\": no such file"),
         "{p:?}"
     );
+}
+
+#[test]
+fn the_method_decides_what_is_built() {
+    // A config naming only the method is valid and builds exactly that method: no adapters for a baseline.
+    for method in ["frozen", "full-finetune", "lora", "prefix", "houlsby", "bitfit", "partial-finetune"] {
+        let c = ExperimentConfig::from_toml_str(&format!("{MINIMAL}\n[adaptation]\nmethod = \"{method}\"\n"), "m")
+            .unwrap_or_else(|e| panic!("{method}: {e}"));
+        assert!(!c.adaptation.inner_enabled() && !c.adaptation.inter_enabled(), "{method}");
+    }
+    let c = ExperimentConfig::from_toml_str(&format!("{MINIMAL}\n[adaptation]\nmethod = \"adapters\"\n"), "m").unwrap();
+    assert!(c.adaptation.inner_enabled() && c.adaptation.inter_enabled());
+    // A written [adaptation.inter] table without a bottleneck gets the same default as an omitted table.
+    let c = ExperimentConfig::from_toml_str(&format!("{MINIMAL}\n[adaptation.inter]\nlayer_norm = true\n"), "m").unwrap();
+    assert_eq!(c.adaptation.inter.bottleneck, ExperimentConfig::builtin_default().adaptation.inter.bottleneck.max(128));
+    assert_eq!(c.adaptation.inter.bottleneck, 128);
+    // Options the method would ignore are named.
+    let p = problems_of(&format!(
+        "{MINIMAL}\n[adaptation]\nmethod = \"frozen\"\n[adaptation.inter]\nenabled = true\n[adaptation.lora]\nrank = 4\n"
+    ));
+    let joined = p.join("\n");
+    assert!(joined.contains("adaptation.inter.enabled = true: is ignored by method \"frozen\""), "{joined}");
+    assert!(joined.contains("adaptation.lora: is ignored by method \"frozen\""), "{joined}");
+    // Saved configs (every field written) read back without complaints.
+    let c = ExperimentConfig::from_toml_str(&format!("{MINIMAL}\n[adaptation]\nmethod = \"frozen\"\n"), "m").unwrap();
+    assert_eq!(ExperimentConfig::from_toml_str(&c.to_toml_string(), "saved").unwrap(), c);
 }

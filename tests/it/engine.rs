@@ -137,10 +137,11 @@ fn eval_a_run(config: ExperimentConfig, root: &std::path::Path) -> std::path::Pa
         step: 0,
         path: format!("checkpoints/{}", file_name(0)),
         bytes,
+        contents: "full".into(),
     })
     .unwrap();
     let dir = w.dir().to_path_buf();
-    w.end(EndStatus::Finished, "checkpoint written").unwrap();
+    w.end(EndStatus::Finished, "checkpoint written", None).unwrap();
 
     let out = Command::new(env!("CARGO_BIN_EXE_adaptsv"))
         .args(["eval", "--run", dir.to_str().unwrap(), "--json"])

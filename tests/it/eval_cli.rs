@@ -84,7 +84,7 @@ fn eval_of_a_run_without_checkpoint_says_what_is_missing() {
         adaptsv::runs::RunWriter::create(tmp.path(), &adaptsv::config::ExperimentConfig::builtin_default()).unwrap();
     w.log("nothing trained").unwrap();
     let dir = w.dir().to_path_buf();
-    w.end(adaptsv::runs::EndStatus::Stopped, "stopped").unwrap();
+    w.end(adaptsv::runs::EndStatus::Stopped, "stopped", None).unwrap();
     let (code, _, err) = adaptsv(&["eval", "--run", dir.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("has no checkpoint in checkpoints/"), "{err}");

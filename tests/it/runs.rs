@@ -19,6 +19,9 @@ fn step(step: u64, loss: f64) -> RunEvent {
         accuracy: None,
         margin: None,
         samples_per_sec: None,
+        lrs: Default::default(),
+        grad_norm: None,
+        eta_seconds: None,
     }
 }
 
@@ -61,7 +64,7 @@ fn a_finished_run_has_every_file_and_its_figures() {
     }
     w.log("all good").unwrap();
     let dir = w.dir().to_path_buf();
-    let summary = w.end(EndStatus::Finished, "done").unwrap();
+    let summary = w.end(EndStatus::Finished, "done", None).unwrap();
     assert_eq!(summary.status, RunStatus::Finished);
 
     for f in [CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, LOG_FILE] {
@@ -92,7 +95,7 @@ fn stopped_and_failed_runs_keep_their_status() {
         let mut w = RunWriter::create(tmp.path(), &config()).unwrap();
         w.emit(started(&local_host())).unwrap();
         w.emit(step(1, 3.0)).unwrap();
-        w.end(status, "bye").unwrap();
+        w.end(status, "bye", None).unwrap();
     }
     let statuses: Vec<RunStatus> = RunStore::new(tmp.path())
         .list()
@@ -200,7 +203,7 @@ fn damaged_summary_and_config_are_reported_and_the_rest_loads() {
     w.emit(started(&local_host())).unwrap();
     w.emit(step(7, 1.5)).unwrap();
     let dir = w.dir().to_path_buf();
-    w.end(EndStatus::Finished, "ok").unwrap();
+    w.end(EndStatus::Finished, "ok", None).unwrap();
     fs::write(dir.join(SUMMARY_FILE), "{ not json").unwrap();
     fs::write(dir.join(CONFIG_FILE), "name = \n").unwrap();
     // A line in the middle from a newer version of adaptsv, and a garbage line.

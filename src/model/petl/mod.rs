@@ -62,7 +62,7 @@ impl<B: Backend> AdapterSet<B> {
             lora: none(layers),
             prefix: none(layers),
         };
-        if adaptation.method == Method::Adapters && adaptation.inner.enabled {
+        if adaptation.inner_enabled() {
             let config = BottleneckAdapterConfig::from_experiment(&adaptation.inner, hidden);
             let position = adaptation.inner.position;
             for i in resolve("adaptation.inner.layers", &adaptation.inner.layers)? {
