@@ -37,9 +37,10 @@ fn main() -> anyhow::Result<()> {
         step: 0,
         path: rel,
         bytes,
+        contents: "full".into(),
     })?;
     let dir = run.dir().to_path_buf();
-    run.end(EndStatus::Finished, "untrained reference: no training steps")?;
+    run.end(EndStatus::Finished, "untrained reference: no training steps", Some(0))?;
     let outcome = evaluate_run(&dir, None, &mut |stage, done, total, _| {
         eprint!("\r{stage}: {done}/{total}   ")
     })?;
