@@ -36,18 +36,28 @@ impl RunWriter {
         };
         fs::create_dir_all(root).map_err(io(root))?;
         let stamp = Utc::now().compact();
-        let (id, dir) = (1..)
-            .map(|n| {
-                let id = if n == 1 {
-                    format!("{stamp}-{}", config.name)
-                } else {
-                    format!("{stamp}-{}-{n}", config.name)
-                };
-                let dir = root.join(&id);
-                (id, dir)
-            })
-            .find(|(_, dir)| fs::create_dir(dir).is_ok())
-            .expect("an unused folder name exists");
+        // Only "already exists" moves on to the next name; any other error (read-only, full disk) is reported.
+        let mut found = None;
+        for n in 1..=1000 {
+            let id = if n == 1 {
+                format!("{stamp}-{}", config.name)
+            } else {
+                format!("{stamp}-{}-{n}", config.name)
+            };
+            let dir = root.join(&id);
+            match fs::create_dir(&dir) {
+                Ok(()) => {
+                    found = Some((id, dir));
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(source) => return Err(RunError::Io { path: dir, source }),
+            }
+        }
+        let (id, dir) = found.ok_or_else(|| RunError::Io {
+            path: root.to_path_buf(),
+            source: std::io::Error::other("1000 run folders with this name and second already exist"),
+        })?;
         for sub in [CHECKPOINTS_DIR, SCORES_DIR] {
             fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
         }
