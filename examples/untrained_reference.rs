@@ -5,7 +5,7 @@
 //! `cargo run --example untrained_reference -- [CONFIG.toml]` (default: the built-in default experiment).
 
 use adaptsv::config::ExperimentConfig;
-use adaptsv::engine::checkpoint::{file_name, save_model};
+use adaptsv::engine::checkpoint::{contents, file_name, save_frozen, save_model};
 use adaptsv::engine::evaluate::evaluate_run;
 use adaptsv::model::SpeakerModel;
 use adaptsv::runs::{local_host, EndStatus, RunEvent, RunWriter};
@@ -31,17 +31,18 @@ fn main() -> anyhow::Result<()> {
         total_params: Some(counts.total as u64),
         trainable_params: Some(counts.trainable as u64),
     })?;
+    save_frozen(&model, &config, &run.checkpoints_dir())?;
     let rel = format!("checkpoints/{}", file_name(0));
     let bytes = save_model(&model, &config, &run.dir().join(&rel), 0)?;
     run.emit(RunEvent::Checkpoint {
         step: 0,
         path: rel,
         bytes,
-        contents: "full".into(),
+        contents: contents(&config).into(),
     })?;
     let dir = run.dir().to_path_buf();
     run.end(EndStatus::Finished, "untrained reference: no training steps", Some(0))?;
-    let outcome = evaluate_run(&dir, None, &mut |stage, done, total, _| {
+    let outcome = evaluate_run(&dir, &Default::default(), &mut |stage, done, total, _| {
         eprint!("\r{stage}: {done}/{total}   ")
     })?;
     eprintln!();

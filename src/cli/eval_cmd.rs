@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalArgs {
     /// A run folder to evaluate (its latest checkpoint).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["embedder", "corpus", "out"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["embedder", "out"])]
     pub run: Option<PathBuf>,
     /// Trial list: VoxCeleb (`1 a.wav b.wav`) or Kaldi (`a b target`). Default with --run: the run's own.
     #[arg(long, value_name = "FILE")]
@@ -22,7 +22,8 @@ pub struct EvalArgs {
     /// A model-free embedder instead of a run: `ltas` (log long-term average spectrum).
     #[arg(long, value_enum)]
     pub embedder: Option<BaselineEmbedder>,
-    /// Folder the trial list's utterance ids are relative to (with --embedder).
+    /// Folder the trial list's utterance ids are relative to (with --embedder; with --run, another corpus than the
+    /// run's own, together with --trials).
     #[arg(long, value_name = "DIR")]
     pub corpus: Option<PathBuf>,
     /// Where the score file, metrics and embedding cache go (with --embedder; default: `eval-<embedder>`).
@@ -49,7 +50,14 @@ pub enum BaselineEmbedder {
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     if let Some(run_dir) = &args.run {
-        return eval_run(run_dir, args.trials.as_deref(), args.json);
+        let other = crate::engine::evaluate::EvalData {
+            trials: args.trials.clone(),
+            corpus: args.corpus.clone(),
+        };
+        if other.corpus.is_some() && other.trials.is_none() {
+            bail!("--corpus with --run needs --trials FILE: the trial list whose ids are relative to that folder");
+        }
+        return eval_run(run_dir, &other, args.json);
     }
     let Some(embedder) = args.embedder else {
         bail!("give --run DIR (a trained run) or --embedder ltas --corpus DIR --trials FILE (a baseline)");
@@ -129,9 +137,9 @@ fn progress_printer() -> impl FnMut(&str, usize, usize, Option<f64>) {
 }
 
 /// Evaluates the latest checkpoint of a run folder and records the result in it.
-fn eval_run(dir: &Path, trials: Option<&Path>, json: bool) -> anyhow::Result<()> {
+fn eval_run(dir: &Path, other: &crate::engine::evaluate::EvalData, json: bool) -> anyhow::Result<()> {
     let mut show = progress_printer();
-    let outcome = crate::engine::evaluate::evaluate_run(dir, trials, &mut show)?;
+    let outcome = crate::engine::evaluate::evaluate_run(dir, other, &mut show)?;
     let mut stdout = std::io::stdout().lock();
     if json {
         writeln!(stdout, "{}", to_json(&outcome.result.metrics))?;

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod params_cmd;
 mod runs_cmd;
 pub mod synth;
+mod train_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,8 @@ pub struct Cli {
 pub enum Command {
     /// Open the desktop app (the default when no subcommand is given).
     Gui(gui_cmd::GuiArgs),
+    /// Train an experiment (the GUI's Launch), or resume a stopped or crashed run.
+    Train(train_cmd::TrainArgs),
     /// List run folders with their status and headline figures.
     Runs(runs_cmd::RunsArgs),
     /// Check or print experiment configs.
@@ -49,6 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => gui_cmd::run(&gui_cmd::GuiArgs::default()),
         Some(Command::Gui(args)) => gui_cmd::run(&args),
+        Some(Command::Train(args)) => train_cmd::run(&args),
         Some(Command::Runs(args)) => runs_cmd::run(&args),
         Some(Command::Config(cmd)) => config_cmd::run(&cmd),
         Some(Command::Metrics(args)) => metrics::run(&args),

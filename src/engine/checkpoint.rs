@@ -1,11 +1,16 @@
-//! Checkpoints hold what cannot be rebuilt from the config: every trainable parameter plus the running
-//! statistics of batch norms, as one safetensors file keyed by the parameter's path in the module tree
-//! (`adapters.inner_mhsa.3.up.weight`). A frozen backbone loaded from a HuggingFace folder is not copied, so an
-//! adapter checkpoint is a few MB next to a 95M-parameter model; a backbone from a preset (random weights, which
-//! Burn draws lazily and so cannot be redrawn) is saved whole. Loading puts the saved tensors onto a model built
-//! from the same config.
+//! Checkpoints hold what cannot be rebuilt from the config, as safetensors files keyed by the parameter's path in
+//! the module tree (`adapters.inner_mhsa.3.up.weight`):
 //!
-//! File: `checkpoints/step-<step, 8 digits>.safetensors`, metadata `format = adaptsv-checkpoint-1`, `step`.
+//! - `checkpoints/step-<step, 8 digits>.safetensors`: what training changes. For every method except full
+//!   fine-tuning that is the trainable parameters, everything outside the backbone (aggregation, head,
+//!   classifier, batch-norm statistics) and nothing of the frozen backbone: an adapter checkpoint is a few MB
+//!   next to a 95M-parameter model (`contents = trainable`). Full fine-tuning saves the whole model (`full`).
+//! - `checkpoints/frozen.safetensors`: the frozen rest of a backbone drawn at random from a preset (Burn draws
+//!   lazily, so it cannot be redrawn), written once at the start. A backbone loaded from a HuggingFace folder is
+//!   re-read from there instead.
+//!
+//! Metadata: `format = adaptsv-checkpoint-1`, `step`. [`load_run_model`] rebuilds a run's model from its config,
+//! the frozen file and a step checkpoint.
 
 use super::EngineError;
 use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
@@ -42,7 +47,7 @@ fn is_running_stat(path: &[String]) -> bool {
 #[derive(Debug, Clone)]
 pub enum Selection {
     All,
-    /// These paths (the trainable parameters) plus batch-norm running statistics.
+    /// These paths (e.g. the trainable parameters) plus batch-norm running statistics.
     Paths(HashSet<String>),
 }
 
@@ -106,8 +111,58 @@ impl<B: Backend> ModuleVisitor<B> for Collect<'_> {
     }
 }
 
-/// Writes the checkpoint of a speaker model training from `config`: its trainable parameters and batch-norm
-/// statistics, plus the backbone when it is a preset's random initialisation. Returns the bytes written.
+/// The file of the frozen part of a preset's random backbone.
+pub const FROZEN_FILE: &str = "frozen.safetensors";
+
+/// Whether a step checkpoint of `config` holds the whole model (`full`) or what trains (`trainable`).
+pub fn contents(config: &crate::config::ExperimentConfig) -> &'static str {
+    if config.adaptation.method == crate::config::Method::FullFinetune {
+        "full"
+    } else {
+        "trainable"
+    }
+}
+
+/// Paths of every parameter of `module`.
+pub fn all_paths<B: Backend, M: Module<B>>(module: &M) -> HashSet<String> {
+    struct All {
+        path: Vec<String>,
+        out: HashSet<String>,
+    }
+    impl<B: Backend> ModuleVisitor<B> for All {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, _: &Param<Tensor<B, D>>) {
+            self.out.insert(self.path.join("."));
+        }
+    }
+    let mut a = All {
+        path: Vec::new(),
+        out: HashSet::new(),
+    };
+    module.visit(&mut a);
+    a.out
+}
+
+/// What a step checkpoint of `model` keeps (see the module docs).
+pub fn step_selection<B: AutodiffBackend>(
+    model: &crate::model::SpeakerModel<B>,
+    config: &crate::config::ExperimentConfig,
+) -> Selection {
+    if contents(config) == "full" {
+        return Selection::All;
+    }
+    let mut keep = trainable_paths(model);
+    keep.extend(all_paths(model).into_iter().filter(|p| !p.starts_with("backbone.")));
+    Selection::Paths(keep)
+}
+
+/// Writes the step checkpoint of a speaker model training from `config` (see the module docs). Returns the bytes
+/// written.
 ///
 /// Values are read from the inference view of the model (`valid()`), which carries the batch-norm running
 /// statistics as last updated; which parameters train is read from the autodiff model.
@@ -117,12 +172,47 @@ pub fn save_model<B: AutodiffBackend>(
     path: &Path,
     step: u64,
 ) -> Result<u64, EngineError> {
-    let selection = if config.model.checkpoint.is_none() {
-        Selection::All
-    } else {
-        Selection::Paths(trainable_paths(model))
+    save(&model.valid(), path, step, &step_selection(model, config))
+}
+
+/// Writes `checkpoints/frozen.safetensors` when the backbone is a preset's random initialisation and step
+/// checkpoints leave part of it out. Returns the bytes written (`None` when no file is needed).
+pub fn save_frozen<B: AutodiffBackend>(
+    model: &crate::model::SpeakerModel<B>,
+    config: &crate::config::ExperimentConfig,
+    checkpoints_dir: &Path,
+) -> Result<Option<u64>, EngineError> {
+    let Selection::Paths(step) = step_selection(model, config) else {
+        return Ok(None);
     };
-    save(&model.valid(), path, step, &selection)
+    if config.model.checkpoint.is_some() {
+        return Ok(None);
+    }
+    let frozen: HashSet<String> = all_paths(model).into_iter().filter(|p| !step.contains(p)).collect();
+    let bytes = save(
+        &model.valid(),
+        &checkpoints_dir.join(FROZEN_FILE),
+        0,
+        &Selection::Paths(frozen),
+    )?;
+    Ok(Some(bytes))
+}
+
+/// The model of a run: built from `config` for `classes` speakers, with the run's frozen file (if any) and the
+/// step checkpoint at `step_path` put onto it.
+pub fn load_run_model<B: Backend>(
+    config: &crate::config::ExperimentConfig,
+    checkpoints_dir: &Path,
+    step_path: &Path,
+    classes: usize,
+    device: &B::Device,
+) -> Result<crate::model::SpeakerModel<B>, EngineError> {
+    let mut model = crate::model::SpeakerModel::<B>::from_config(config, classes, device)?;
+    let frozen = checkpoints_dir.join(FROZEN_FILE);
+    if frozen.is_file() {
+        model = Checkpoint::read(&frozen)?.load_into(model)?;
+    }
+    Checkpoint::read(step_path)?.load_into(model)
 }
 
 /// Writes the parameters of `module` that `selection` names, atomically. Returns the bytes written.

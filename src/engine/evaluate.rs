@@ -1,10 +1,11 @@
-//! Evaluating a run folder: its config rebuilds the model, its latest checkpoint restores what training changed,
-//! the trial list (the run's own, or another) is embedded with a cache in `<run>/embeddings/`, scored, measured;
-//! the score file goes to `<run>/scores/` and an `eval` event into `metrics.jsonl`, so the GUI shows it like an
-//! evaluation made during training.
+//! Evaluating a speaker model on a trial list: embed every utterance (with a cache in `<run>/embeddings/` when
+//! asked), score by cosine, normalise (S-norm / AS-norm as configured), measure, and write the score file into
+//! `<run>/scores/`. [`evaluate_model`] is generic over the Burn backend and serves both the training loop (the
+//! model in memory, on the training device) and [`evaluate_run`] (`adaptsv eval --run`: a finished run's latest
+//! checkpoint, on the CPU, recorded as an `eval` event so the GUI shows it like one made during training).
 
-use super::checkpoint::{latest, Checkpoint};
-use super::data_prep::prepare;
+use super::checkpoint::{latest, load_run_model, Checkpoint};
+use super::data_prep::{prepare, PreparedData};
 use super::embedder::ModelEmbedder;
 use super::EngineError;
 use crate::config::ScoreNorm;
@@ -14,6 +15,8 @@ use crate::eval::{
     embed_utterances, evaluate_trials, write_scores, EmbedOptions, Matrix, NormMethod, ScoreNormalizer, TrialEval,
 };
 use crate::model::SpeakerModel;
+use crate::config::ExperimentConfig;
+use burn::tensor::backend::Backend;
 use crate::runs::{append_event, load_dir, CHECKPOINTS_DIR, SCORES_DIR};
 use burn::backend::Flex;
 use std::path::{Path, PathBuf};
@@ -45,12 +48,13 @@ fn norm_method(config: &crate::config::ExperimentConfig) -> Option<NormMethod> {
 
 /// The score-normalisation cohort: one mean embedding per training speaker (of its first
 /// [`COHORT_UTTERANCES`] utterances, each scaled to unit length), extracted with the run's embedding cache.
-fn cohort(
-    embedder: &mut ModelEmbedder<Flex>,
+fn cohort<B: Backend>(
+    embedder: &mut ModelEmbedder<B>,
     config: &crate::config::ExperimentConfig,
     train_root: &Path,
     dir: &Path,
     options: EmbedOptions,
+    cache_embeddings: bool,
     progress: Progress<'_>,
 ) -> Result<Matrix, EngineError> {
     let corpus = Corpus::index(train_root, config.data.layout, None)?;
@@ -64,7 +68,8 @@ fn cohort(
     let cache = dir
         .join("embeddings")
         .join(format!("{}-cohort-{}.safetensors", embedder.key, options.key()));
-    let embeddings = embed_utterances(embedder, &all, options, Some(&cache), &mut |d, t, eta| {
+    let cache = cache_embeddings.then_some(cache.as_path());
+    let embeddings = embed_utterances(embedder, &all, options, cache, &mut |d, t, eta| {
         progress("embedding the cohort", d, t, eta)
     })?;
     let means: Vec<Vec<f32>> = per_speaker
@@ -83,58 +88,64 @@ fn cohort(
     Ok(Matrix::from_rows(&means)?)
 }
 
-/// Evaluates the latest checkpoint of the run in `dir` on `trials` (default: the run's own trial list), on the CPU.
-pub fn evaluate_run(dir: &Path, trials: Option<&Path>, progress: Progress<'_>) -> Result<RunEvaluation, EngineError> {
-    let run = load_dir(dir);
-    let config = run.config.clone().ok_or_else(|| EngineError::BadRun {
-        dir: dir.to_path_buf(),
-        reason: format!(
-            "its config.toml is unreadable ({})",
-            run.damage.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")
-        ),
-    })?;
-    let (step, ckpt_path) =
-        latest(&dir.join(CHECKPOINTS_DIR)).ok_or_else(|| EngineError::NoCheckpoint { dir: dir.to_path_buf() })?;
-    let checkpoint = Checkpoint::read(&ckpt_path)?;
-    let classes = checkpoint
-        .shape("classifier.weight")
-        .and_then(|s| s.get(1).copied())
-        .ok_or_else(|| EngineError::Checkpoint {
-            path: ckpt_path.clone(),
-            message: "no classifier.weight [E, speakers] in it".into(),
-        })?;
+/// Where an evaluation reads its audio and writes its results.
+pub struct EvalTarget<'a> {
+    /// The run folder (score files, embedding caches).
+    pub dir: &'a Path,
+    /// The run's data (its training corpus gives the score-normalisation cohort).
+    pub data: &'a PreparedData,
+    /// The trial list and the root its utterance ids are relative to.
+    pub trials: &'a Path,
+    pub eval_root: &'a Path,
+    /// Cache embeddings in `<run>/embeddings/` under this model key (e.g. `step-00001200`).
+    pub cache: bool,
+}
 
-    let device = Default::default();
-    let model = SpeakerModel::<Flex>::from_config(&config, classes, &device)?;
-    let model = checkpoint.load_into(model)?;
-
-    let data = prepare(
-        &config,
-        dir,
-        Some(&mut |done, total| progress("writing the synthetic corpus", done, total, None)),
-    )?;
-    let trials_path = trials.map(Path::to_path_buf).unwrap_or(data.trials.clone());
-    let list = TrialList::read(&trials_path)?;
-    let utterances = list.audio_under(&data.eval_root)?;
-
+/// Evaluates `model` on a trial list: embeddings, cosine scores, the configured normalisation, metrics and the
+/// score file `<run>/scores/<trials>-step<step>.txt`. Returns the result and the score file relative to the run.
+pub fn evaluate_model<B: Backend>(
+    model: SpeakerModel<B>,
+    device: &B::Device,
+    config: &ExperimentConfig,
+    target: &EvalTarget<'_>,
+    step: u64,
+    progress: Progress<'_>,
+) -> Result<(TrialEval, String), EngineError> {
+    let list = TrialList::read(target.trials)?;
+    let utterances = list.audio_under(target.eval_root)?;
     let options = EmbedOptions {
         chunk_seconds: config.eval.chunk_seconds,
     };
     let mut embedder = ModelEmbedder {
         model,
-        device,
+        device: device.clone(),
         key: format!("step-{step:08}"),
         dim: config.head.embedding_dim,
     };
-    let cache = dir
+    let stem = target
+        .trials
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "trials".into());
+    let cache = target
+        .dir
         .join("embeddings")
-        .join(format!("step-{step:08}-{}.safetensors", options.key()));
-    let embeddings = embed_utterances(&mut embedder, &utterances, options, Some(&cache), &mut |d, t, eta| {
+        .join(format!("step-{step:08}-{stem}-{}.safetensors", options.key()));
+    let cache = target.cache.then_some(cache.as_path());
+    let embeddings = embed_utterances(&mut embedder, &utterances, options, cache, &mut |d, t, eta| {
         progress("extracting embeddings", d, t, eta)
     })?;
     let mut result = evaluate_trials(&list, &embeddings, &config.eval.p_targets, false)?;
-    if let Some(method) = norm_method(&config) {
-        let cohort = cohort(&mut embedder, &config, &data.train_root, dir, options, progress)?;
+    if let Some(method) = norm_method(config) {
+        let cohort = cohort(
+            &mut embedder,
+            config,
+            &target.data.train_root,
+            target.dir,
+            options,
+            target.cache,
+            progress,
+        )?;
         let method = match method {
             NormMethod::AsNorm { top_n } => NormMethod::AsNorm {
                 top_n: top_n.min(cohort.rows()),
@@ -145,24 +156,73 @@ pub fn evaluate_run(dir: &Path, trials: Option<&Path>, progress: Progress<'_>) -
         let scored = normalizer.normalize_trials(&result.scored, &embeddings)?;
         result = TrialEval::from_scored(scored, &config.eval.p_targets)?;
     }
-
-    let stem = trials_path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "trials".into());
     let rel = format!("{SCORES_DIR}/{stem}-step{step:08}.txt");
-    let scores_file = dir.join(&rel);
-    write_scores(&scores_file, &result.scored)?;
+    write_scores(&target.dir.join(&rel), &result.scored)?;
+    Ok((result, rel))
+}
+
+/// Another corpus and trial list to evaluate a run on (an engineer's own data).
+#[derive(Debug, Clone, Default)]
+pub struct EvalData {
+    /// A trial list other than the run's own.
+    pub trials: Option<PathBuf>,
+    /// The root the trial list's utterance ids are relative to (default: the run's evaluation root).
+    pub corpus: Option<PathBuf>,
+}
+
+/// Evaluates the latest checkpoint of the run in `dir` on the CPU, on its own trial list or on `other`, and
+/// records the result as an `eval` event. A running run is refused (its own process evaluates it).
+pub fn evaluate_run(dir: &Path, other: &EvalData, progress: Progress<'_>) -> Result<RunEvaluation, EngineError> {
+    let run = load_dir(dir);
+    if run.status == crate::runs::RunStatus::Running {
+        return Err(EngineError::BadRun {
+            dir: dir.to_path_buf(),
+            reason: "it is still running; it evaluates itself every `eval.every_epochs` epochs".into(),
+        });
+    }
+    let config = run.config.clone().ok_or_else(|| EngineError::BadRun {
+        dir: dir.to_path_buf(),
+        reason: format!(
+            "its config.toml is unreadable ({})",
+            run.damage.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")
+        ),
+    })?;
+    let checkpoints = dir.join(CHECKPOINTS_DIR);
+    let (step, ckpt_path) = latest(&checkpoints).ok_or_else(|| EngineError::NoCheckpoint { dir: dir.to_path_buf() })?;
+    let classes = Checkpoint::read(&ckpt_path)?
+        .shape("classifier.weight")
+        .and_then(|s| s.get(1).copied())
+        .ok_or_else(|| EngineError::Checkpoint {
+            path: ckpt_path.clone(),
+            message: "no classifier.weight [E, speakers] in it".into(),
+        })?;
+    let device = Default::default();
+    let model = load_run_model::<Flex>(&config, &checkpoints, &ckpt_path, classes, &device)?;
+
+    let data = prepare(
+        &config,
+        dir,
+        Some(&mut |done, total| progress("writing the synthetic corpus", done, total, None)),
+    )?;
+    let trials_path = other.trials.clone().unwrap_or(data.trials.clone());
+    let eval_root = other.corpus.clone().unwrap_or(data.eval_root.clone());
+    let target = EvalTarget {
+        dir,
+        data: &data,
+        trials: &trials_path,
+        eval_root: &eval_root,
+        cache: true,
+    };
+    let (result, rel) = evaluate_model(model, &device, &config, &target, step, progress)?;
     let trials_name = trials_path
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let epoch = run.summary.epochs;
-    append_event(dir, result.to_event(step, epoch, &trials_name, Some(rel)))?;
+    append_event(dir, result.to_event(step, run.summary.epochs, &trials_name, Some(rel.clone())))?;
     Ok(RunEvaluation {
         step,
         trials: trials_path,
-        scores_file,
+        scores_file: dir.join(rel),
         result,
     })
 }

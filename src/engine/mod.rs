@@ -5,14 +5,22 @@
 //! | `data_prep`  | where a run's training and evaluation audio lie (the synthetic corpus is written into the run folder) |
 //! | `checkpoint` | save the trainable parameters of a model (small for adapters), load them back  |
 //! | `embedder`   | a [`crate::model::SpeakerModel`] as an [`crate::eval::Embedder`]               |
-//! | `evaluate`   | evaluate a run folder's latest checkpoint on a trial list, record the result   |
-//!
-//! The training loop (a background thread sending `RunEvent`s) joins these next.
+//! | `evaluate`   | a model (in memory, any backend) or a run folder's latest checkpoint on a trial list |
+//! | `optim`      | one Burn optimiser per parameter group, state keyed by parameter path, global-norm clipping |
+//! | `schedule`   | warm-up then cosine / exponential learning-rate decay, a pure function of the step |
+//! | `train_state`| counters and loader position beside each checkpoint; retention of checkpoints  |
+//! | `train`      | `Engine::launch` / `Engine::resume`: the training loop on a background thread, `RunHandle` |
 
 pub mod checkpoint;
 pub mod data_prep;
 pub mod embedder;
 pub mod evaluate;
+pub mod optim;
+pub mod schedule;
+pub mod train;
+pub mod train_state;
+
+pub use train::{Command, Engine, LaunchOptions, Outcome, RunHandle};
 
 use std::path::PathBuf;
 
@@ -30,6 +38,10 @@ pub enum EngineError {
     Checkpoint { path: PathBuf, message: String },
     #[error("run {dir} has no checkpoint in checkpoints/: only runs that trained (or were given a checkpoint) can be evaluated")]
     NoCheckpoint { dir: PathBuf },
+    #[error(transparent)]
+    Device(#[from] crate::device::DeviceError),
+    #[error("config: {0}")]
+    Config(String),
     #[error("run {dir} cannot be used: {reason}")]
     BadRun { dir: PathBuf, reason: String },
 }

@@ -55,6 +55,17 @@ pub enum RunEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         trainable_params: Option<u64>,
     },
+    /// The model is built: its parameter counts (PyTorch's definition: batch-norm statistics excluded) and the
+    /// trainable count per learning-rate group.
+    Model {
+        total_params: u64,
+        trainable_params: u64,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        groups: BTreeMap<String, u64>,
+        /// Training speakers (the classifier's classes).
+        #[serde(default)]
+        speakers: u64,
+    },
     /// Long work (indexing, loading, extracting embeddings) reporting how far it is.
     Progress {
         stage: String,
@@ -173,6 +184,7 @@ impl RunEvent {
     pub fn kind(&self) -> &'static str {
         match self {
             RunEvent::Started { .. } => "started",
+            RunEvent::Model { .. } => "model",
             RunEvent::Progress { .. } => "progress",
             RunEvent::Step { .. } => "step",
             RunEvent::LayerWeights { .. } => "layer_weights",

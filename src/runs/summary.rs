@@ -132,6 +132,14 @@ impl Summary {
                     s.total_params = *total_params;
                     s.trainable_params = *trainable_params;
                 }
+                RunEvent::Model {
+                    total_params,
+                    trainable_params,
+                    ..
+                } => {
+                    s.total_params = Some(*total_params);
+                    s.trainable_params = Some(*trainable_params);
+                }
                 RunEvent::Step { step, epoch, loss, .. } => {
                     s.steps = *step;
                     s.epochs = *epoch;
@@ -159,6 +167,7 @@ impl Summary {
                     s.steps = *step;
                     s.epochs = *epoch;
                     s.ended_utc = None;
+                    s.message.clear();
                 }
                 RunEvent::SkippedFile { path, .. } => {
                     skipped.insert(path.clone());
@@ -187,10 +196,14 @@ impl Summary {
     }
 }
 
-/// The end event of a run, if it wrote one.
+/// The end event of a run, if it wrote one and was not resumed after it.
 pub fn end_status(events: &[EventRecord]) -> Option<EndStatus> {
-    events.iter().rev().find_map(|r| match &r.event {
-        RunEvent::Ended { status, .. } => Some(*status),
-        _ => None,
-    })
+    for r in events.iter().rev() {
+        match &r.event {
+            RunEvent::Ended { status, .. } => return Some(*status),
+            RunEvent::Resumed { .. } => return None,
+            _ => {}
+        }
+    }
+    None
 }

@@ -84,6 +84,66 @@ impl RunWriter {
         })
     }
 
+    /// Opens the existing run folder `dir` to continue it (resume after a stop or a crash): takes the lock (a run
+    /// whose process still holds it is refused), keeps its events for the summary, and continues its clock. A
+    /// last line cut off by a crash is ended first, so the next event starts on a line of its own.
+    pub fn reopen(dir: &Path) -> Result<Self, RunError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RunError::Io { path, source }
+        };
+        let id = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        if lock.try_lock().is_err() {
+            return Err(RunError::StillRunning(id));
+        }
+        let metrics_path = dir.join(METRICS_FILE);
+        let (events, _) = super::store::read_events(&metrics_path);
+        let mut metrics = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .map_err(io(&metrics_path))?;
+        let ends_cleanly = fs::read(&metrics_path)
+            .map(|b| b.last().is_none_or(|c| *c == b'\n'))
+            .unwrap_or(true);
+        if !ends_cleanly {
+            metrics.write_all(b"\n").map_err(io(&metrics_path))?;
+        }
+        for sub in [CHECKPOINTS_DIR, SCORES_DIR] {
+            fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
+        }
+        let log_path = dir.join(LOG_FILE);
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io(&log_path))?;
+        // The clock goes on from the last event, so `t` never runs backwards within a run.
+        let offset = events.last().map_or(0.0, |r| r.t.max(0.0));
+        let start = Instant::now()
+            .checked_sub(std::time::Duration::from_secs_f64(offset))
+            .unwrap_or_else(Instant::now);
+        Ok(Self {
+            id,
+            dir: dir.to_path_buf(),
+            metrics,
+            log,
+            _lock: lock,
+            start,
+            events,
+        })
+    }
+
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -167,7 +227,17 @@ impl RunWriter {
         message: impl Into<String>,
         step: Option<u64>,
     ) -> Result<Summary, RunError> {
-        self.emit(RunEvent::Ended {
+        self.finish(status, message, step).map(|(_, summary)| summary)
+    }
+
+    /// Writes the end event and `summary.json`; returns both. The lock is released when the writer drops.
+    pub fn finish(
+        &mut self,
+        status: EndStatus,
+        message: impl Into<String>,
+        step: Option<u64>,
+    ) -> Result<(EventRecord, Summary), RunError> {
+        let rec = self.emit(RunEvent::Ended {
             status,
             message: message.into(),
             step,
@@ -175,7 +245,7 @@ impl RunWriter {
         let summary = self.summary(status.into());
         let bytes = serde_json::to_vec_pretty(&summary).expect("summary is plain data");
         self.write_file(SUMMARY_FILE, &bytes)?;
-        Ok(summary)
+        Ok((rec, summary))
     }
 }
 

@@ -2,7 +2,7 @@
 //! end to end (synthetic corpus written into the run, embeddings, scores, `eval` event, summary).
 
 use adaptsv::config::ExperimentConfig;
-use adaptsv::engine::checkpoint::{file_name, save_model, Checkpoint};
+use adaptsv::engine::checkpoint::{file_name, load_run_model, save_frozen, save_model, Checkpoint};
 use adaptsv::model::SpeakerModel;
 use adaptsv::runs::{load_dir, EndStatus, RunEvent, RunWriter};
 use burn::backend::{Autodiff, Flex};
@@ -48,12 +48,17 @@ fn a_checkpoint_restores_exactly_what_training_changed() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join(file_name(2));
     save_model(&model, &config, &path, 2).unwrap();
+    save_frozen(&model, &config, tmp.path()).unwrap();
+    let step_file = Checkpoint::read(&path).unwrap();
+    assert!(
+        step_file.tensors.keys().all(|k| !k.starts_with("backbone.")),
+        "the frozen random backbone goes into frozen.safetensors, not into every step"
+    );
 
-    // A fresh model of the same config, on another seed: everything must come from the checkpoint (the preset's
-    // random backbone is saved with it).
+    // A fresh model of the same config, on another seed: everything must come from the checkpoint files (the
+    // preset's random backbone is saved once beside them).
     Flex::seed(&device, 99);
-    let fresh = SpeakerModel::<Flex>::from_config(&config, 4, &device).unwrap();
-    let restored = Checkpoint::read(&path).unwrap().load_into(fresh).unwrap();
+    let restored = load_run_model::<Flex>(&config, tmp.path(), &path, 4, &device).unwrap();
     let x = Tensor::<Flex, 2>::random([2, 12000], Distribution::Normal(0.0, 0.1), &device);
     assert_eq!(embeddings(&model.valid(), &x), embeddings(&restored, &x));
 
@@ -132,6 +137,7 @@ fn eval_a_run(config: ExperimentConfig, root: &std::path::Path) -> std::path::Pa
     let mut w = RunWriter::create(root, &config).unwrap();
     let device = Default::default();
     let model = SpeakerModel::<Ad>::from_config(&config, config.data.synthetic.speakers, &device).unwrap();
+    save_frozen(&model, &config, &w.checkpoints_dir()).unwrap();
     let bytes = save_model(&model, &config, &w.checkpoints_dir().join(file_name(0)), 0).unwrap();
     w.emit(RunEvent::Checkpoint {
         step: 0,
@@ -159,7 +165,7 @@ fn eval_a_run(config: ExperimentConfig, root: &std::path::Path) -> std::path::Pa
         "the synthetic corpus is written into the run"
     );
     assert!(dir.join("scores/trials-step00000000.txt").is_file());
-    assert!(dir.join("embeddings/step-00000000-whole.safetensors").is_file());
+    assert!(dir.join("embeddings/step-00000000-trials-whole.safetensors").is_file());
     let run = load_dir(&dir);
     match &run.events.last().unwrap().event {
         RunEvent::Eval {

@@ -1,0 +1,155 @@
+//! `adaptsv train`: the headless twin of the GUI's Launch button. Same engine, same run folder; a progress bar
+//! with loss, throughput and ETA on stderr; the exit status says how the run ended.
+//!
+//! Ctrl-C asks the run to stop as the GUI's Stop does (finish the step, save a checkpoint, end as `stopped`);
+//! `adaptsv train --resume DIR` continues it, or a crashed run, from its newest checkpoint.
+
+use crate::config::ExperimentConfig;
+use crate::engine::{Engine, RunHandle};
+use crate::runs::{EndStatus, LogLevel, RunEvent};
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainArgs {
+    /// Experiment config (TOML). Default: the built-in default experiment.
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    pub config: Option<PathBuf>,
+    /// Continue a stopped or crashed run from its newest checkpoint.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// Write the run under this folder instead of the config's `output_dir`.
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    pub output_dir: Option<PathBuf>,
+    /// Print every event as a JSON line on stdout instead of drawing a progress bar.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let handle = match &args.resume {
+        Some(dir) => Engine::resume(dir).with_context(|| format!("cannot resume {}", dir.display()))?,
+        None => {
+            let mut config = match &args.config {
+                Some(path) => ExperimentConfig::load(path)?,
+                None => ExperimentConfig::builtin_default(),
+            };
+            if let Some(dir) = &args.output_dir {
+                config.output_dir = dir.clone();
+            }
+            Engine::launch(config)?
+        }
+    };
+    eprintln!("run folder: {}", handle.dir.display());
+    stop_on_ctrl_c(&handle);
+    let outcome = if args.json { print_json(handle)? } else { show_progress(handle) };
+    match outcome.status {
+        EndStatus::Finished => Ok(()),
+        EndStatus::Stopped => {
+            eprintln!("stopped: resume with `adaptsv train --resume {}`", outcome.dir.display());
+            Ok(())
+        }
+        EndStatus::Failed => bail!("the run failed: {}", outcome.message),
+    }
+}
+
+/// The end of a run as this command reports it.
+struct Ended {
+    status: EndStatus,
+    message: String,
+    dir: PathBuf,
+}
+
+fn print_json(handle: RunHandle) -> anyhow::Result<Ended> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    for rec in handle.events().iter() {
+        writeln!(stdout, "{}", serde_json::to_string(&rec)?)?;
+    }
+    let dir = handle.dir.clone();
+    let o = handle.join();
+    Ok(Ended {
+        status: o.status,
+        message: o.message,
+        dir,
+    })
+}
+
+fn show_progress(handle: RunHandle) -> Ended {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let mut last_eer = String::new();
+    for rec in handle.events().iter() {
+        match &rec.event {
+            RunEvent::Step {
+                step,
+                loss,
+                accuracy,
+                samples_per_sec,
+                eta_seconds,
+                epoch,
+                ..
+            } => {
+                if let Some(eta) = eta_seconds {
+                    let per_step = if *step > 0 { rec.t / *step as f64 } else { 0.0 };
+                    let left = if per_step > 0.0 { (eta / per_step).round() as u64 } else { 0 };
+                    bar.set_length(step + left);
+                }
+                bar.set_position(*step);
+                bar.set_message(format!(
+                    "epoch {epoch:.2}  loss {loss:.3}  acc {:.1} %  {:.0} utt/s  ETA {}{last_eer}",
+                    100.0 * accuracy.unwrap_or(0.0),
+                    samples_per_sec.unwrap_or(0.0),
+                    eta_seconds.map_or("?".into(), |s| format!("{s:.0} s")),
+                ));
+            }
+            RunEvent::Eval { eer, min_dcf, step, .. } => {
+                let dcf = min_dcf.get("0.01").map_or(String::new(), |d| format!(", minDCF(0.01) {d:.3}"));
+                last_eer = format!("  EER {:.2} %", 100.0 * eer);
+                bar.println(format!("step {step}: EER {:.2} %{dcf}", 100.0 * eer));
+            }
+            RunEvent::Epoch {
+                epoch, loss, seconds, ..
+            } => bar.println(format!("epoch {epoch}: mean loss {loss:.3} in {seconds:.1} s")),
+            RunEvent::Progress { stage, done, total } => {
+                bar.set_message(format!("{stage}: {done}/{}", total.map_or("?".into(), |t| t.to_string())))
+            }
+            RunEvent::Log { level, message } if *level != LogLevel::Info => bar.println(format!("{level:?}: {message}")),
+            RunEvent::Status { state, step } => bar.println(format!("{state:?} at step {step}")),
+            RunEvent::Resumed { step, checkpoint, .. } => {
+                bar.println(format!("resumed at step {step} from {checkpoint}"));
+                bar.set_position(*step);
+            }
+            RunEvent::Ended { status, message, .. } => {
+                bar.finish_and_clear();
+                eprintln!("{status:?}: {message}");
+            }
+            _ => {}
+        }
+    }
+    let dir = handle.dir.clone();
+    let o = handle.join();
+    Ended {
+        status: o.status,
+        message: o.message,
+        dir,
+    }
+}
+
+/// The first Ctrl-C asks the run to stop cleanly (a second one kills the process as usual).
+fn stop_on_ctrl_c(handle: &RunHandle) {
+    let stopper = handle.stopper();
+    let _ = ctrlc::set_handler(move || {
+        static ASKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if ASKED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after the current step (Ctrl-C again to kill)…");
+        stopper();
+    });
+}
