@@ -5,9 +5,11 @@
 use super::commands::UiCommand;
 use super::compare::ComparePanel;
 use super::configure::ConfigurePanel;
+use super::launcher::{Launched, Launcher};
 use super::monitor::MonitorPanel;
 use super::run_watcher::RunWatcher;
-use crate::runs::{LoadedRun, RunStore};
+use crate::engine::RunHandle;
+use crate::runs::{LoadedRun, RunEvent, RunStore};
 use eframe::egui;
 use std::path::PathBuf;
 
@@ -36,6 +38,10 @@ pub struct AdaptsvApp {
     runs_error: Option<String>,
     runs_root: String,
     watcher: RunWatcher,
+    launcher: Launcher,
+    /// Runs launched from this app and still training: their commands, and channels drained every frame.
+    live: Vec<RunHandle>,
+    launch_error: Option<String>,
 }
 
 impl AdaptsvApp {
@@ -44,6 +50,8 @@ impl AdaptsvApp {
         let watcher = RunWatcher::spawn(RunStore::new(options.runs_root.clone()), move || {
             repaint_ctx.request_repaint()
         });
+        let repaint_ctx = ctx.clone();
+        let launcher = Launcher::spawn(move || repaint_ctx.request_repaint());
         Self {
             tab: options.initial_tab,
             configure: ConfigurePanel::new(options.examples_dir, options.initial_config),
@@ -53,7 +61,46 @@ impl AdaptsvApp {
             runs_error: None,
             runs_root: options.runs_root.display().to_string(),
             watcher,
+            launcher,
+            live: Vec::new(),
+            launch_error: None,
         }
+    }
+
+    /// Takes launch replies and drains the live runs' events (the Monitor reads their folders); a run that
+    /// ends triggers a re-read of the run list.
+    fn poll_live(&mut self, ctx: &egui::Context) {
+        while let Ok(reply) = self.launcher.replies.try_recv() {
+            match reply {
+                Launched::Run(handle) => {
+                    self.monitor.selected = Some(handle.id.clone());
+                    self.tab = Tab::Monitor;
+                    self.launch_error = None;
+                    self.live.push(handle);
+                    self.watcher.refresh();
+                }
+                Launched::Failed { name, error } => self.launch_error = Some(format!("cannot launch {name}: {error}")),
+            }
+        }
+        let mut changed = false;
+        for handle in &self.live {
+            for rec in handle.events().try_iter() {
+                changed = true;
+                if matches!(rec.event, RunEvent::Ended { .. } | RunEvent::Eval { .. } | RunEvent::Status { .. }) {
+                    self.watcher.refresh();
+                }
+            }
+        }
+        self.live.retain(|h| !h.is_finished());
+        if !self.live.is_empty() {
+            // Keep the Monitor moving while something trains.
+            ctx.request_repaint_after(std::time::Duration::from_millis(if changed { 250 } else { 1000 }));
+        }
+    }
+
+    fn selected_live(&self) -> Option<&RunHandle> {
+        let id = self.monitor.selected.as_deref()?;
+        self.live.iter().find(|h| h.id == id)
     }
 
     fn run_command(&mut self, cmd: UiCommand) {
@@ -64,6 +111,12 @@ impl AdaptsvApp {
             UiCommand::OpenConfig => self.configure.open_dialog(),
             UiCommand::SaveConfigAs => self.configure.save_dialog(),
             UiCommand::RefreshRuns => self.watcher.refresh(),
+            UiCommand::Launch => self.configure.request_launch(),
+            UiCommand::StopRun => {
+                if let Some(h) = self.selected_live() {
+                    h.stop();
+                }
+            }
         }
     }
 
@@ -81,6 +134,7 @@ impl AdaptsvApp {
 
 impl eframe::App for AdaptsvApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.poll_live(ui.ctx());
         while let Ok(list) = self.watcher.lists.try_recv() {
             match list {
                 Ok(runs) => {
@@ -115,12 +169,21 @@ impl eframe::App for AdaptsvApp {
                 if let Some(e) = &self.runs_error {
                     ui.colored_label(super::theme::ERROR, e);
                 }
+                if let Some(e) = &self.launch_error {
+                    ui.colored_label(super::theme::ERROR, e);
+                }
+                if !self.live.is_empty() {
+                    ui.weak(format!("{} run(s) training", self.live.len()));
+                }
             });
         });
         match self.tab {
             Tab::Configure => self.configure.ui(ui),
-            Tab::Monitor => self.monitor.ui(ui, &self.runs, &self.runs_root),
+            Tab::Monitor => self.monitor.ui(ui, &self.runs, &self.runs_root, &self.live),
             Tab::Compare => self.compare.ui(ui, &self.runs),
+        }
+        if let Some(config) = self.configure.take_launch() {
+            self.launcher.launch(config);
         }
     }
 }

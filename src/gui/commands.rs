@@ -11,16 +11,20 @@ pub enum UiCommand {
     OpenConfig,
     SaveConfigAs,
     RefreshRuns,
+    Launch,
+    StopRun,
 }
 
 impl UiCommand {
-    pub const ALL: [UiCommand; 6] = [
+    pub const ALL: [UiCommand; 8] = [
         UiCommand::ShowConfigure,
         UiCommand::ShowMonitor,
         UiCommand::ShowCompare,
         UiCommand::OpenConfig,
         UiCommand::SaveConfigAs,
         UiCommand::RefreshRuns,
+        UiCommand::Launch,
+        UiCommand::StopRun,
     ];
 
     pub fn label(self) -> &'static str {
@@ -31,6 +35,8 @@ impl UiCommand {
             UiCommand::OpenConfig => "Open config…",
             UiCommand::SaveConfigAs => "Save config as…",
             UiCommand::RefreshRuns => "Refresh runs",
+            UiCommand::Launch => "▶ Launch",
+            UiCommand::StopRun => "■ Stop",
         }
     }
 
@@ -42,6 +48,8 @@ impl UiCommand {
             UiCommand::OpenConfig => "Load an experiment config (TOML) from disk",
             UiCommand::SaveConfigAs => "Write the current experiment config to a TOML file",
             UiCommand::RefreshRuns => "Re-read the run folders now",
+            UiCommand::Launch => "Train this experiment on its device in the background (a new run folder)",
+            UiCommand::StopRun => "Stop the selected run after its current step, with a checkpoint (resumable)",
         }
     }
 
@@ -54,6 +62,8 @@ impl UiCommand {
             UiCommand::OpenConfig => KeyboardShortcut::new(cmd, Key::O),
             UiCommand::SaveConfigAs => KeyboardShortcut::new(cmd | Modifiers::SHIFT, Key::S),
             UiCommand::RefreshRuns => KeyboardShortcut::new(Modifiers::NONE, Key::F5),
+            UiCommand::Launch => KeyboardShortcut::new(cmd, Key::Enter),
+            UiCommand::StopRun => KeyboardShortcut::new(cmd | Modifiers::SHIFT, Key::Period),
         })
     }
 

@@ -55,6 +55,8 @@ pub struct ConfigurePanel {
     dialog: Option<PendingDialog>,
     notice: Option<(String, bool)>,
     params: ParamCounter,
+    /// A config the user asked to launch, taken by the app.
+    launch: Option<ExperimentConfig>,
 }
 
 impl ConfigurePanel {
@@ -71,6 +73,7 @@ impl ConfigurePanel {
             dialog: None,
             notice: None,
             params: ParamCounter::default(),
+            launch: None,
         }
     }
 
@@ -183,8 +186,32 @@ impl ConfigurePanel {
         });
     }
 
+    /// The config to launch, if the user asked (button or shortcut) and it is valid.
+    pub fn take_launch(&mut self) -> Option<ExperimentConfig> {
+        self.launch.take()
+    }
+
+    /// Asks to launch the current config (the Launch command); an invalid one is refused with a notice.
+    pub fn request_launch(&mut self) {
+        match &self.checked {
+            Ok(c) => self.launch = Some(c.clone()),
+            Err(_) => self.notice = Some(("fix the problems listed above before launching".into(), false)),
+        }
+    }
+
     fn summary_ui(&mut self, ui: &mut egui::Ui) {
         let counting = self.params.poll();
+        let cmd = super::commands::UiCommand::Launch;
+        let hover = cmd.hover_text(ui.ctx());
+        let valid = self.checked.is_ok();
+        if ui
+            .add_enabled(valid, egui::Button::new(RichText::new(cmd.label()).strong()))
+            .on_hover_text(hover)
+            .on_disabled_hover_text("the config has problems (listed below)")
+            .clicked()
+        {
+            self.request_launch();
+        }
         match &self.checked {
             Ok(c) => {
                 ui.colored_label(theme::OK, "valid");

@@ -19,6 +19,7 @@ mod compare;
 mod configure;
 mod det_plot;
 mod file_dialog;
+mod launcher;
 mod monitor;
 mod param_counter;
 mod run_watcher;

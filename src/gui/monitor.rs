@@ -49,7 +49,7 @@ pub fn smooth(points: &[[f64; 2]], factor: f64) -> Vec<[f64; 2]> {
 }
 
 impl MonitorPanel {
-    pub fn ui(&mut self, ui: &mut egui::Ui, runs: &[LoadedRun], runs_root: &str) {
+    pub fn ui(&mut self, ui: &mut egui::Ui, runs: &[LoadedRun], runs_root: &str, live: &[crate::engine::RunHandle]) {
         egui::Panel::left("run_list")
             .default_size(theme::SIDE_PANEL_WIDTH)
             .show(ui, |ui| {
@@ -74,6 +74,20 @@ impl MonitorPanel {
                 ui.label("Select a run on the left.");
                 return;
             };
+            if let Some(handle) = live.iter().find(|h| h.id == run.id) {
+                ui.horizontal(|ui| {
+                    if ui.button("⏸ Pause").on_hover_text("Hold before the next step").clicked() {
+                        handle.pause();
+                    }
+                    if ui.button("▶ Resume").clicked() {
+                        handle.resume();
+                    }
+                    let stop = super::commands::UiCommand::StopRun;
+                    if ui.button(stop.label()).on_hover_text(stop.hover_text(ui.ctx())).clicked() {
+                        handle.stop();
+                    }
+                });
+            }
             ScrollArea::vertical().show(ui, |ui| self.run_ui(ui, run));
         });
     }

@@ -1,0 +1,49 @@
+//! Launching runs from the app without touching the disk on the UI thread: a worker thread takes configs,
+//! calls [`Engine::launch`] (validation, device probe, run folder) and hands back the live [`RunHandle`] or the
+//! error. The app keeps the handles to pause, resume and stop its runs, and drains their event channels.
+
+use crate::config::ExperimentConfig;
+use crate::engine::{Engine, RunHandle};
+use crossbeam_channel::{unbounded, Receiver, Sender};
+
+/// What the worker answers to one launch.
+pub enum Launched {
+    Run(RunHandle),
+    Failed { name: String, error: String },
+}
+
+pub struct Launcher {
+    requests: Sender<ExperimentConfig>,
+    pub replies: Receiver<Launched>,
+}
+
+impl Launcher {
+    /// Starts the worker; `wake` is called after each reply (to repaint the UI).
+    pub fn spawn(wake: impl Fn() + Send + 'static) -> Self {
+        let (requests, rx) = unbounded::<ExperimentConfig>();
+        let (tx, replies) = unbounded();
+        let _ = std::thread::Builder::new()
+            .name("adaptsv-launcher".into())
+            .spawn(move || {
+                for config in rx.iter() {
+                    let name = config.name.clone();
+                    let reply = match Engine::launch(config) {
+                        Ok(handle) => Launched::Run(handle),
+                        Err(e) => Launched::Failed {
+                            name,
+                            error: e.to_string(),
+                        },
+                    };
+                    if tx.send(reply).is_err() {
+                        break;
+                    }
+                    wake();
+                }
+            });
+        Self { requests, replies }
+    }
+
+    pub fn launch(&self, config: ExperimentConfig) {
+        let _ = self.requests.send(config);
+    }
+}
