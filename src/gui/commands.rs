@@ -35,8 +35,8 @@ impl UiCommand {
             UiCommand::OpenConfig => "Open config…",
             UiCommand::SaveConfigAs => "Save config as…",
             UiCommand::RefreshRuns => "Refresh runs",
-            UiCommand::Launch => "▶ Launch",
-            UiCommand::StopRun => "■ Stop",
+            UiCommand::Launch => "Launch",
+            UiCommand::StopRun => "Stop",
         }
     }
 

@@ -76,10 +76,10 @@ impl MonitorPanel {
             };
             if let Some(handle) = live.iter().find(|h| h.id == run.id) {
                 ui.horizontal(|ui| {
-                    if ui.button("⏸ Pause").on_hover_text("Hold before the next step").clicked() {
+                    if ui.button("Pause").on_hover_text("Hold before the next step").clicked() {
                         handle.pause();
                     }
-                    if ui.button("▶ Resume").clicked() {
+                    if ui.button("Resume").clicked() {
                         handle.resume();
                     }
                     let stop = super::commands::UiCommand::StopRun;
