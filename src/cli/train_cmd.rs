@@ -43,11 +43,18 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     };
     eprintln!("run folder: {}", handle.dir.display());
     stop_on_ctrl_c(&handle);
-    let outcome = if args.json { print_json(handle)? } else { show_progress(handle) };
+    let outcome = if args.json {
+        print_json(handle)?
+    } else {
+        show_progress(handle)
+    };
     match outcome.status {
         EndStatus::Finished => Ok(()),
         EndStatus::Stopped => {
-            eprintln!("stopped: resume with `adaptsv train --resume {}`", outcome.dir.display());
+            eprintln!(
+                "stopped: resume with `adaptsv train --resume {}`",
+                outcome.dir.display()
+            );
             Ok(())
         }
         EndStatus::Failed => bail!("the run failed: {}", outcome.message),
@@ -97,7 +104,11 @@ fn show_progress(handle: RunHandle) -> Ended {
             } => {
                 if let Some(eta) = eta_seconds {
                     let per_step = if *step > 0 { rec.t / *step as f64 } else { 0.0 };
-                    let left = if per_step > 0.0 { (eta / per_step).round() as u64 } else { 0 };
+                    let left = if per_step > 0.0 {
+                        (eta / per_step).round() as u64
+                    } else {
+                        0
+                    };
                     bar.set_length(step + left);
                 }
                 bar.set_position(*step);
@@ -109,17 +120,22 @@ fn show_progress(handle: RunHandle) -> Ended {
                 ));
             }
             RunEvent::Eval { eer, min_dcf, step, .. } => {
-                let dcf = min_dcf.get("0.01").map_or(String::new(), |d| format!(", minDCF(0.01) {d:.3}"));
+                let dcf = min_dcf
+                    .get("0.01")
+                    .map_or(String::new(), |d| format!(", minDCF(0.01) {d:.3}"));
                 last_eer = format!("  EER {:.2} %", 100.0 * eer);
                 bar.println(format!("step {step}: EER {:.2} %{dcf}", 100.0 * eer));
             }
             RunEvent::Epoch {
                 epoch, loss, seconds, ..
             } => bar.println(format!("epoch {epoch}: mean loss {loss:.3} in {seconds:.1} s")),
-            RunEvent::Progress { stage, done, total } => {
-                bar.set_message(format!("{stage}: {done}/{}", total.map_or("?".into(), |t| t.to_string())))
+            RunEvent::Progress { stage, done, total } => bar.set_message(format!(
+                "{stage}: {done}/{}",
+                total.map_or("?".into(), |t| t.to_string())
+            )),
+            RunEvent::Log { level, message } if *level != LogLevel::Info => {
+                bar.println(format!("{level:?}: {message}"))
             }
-            RunEvent::Log { level, message } if *level != LogLevel::Info => bar.println(format!("{level:?}: {message}")),
             RunEvent::Status { state, step } => bar.println(format!("{state:?} at step {step}")),
             RunEvent::Resumed { step, checkpoint, .. } => {
                 bar.println(format!("resumed at step {step} from {checkpoint}"));

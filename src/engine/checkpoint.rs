@@ -222,40 +222,17 @@ pub fn save<B: Backend, M: Module<B>>(
     step: u64,
     selection: &Selection,
 ) -> Result<u64, EngineError> {
-    let err = |message: String| EngineError::Checkpoint {
-        path: path.to_path_buf(),
-        message,
-    };
     let mut c = Collect {
         path: Vec::new(),
         selection,
         out: Vec::new(),
     };
     module.visit(&mut c);
-    let bytes: Vec<Vec<u8>> = c
-        .out
-        .iter()
-        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
-        .collect();
-    let views = c
-        .out
-        .iter()
-        .zip(&bytes)
-        .map(|((name, shape, _), b)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b).map(|v| (name.clone(), v))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(e.to_string()))?;
     let meta = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
         ("step".to_string(), step.to_string()),
     ]);
-    let data = safetensors::serialize(views, Some(meta)).map_err(|e| err(e.to_string()))?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-    }
-    crate::runs::write_atomic(path, &data).map_err(|e| err(e.to_string()))?;
-    Ok(data.len() as u64)
+    super::tensor_file::write_f32(path, &c.out, meta)
 }
 
 /// A checkpoint read into memory: tensors by path.
@@ -267,36 +244,12 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn read(path: &Path) -> Result<Self, EngineError> {
-        let err = |message: String| EngineError::Checkpoint {
-            path: path.to_path_buf(),
-            message,
-        };
-        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| err(e.to_string()))?;
-        let meta = meta.metadata().clone().unwrap_or_default();
-        if meta.get("format").map(String::as_str) != Some(FORMAT) {
-            return Err(err(format!(
-                "not an adaptsv checkpoint (metadata format should be {FORMAT})"
-            )));
-        }
-        let step = meta.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| err(e.to_string()))?;
-        let mut tensors = HashMap::new();
-        for (name, view) in st.tensors() {
-            if view.dtype() != safetensors::Dtype::F32 {
-                return Err(err(format!("{name}: expected f32, found {:?}", view.dtype())));
-            }
-            let values = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            tensors.insert(name, (view.shape().to_vec(), values));
-        }
+        let file = super::tensor_file::read_f32(path, FORMAT, "an adaptsv checkpoint")?;
+        let step = file.metadata.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
         Ok(Self {
             path: path.to_path_buf(),
             step,
-            tensors,
+            tensors: file.tensors,
         })
     }
 

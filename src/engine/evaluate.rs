@@ -8,6 +8,7 @@ use super::checkpoint::{latest, load_run_model, Checkpoint};
 use super::data_prep::{prepare, PreparedData};
 use super::embedder::ModelEmbedder;
 use super::EngineError;
+use crate::config::ExperimentConfig;
 use crate::config::ScoreNorm;
 use crate::data::trials::TrialList;
 use crate::data::Corpus;
@@ -15,10 +16,9 @@ use crate::eval::{
     embed_utterances, evaluate_trials, write_scores, EmbedOptions, Matrix, NormMethod, ScoreNormalizer, TrialEval,
 };
 use crate::model::SpeakerModel;
-use crate::config::ExperimentConfig;
-use burn::tensor::backend::Backend;
 use crate::runs::{append_event, load_dir, CHECKPOINTS_DIR, SCORES_DIR};
 use burn::backend::Flex;
+use burn::tensor::backend::Backend;
 use std::path::{Path, PathBuf};
 
 /// What one evaluation of a run produced.
@@ -180,13 +180,7 @@ pub fn evaluate_run(dir: &Path, other: &EvalData, progress: Progress<'_>) -> Res
             reason: "it is still running; it evaluates itself every `eval.every_epochs` epochs".into(),
         });
     }
-    let config = run.config.clone().ok_or_else(|| EngineError::BadRun {
-        dir: dir.to_path_buf(),
-        reason: format!(
-            "its config.toml is unreadable ({})",
-            run.damage.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")
-        ),
-    })?;
+    let config = super::run_config(dir, &run)?;
     let checkpoints = dir.join(CHECKPOINTS_DIR);
     let (step, ckpt_path) = latest(&checkpoints).ok_or_else(|| EngineError::NoCheckpoint { dir: dir.to_path_buf() })?;
     let classes = Checkpoint::read(&ckpt_path)?
@@ -218,7 +212,10 @@ pub fn evaluate_run(dir: &Path, other: &EvalData, progress: Progress<'_>) -> Res
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    append_event(dir, result.to_event(step, run.summary.epochs, &trials_name, Some(rel.clone())))?;
+    append_event(
+        dir,
+        result.to_event(step, run.summary.epochs, &trials_name, Some(rel.clone())),
+    )?;
     Ok(RunEvaluation {
         step,
         trials: trials_path,

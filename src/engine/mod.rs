@@ -9,6 +9,7 @@
 //! | `optim`      | one Burn optimiser per parameter group, state keyed by parameter path, global-norm clipping |
 //! | `schedule`   | warm-up then cosine / exponential learning-rate decay, a pure function of the step |
 //! | `train_state`| counters and loader position beside each checkpoint; retention of checkpoints  |
+//! | `tensor_file`| named f32 tensors in a safetensors file with a `format` (checkpoints, optimiser states) |
 //! | `train`      | `Engine::launch` / `Engine::resume`: the training loop on a background thread, `RunHandle` |
 
 pub mod checkpoint;
@@ -17,6 +18,7 @@ pub mod embedder;
 pub mod evaluate;
 pub mod optim;
 pub mod schedule;
+pub mod tensor_file;
 pub mod train;
 pub mod train_state;
 
@@ -44,4 +46,18 @@ pub enum EngineError {
     Config(String),
     #[error("run {dir} cannot be used: {reason}")]
     BadRun { dir: PathBuf, reason: String },
+}
+
+/// The config of the run folder `dir` as loaded, or an error saying why it is unreadable.
+pub(crate) fn run_config(
+    dir: &std::path::Path,
+    run: &crate::runs::LoadedRun,
+) -> Result<crate::config::ExperimentConfig, EngineError> {
+    run.config.clone().ok_or_else(|| EngineError::BadRun {
+        dir: dir.to_path_buf(),
+        reason: format!(
+            "its config.toml is unreadable ({})",
+            run.damage.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")
+        ),
+    })
 }

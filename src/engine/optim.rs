@@ -108,7 +108,10 @@ impl<B: Backend> SimpleOptimizer<B> for SgdMomentum {
             (Some(s), true) => s.velocity.mul_scalar(self.momentum) + grad,
             _ => grad,
         };
-        (tensor - velocity.clone().mul_scalar(lr), Some(VelocityState { velocity }))
+        (
+            tensor - velocity.clone().mul_scalar(lr),
+            Some(VelocityState { velocity }),
+        )
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
@@ -212,7 +215,13 @@ impl<B: AutodiffBackend> GroupedOptimizer<B> {
 
     /// Applies one update to every parameter of `model` that has a gradient in `grads`, with the learning rate
     /// of its group (`lrs` indexed like [`ParamGroup::ALL`]) and its gradient scaled by `grad_scale` (clipping).
-    pub fn step<M: AutodiffModule<B>>(&mut self, model: M, grads: GradientsParams, lrs: [f64; 4], grad_scale: f64) -> M {
+    pub fn step<M: AutodiffModule<B>>(
+        &mut self,
+        model: M,
+        grads: GradientsParams,
+        lrs: [f64; 4],
+        grad_scale: f64,
+    ) -> M {
         match self {
             Self::AdamW(o) => o.step(model, grads, lrs, grad_scale),
             Self::Sgd(o) => o.step(model, grads, lrs, grad_scale),
@@ -251,7 +260,12 @@ impl<B: AutodiffBackend> GroupedOptimizer<B> {
 
     /// Restores the state saved by [`GroupedOptimizer::save`] for the parameters of `model`. A file of another
     /// optimiser kind, or whose tensors name no parameter of `model` or have other shapes, is refused.
-    pub fn load<M: AutodiffModule<B>>(&mut self, model: &M, path: &Path, device: &B::Device) -> Result<(), EngineError> {
+    pub fn load<M: AutodiffModule<B>>(
+        &mut self,
+        model: &M,
+        path: &Path,
+        device: &B::Device,
+    ) -> Result<(), EngineError> {
         let err = |message: String| EngineError::Checkpoint {
             path: path.to_path_buf(),
             message,
@@ -360,9 +374,12 @@ where
                 let mut time = 0;
                 for name in O::NAMES {
                     let key = format!("{path}::{name}");
-                    let Some((s, values, t)) = self.saved.tensors.remove(&key) else { continue };
+                    let Some((s, values, t)) = self.saved.tensors.remove(&key) else {
+                        continue;
+                    };
                     if s != shape {
-                        self.problems.push(format!("{key}: saved shape {s:?}, parameter shape {shape:?}"));
+                        self.problems
+                            .push(format!("{key}: saved shape {s:?}, parameter shape {shape:?}"));
                         continue;
                     }
                     time = t;
@@ -481,75 +498,48 @@ struct SavedTensors {
     tensors: HashMap<String, (Vec<usize>, Vec<f32>, u64)>,
 }
 
-fn write_tensors(path: &Path, kind: &str, tensors: Vec<(String, Vec<usize>, Vec<f32>, u64)>) -> Result<u64, EngineError> {
-    let err = |message: String| EngineError::Checkpoint {
-        path: path.to_path_buf(),
-        message,
-    };
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|(_, _, v, _)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
-        .collect();
-    let views = tensors
-        .iter()
-        .zip(&bytes)
-        .map(|((name, shape, _, _), b)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b).map(|v| (name.clone(), v))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(e.to_string()))?;
+fn write_tensors(
+    path: &Path,
+    kind: &str,
+    tensors: Vec<(String, Vec<usize>, Vec<f32>, u64)>,
+) -> Result<u64, EngineError> {
     // Step counters (AdamW's bias correction) go into the metadata, one per parameter that has one.
     let times: BTreeMap<&str, u64> = tensors
         .iter()
         .filter(|(_, _, _, t)| *t > 0)
         .map(|(n, _, _, t)| (n.split("::").next().unwrap_or(n), *t))
         .collect();
-    let mut meta = HashMap::from([
+    let meta = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
         ("optimizer".to_string(), kind.to_string()),
+        (
+            "times".to_string(),
+            serde_json::to_string(&times).expect("a map of numbers serialises"),
+        ),
     ]);
-    meta.insert(
-        "times".to_string(),
-        serde_json::to_string(&times).expect("a map of numbers serialises"),
-    );
-    let data = safetensors::serialize(views, Some(meta)).map_err(|e| err(e.to_string()))?;
-    crate::runs::write_atomic(path, &data).map_err(|e| err(e.to_string()))?;
-    Ok(data.len() as u64)
+    let named: Vec<_> = tensors.into_iter().map(|(n, s, v, _)| (n, s, v)).collect();
+    super::tensor_file::write_f32(path, &named, meta)
 }
 
 fn read_tensors(path: &Path) -> Result<SavedTensors, EngineError> {
-    let err = |message: String| EngineError::Checkpoint {
-        path: path.to_path_buf(),
-        message,
-    };
-    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| err(e.to_string()))?;
-    let meta = meta.metadata().clone().unwrap_or_default();
-    if meta.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(err(format!(
-            "not an adaptsv optimiser state (metadata format should be {FORMAT})"
-        )));
-    }
-    let kind = meta.get("optimizer").cloned().unwrap_or_default();
-    let times: BTreeMap<String, u64> = match meta.get("times") {
-        Some(text) => serde_json::from_str(text).map_err(|e| err(format!("metadata times: {e}")))?,
+    let file = super::tensor_file::read_f32(path, FORMAT, "an adaptsv optimiser state")?;
+    let kind = file.metadata.get("optimizer").cloned().unwrap_or_default();
+    let times: BTreeMap<String, u64> = match file.metadata.get("times") {
+        Some(text) => serde_json::from_str(text).map_err(|e| EngineError::Checkpoint {
+            path: path.to_path_buf(),
+            message: format!("metadata times: {e}"),
+        })?,
         None => BTreeMap::new(),
     };
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| err(e.to_string()))?;
-    let mut tensors = HashMap::new();
-    for (name, view) in st.tensors() {
-        if view.dtype() != safetensors::Dtype::F32 {
-            return Err(err(format!("{name}: expected f32, found {:?}", view.dtype())));
-        }
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        let param = name.split("::").next().unwrap_or(&name).to_string();
-        let time = times.get(&param).copied().unwrap_or(0);
-        tensors.insert(name, (view.shape().to_vec(), values, time));
-    }
+    let tensors = file
+        .tensors
+        .into_iter()
+        .map(|(name, (shape, values))| {
+            let param = name.split("::").next().unwrap_or(&name);
+            let time = times.get(param).copied().unwrap_or(0);
+            (name, (shape, values, time))
+        })
+        .collect();
     Ok(SavedTensors { kind, tensors })
 }
 
@@ -559,7 +549,10 @@ mod tests {
 
     #[test]
     fn groups_follow_the_model_tree() {
-        assert_eq!(ParamGroup::of("backbone.encoder.layers.3.attention.q_proj.weight"), ParamGroup::Backbone);
+        assert_eq!(
+            ParamGroup::of("backbone.encoder.layers.3.attention.q_proj.weight"),
+            ParamGroup::Backbone
+        );
         assert_eq!(ParamGroup::of("adapters.inner_mhsa.0.up.weight"), ParamGroup::Adapters);
         assert_eq!(ParamGroup::of("inter.adapters.4.down.bias"), ParamGroup::Adapters);
         assert_eq!(ParamGroup::of("aggregation.weights"), ParamGroup::Aggregation);

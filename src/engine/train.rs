@@ -148,13 +148,7 @@ impl Engine {
 
     pub fn resume_with(dir: &Path, options: LaunchOptions) -> Result<RunHandle, EngineError> {
         let run = crate::runs::load_dir(dir);
-        let config = run.config.clone().ok_or_else(|| EngineError::BadRun {
-            dir: dir.to_path_buf(),
-            reason: format!(
-                "its config.toml is unreadable ({})",
-                run.damage.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")
-            ),
-        })?;
+        let config = super::run_config(dir, &run)?;
         if run.status == crate::runs::RunStatus::Finished {
             return Err(EngineError::BadRun {
                 dir: dir.to_path_buf(),
@@ -173,7 +167,8 @@ impl Engine {
 }
 
 fn check_device(text: &str) -> Result<(DeviceChoice, String), EngineError> {
-    let choice = DeviceChoice::parse(text).map_err(|reason| EngineError::Config(format!("device = {text:?}: {reason}")))?;
+    let choice =
+        DeviceChoice::parse(text).map_err(|reason| EngineError::Config(format!("device = {text:?}: {reason}")))?;
     let description = probe(choice)?;
     Ok((choice, description))
 }
@@ -520,11 +515,9 @@ fn train<B: AutodiffBackend>(
             let batch = batch?;
             report_skips(run, &loader, &mut state)?;
             let epoch_f = state.epoch as f64 + state.next_batch as f64 / batches as f64;
-            model.classifier.set_margin(margin_at(
-                epoch_f,
-                config.loss.margin_warmup_epochs,
-                config.loss.margin,
-            ));
+            model
+                .classifier
+                .set_margin(margin_at(epoch_f, config.loss.margin_warmup_epochs, config.loss.margin));
             let x = Tensor::<B, 2>::from_data(
                 TensorData::new(batch.samples, [batch.batch_size, batch.crop_samples]),
                 &device,
@@ -562,7 +555,11 @@ fn train<B: AutodiffBackend>(
             let acc_mean = acc_sum / micro as f64;
             let step_number = state.step + 1;
             if !loss_mean.is_finite() || !norm.is_finite() {
-                let what = if !loss_mean.is_finite() { "loss" } else { "gradient norm" };
+                let what = if !loss_mean.is_finite() {
+                    "loss"
+                } else {
+                    "gradient norm"
+                };
                 let good = latest_complete(&checkpoints)
                     .map(|(s, f)| format!("the last good checkpoint is step {s} ({})", f.model.display()))
                     .unwrap_or_else(|| "no checkpoint was written before it".into());
@@ -579,7 +576,11 @@ fn train<B: AutodiffBackend>(
                 });
             }
             let clip = config.optim.grad_clip;
-            let scale = if clip > 0.0 && norm > clip { clip / (norm + 1e-6) } else { 1.0 };
+            let scale = if clip > 0.0 && norm > clip {
+                clip / (norm + 1e-6)
+            } else {
+                1.0
+            };
             let factor = schedule.factor(state.step);
             let lrs = ParamGroup::ALL.map(|g| g.base_lr(&config.optim) * factor);
             model = optim.step(model, grads, lrs, scale);
@@ -602,7 +603,10 @@ fn train<B: AutodiffBackend>(
                 accuracy: Some(acc_mean),
                 margin: Some(model.classifier.margin),
                 samples_per_sec: Some(rate),
-                lrs: trained_groups.iter().map(|g| (g.name().to_string(), lrs[*g as usize])).collect(),
+                lrs: trained_groups
+                    .iter()
+                    .map(|g| (g.name().to_string(), lrs[*g as usize]))
+                    .collect(),
                 grad_norm: Some(norm),
                 eta_seconds: eta,
             })?;
@@ -852,9 +856,16 @@ fn checkpoint<B: AutodiffBackend>(
             optim_bytes as f64 / 1e6
         ),
     )?;
-    let deleted = prune(ctx.checkpoints, ctx.config.optim.keep_checkpoints, state.best.map(|(_, s)| s))?;
+    let deleted = prune(
+        ctx.checkpoints,
+        ctx.config.optim.keep_checkpoints,
+        state.best.map(|(_, s)| s),
+    )?;
     if !deleted.is_empty() {
-        run.log(LogLevel::Info, format!("removed older checkpoints of steps {deleted:?}"))?;
+        run.log(
+            LogLevel::Info,
+            format!("removed older checkpoints of steps {deleted:?}"),
+        )?;
     }
     Ok(())
 }

@@ -173,6 +173,10 @@ mod tests {
         assert!(!StepFiles::new(tmp.path(), 20).state.exists());
         assert_eq!(latest_complete(tmp.path()).unwrap().0, 40);
         std::fs::remove_file(StepFiles::new(tmp.path(), 40).optimizer).unwrap();
-        assert_eq!(latest_complete(tmp.path()).unwrap().0, 30, "an incomplete set is passed over");
+        assert_eq!(
+            latest_complete(tmp.path()).unwrap().0,
+            30,
+            "an incomplete set is passed over"
+        );
     }
 }

@@ -86,7 +86,10 @@ impl AdaptsvApp {
         for handle in &self.live {
             for rec in handle.events().try_iter() {
                 changed = true;
-                if matches!(rec.event, RunEvent::Ended { .. } | RunEvent::Eval { .. } | RunEvent::Status { .. }) {
+                if matches!(
+                    rec.event,
+                    RunEvent::Ended { .. } | RunEvent::Eval { .. } | RunEvent::Status { .. }
+                ) {
                     self.watcher.refresh();
                 }
             }

@@ -83,7 +83,11 @@ impl MonitorPanel {
                         handle.resume();
                     }
                     let stop = super::commands::UiCommand::StopRun;
-                    if ui.button(stop.label()).on_hover_text(stop.hover_text(ui.ctx())).clicked() {
+                    if ui
+                        .button(stop.label())
+                        .on_hover_text(stop.hover_text(ui.ctx()))
+                        .clicked()
+                    {
                         handle.stop();
                     }
                 });

@@ -66,7 +66,10 @@ impl<B: Backend> SpeakerModel<B> {
         let adaptation = &config.adaptation;
         let adapters = AdapterSet::from_config(adaptation, bc, device)?;
         let inter = if adaptation.inter_enabled() {
-            Some(InterLayerAdaptersConfig::from_experiment(&adaptation.inter.as_adapter(), hidden, layers).init(device)?)
+            Some(
+                InterLayerAdaptersConfig::from_experiment(&adaptation.inter.as_adapter(), hidden, layers)
+                    .init(device)?,
+            )
         } else {
             None
         };

@@ -196,25 +196,49 @@ fn path_checks_name_missing_files() {
 #[test]
 fn the_method_decides_what_is_built() {
     // A config naming only the method is valid and builds exactly that method: no adapters for a baseline.
-    for method in ["frozen", "full-finetune", "lora", "prefix", "houlsby", "bitfit", "partial-finetune"] {
+    for method in [
+        "frozen",
+        "full-finetune",
+        "lora",
+        "prefix",
+        "houlsby",
+        "bitfit",
+        "partial-finetune",
+    ] {
         let c = ExperimentConfig::from_toml_str(&format!("{MINIMAL}\n[adaptation]\nmethod = \"{method}\"\n"), "m")
             .unwrap_or_else(|e| panic!("{method}: {e}"));
-        assert!(!c.adaptation.inner_enabled() && !c.adaptation.inter_enabled(), "{method}");
+        assert!(
+            !c.adaptation.inner_enabled() && !c.adaptation.inter_enabled(),
+            "{method}"
+        );
     }
     let c = ExperimentConfig::from_toml_str(&format!("{MINIMAL}\n[adaptation]\nmethod = \"adapters\"\n"), "m").unwrap();
     assert!(c.adaptation.inner_enabled() && c.adaptation.inter_enabled());
     // A written [adaptation.inter] table without a bottleneck gets the same default as an omitted table.
-    let c = ExperimentConfig::from_toml_str(&format!("{MINIMAL}\n[adaptation.inter]\nlayer_norm = true\n"), "m").unwrap();
-    assert_eq!(c.adaptation.inter.bottleneck, ExperimentConfig::builtin_default().adaptation.inter.bottleneck.max(128));
+    let c =
+        ExperimentConfig::from_toml_str(&format!("{MINIMAL}\n[adaptation.inter]\nlayer_norm = true\n"), "m").unwrap();
+    assert_eq!(
+        c.adaptation.inter.bottleneck,
+        ExperimentConfig::builtin_default().adaptation.inter.bottleneck.max(128)
+    );
     assert_eq!(c.adaptation.inter.bottleneck, 128);
     // Options the method would ignore are named.
     let p = problems_of(&format!(
         "{MINIMAL}\n[adaptation]\nmethod = \"frozen\"\n[adaptation.inter]\nenabled = true\n[adaptation.lora]\nrank = 4\n"
     ));
     let joined = p.join("\n");
-    assert!(joined.contains("adaptation.inter.enabled = true: is ignored by method \"frozen\""), "{joined}");
-    assert!(joined.contains("adaptation.lora: is ignored by method \"frozen\""), "{joined}");
+    assert!(
+        joined.contains("adaptation.inter.enabled = true: is ignored by method \"frozen\""),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("adaptation.lora: is ignored by method \"frozen\""),
+        "{joined}"
+    );
     // Saved configs (every field written) read back without complaints.
     let c = ExperimentConfig::from_toml_str(&format!("{MINIMAL}\n[adaptation]\nmethod = \"frozen\"\n"), "m").unwrap();
-    assert_eq!(ExperimentConfig::from_toml_str(&c.to_toml_string(), "saved").unwrap(), c);
+    assert_eq!(
+        ExperimentConfig::from_toml_str(&c.to_toml_string(), "saved").unwrap(),
+        c
+    );
 }

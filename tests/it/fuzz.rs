@@ -39,7 +39,15 @@ fn mutate(seed: &[u8], rng: &mut ChaCha8Rng) -> Vec<u8> {
                 out.splice(at..at, bytes);
             }
             3 => {
-                let special: &[&[u8]] = &[b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"nan", b"-inf", b"\n", b"\"", b"["];
+                let special: &[&[u8]] = &[
+                    b"\xff\xff\xff\xff",
+                    b"\x00\x00\x00\x00",
+                    b"nan",
+                    b"-inf",
+                    b"\n",
+                    b"\"",
+                    b"[",
+                ];
                 let s = special[rng.random_range(0..special.len())];
                 out.splice(at..at, s.iter().copied());
             }
@@ -58,7 +66,13 @@ fn mutate(seed: &[u8], rng: &mut ChaCha8Rng) -> Vec<u8> {
 }
 
 /// Feeds `n` mutations of `seed` to `read` (through a file at `path`); a panic fails with the input's index.
-fn fuzz_file(name: &str, seed: &[u8], n: usize, path: &Path, mut read: impl FnMut(&Path) -> Result<(), String>) -> usize {
+fn fuzz_file(
+    name: &str,
+    seed: &[u8],
+    n: usize,
+    path: &Path,
+    mut read: impl FnMut(&Path) -> Result<(), String>,
+) -> usize {
     let mut rng = ChaCha8Rng::seed_from_u64(0xF022 ^ name.len() as u64);
     let mut errors = 0;
     for i in 0..n {
@@ -119,10 +133,16 @@ fn mutated_trial_lists_scores_configs_and_event_lines_parse_or_fail_cleanly() {
         r#"{"t":2.0,"utc":"2026-12-02T10:00:02Z","event":"eval","step":1,"epoch":0.1,"trials":"t","n_target":1,"n_nontarget":1,"eer":0.5,"min_dcf":{"0.01":1.0},"det":[[0.1,0.2]]}"#,
         "\n"
     );
-    fuzz_file("metrics.jsonl", events.as_bytes(), 2000, &tmp.path().join("metrics.jsonl"), |p| {
-        let (_events, _damage) = read_events(p);
-        Ok(())
-    });
+    fuzz_file(
+        "metrics.jsonl",
+        events.as_bytes(),
+        2000,
+        &tmp.path().join("metrics.jsonl"),
+        |p| {
+            let (_events, _damage) = read_events(p);
+            Ok(())
+        },
+    );
 }
 
 #[test]

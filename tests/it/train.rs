@@ -97,9 +97,21 @@ fn training_lowers_the_loss_and_records_everything_a_run_shows() {
 
     let losses = epoch_losses(&dir);
     assert_eq!(losses.len(), 6);
-    assert!(losses[5] < 0.8 * losses[0], "mean loss per epoch should fall: {losses:?}");
+    assert!(
+        losses[5] < 0.8 * losses[0],
+        "mean loss per epoch should fall: {losses:?}"
+    );
     let kinds: Vec<&str> = run.events.iter().map(|r| r.event.kind()).collect();
-    for kind in ["started", "model", "step", "layer_weights", "epoch", "eval", "checkpoint", "ended"] {
+    for kind in [
+        "started",
+        "model",
+        "step",
+        "layer_weights",
+        "epoch",
+        "eval",
+        "checkpoint",
+        "ended",
+    ] {
         assert!(kinds.contains(&kind), "no {kind} event in {kinds:?}");
     }
     let evals: Vec<_> = run
@@ -109,13 +121,25 @@ fn training_lowers_the_loss_and_records_everything_a_run_shows() {
         .collect();
     assert_eq!(evals.len(), 2, "after epoch 3 and at the end");
     let step = run.events.iter().find_map(|r| match &r.event {
-        RunEvent::Step { lrs, grad_norm, eta_seconds, .. } => Some((lrs.clone(), *grad_norm, *eta_seconds)),
+        RunEvent::Step {
+            lrs,
+            grad_norm,
+            eta_seconds,
+            ..
+        } => Some((lrs.clone(), *grad_norm, *eta_seconds)),
         _ => None,
     });
     let (lrs, grad_norm, eta) = step.unwrap();
-    assert!(lrs.contains_key("adapters") && lrs.contains_key("head") && !lrs.contains_key("backbone"), "{lrs:?}");
+    assert!(
+        lrs.contains_key("adapters") && lrs.contains_key("head") && !lrs.contains_key("backbone"),
+        "{lrs:?}"
+    );
     assert!(grad_norm.unwrap() > 0.0 && eta.is_some());
-    assert_eq!(run.summary.steps, 6 * 6, "24 utterances / batches of 4 = 6 steps per epoch");
+    assert_eq!(
+        run.summary.steps,
+        6 * 6,
+        "24 utterances / batches of 4 = 6 steps per epoch"
+    );
     assert!(run.summary.eer.is_some() && run.summary.trainable_params.is_some());
     assert!(dir.join("summary.json").is_file());
 }
@@ -154,13 +178,25 @@ fn stop_then_resume_equals_an_uninterrupted_run_bit_for_bit() {
     assert!(params.keys().any(|k| k.starts_with("adapters.")));
     assert_eq!(params, tensors(&files_resumed.model), "parameters differ");
     let moments = tensors(&files_whole.optimizer);
-    assert!(moments.keys().any(|k| k.ends_with("::moment_2")), "{:?}", moments.keys().take(3).collect::<Vec<_>>());
+    assert!(
+        moments.keys().any(|k| k.ends_with("::moment_2")),
+        "{:?}",
+        moments.keys().take(3).collect::<Vec<_>>()
+    );
     assert_eq!(moments, tensors(&files_resumed.optimizer), "optimiser moments differ");
     let meta = |p: &Path| {
         let bytes = std::fs::read(p).unwrap();
-        safetensors::SafeTensors::read_metadata(&bytes).unwrap().1.metadata().clone()
+        safetensors::SafeTensors::read_metadata(&bytes)
+            .unwrap()
+            .1
+            .metadata()
+            .clone()
     };
-    assert_eq!(meta(&files_whole.optimizer), meta(&files_resumed.optimizer), "AdamW step counters differ");
+    assert_eq!(
+        meta(&files_whole.optimizer),
+        meta(&files_resumed.optimizer),
+        "AdamW step counters differ"
+    );
 }
 
 #[test]
@@ -202,14 +238,27 @@ fn a_nan_ends_the_run_as_failed_and_keeps_the_last_good_checkpoint() {
     let dir = handle.dir.clone();
     let outcome = handle.join();
     assert_eq!(outcome.status, EndStatus::Failed);
-    assert!(outcome.message.contains("non-finite loss at step 8"), "{}", outcome.message);
-    assert!(outcome.message.contains("step 6"), "names the last good checkpoint: {}", outcome.message);
-    assert!(outcome.message.contains("learning rate"), "gives a hint: {}", outcome.message);
+    assert!(
+        outcome.message.contains("non-finite loss at step 8"),
+        "{}",
+        outcome.message
+    );
+    assert!(
+        outcome.message.contains("step 6"),
+        "names the last good checkpoint: {}",
+        outcome.message
+    );
+    assert!(
+        outcome.message.contains("learning rate"),
+        "gives a hint: {}",
+        outcome.message
+    );
     let run = load_dir(&dir);
     assert_eq!(run.status, RunStatus::Failed);
     assert_eq!(checkpoint_steps(&dir.join("checkpoints")), vec![6]);
     let files = StepFiles::new(&dir.join("checkpoints"), 6);
-    let model = load_run_model::<burn::backend::Flex>(&config, &dir.join("checkpoints"), &files.model, 4, &Default::default());
+    let model =
+        load_run_model::<burn::backend::Flex>(&config, &dir.join("checkpoints"), &files.model, 4, &Default::default());
     assert!(model.is_ok(), "the last good checkpoint loads");
     // And the run can go on from it.
     let resumed = Engine::resume(&dir).unwrap().join();
@@ -242,8 +291,14 @@ fn an_adapter_checkpoint_holds_only_what_trains_and_fine_tuning_holds_everything
     let dir = run_to_end(config.clone());
     let (_, files) = latest_complete(&dir.join("checkpoints")).unwrap();
     let saved = Checkpoint::read(&files.model).unwrap();
-    assert!(saved.tensors.keys().all(|k| !k.starts_with("backbone.")), "no frozen backbone tensor in a PETL checkpoint");
-    assert!(dir.join("checkpoints").join(FROZEN_FILE).is_file(), "the preset's random backbone is saved once");
+    assert!(
+        saved.tensors.keys().all(|k| !k.starts_with("backbone.")),
+        "no frozen backbone tensor in a PETL checkpoint"
+    );
+    assert!(
+        dir.join("checkpoints").join(FROZEN_FILE).is_file(),
+        "the preset's random backbone is saved once"
+    );
     let frozen = Checkpoint::read(&dir.join("checkpoints").join(FROZEN_FILE)).unwrap();
     assert!(frozen.tensors.keys().any(|k| k.starts_with("backbone.encoder.")));
     let model_event = events(&dir).into_iter().find_map(|e| match e {
@@ -252,7 +307,10 @@ fn an_adapter_checkpoint_holds_only_what_trains_and_fine_tuning_holds_everything
     });
     let saved_values: usize = saved.tensors.values().map(|(_, v)| v.len()).sum();
     let trainable = model_event.unwrap() as usize;
-    assert!(saved_values >= trainable && saved_values < trainable + 1000, "{saved_values} vs {trainable}");
+    assert!(
+        saved_values >= trainable && saved_values < trainable + 1000,
+        "{saved_values} vs {trainable}"
+    );
 
     let mut ft = config;
     ft.adaptation.method = Method::FullFinetune;
@@ -262,7 +320,13 @@ fn an_adapter_checkpoint_holds_only_what_trains_and_fine_tuning_holds_everything
     let dir = run_to_end(ft);
     let (_, files) = latest_complete(&dir.join("checkpoints")).unwrap();
     let saved = Checkpoint::read(&files.model).unwrap();
-    assert!(saved.tensors.keys().any(|k| k.starts_with("backbone.feature_extractor.")), "full model");
+    assert!(
+        saved
+            .tensors
+            .keys()
+            .any(|k| k.starts_with("backbone.feature_extractor.")),
+        "full model"
+    );
     assert!(!dir.join("checkpoints").join(FROZEN_FILE).exists());
     let ck = events(&dir).into_iter().find_map(|e| match e {
         RunEvent::Checkpoint { contents, .. } => Some(contents),
@@ -292,7 +356,10 @@ fn a_frozen_method_trains_no_adapters() {
     assert!(groups["aggregation"] > 0 && groups["head"] > 0, "{groups:?}");
     let (_, files) = latest_complete(&dir.join("checkpoints")).unwrap();
     let saved = Checkpoint::read(&files.model).unwrap();
-    assert!(saved.tensors.keys().all(|k| !k.starts_with("adapters.") && !k.starts_with("inter.")));
+    assert!(saved
+        .tensors
+        .keys()
+        .all(|k| !k.starts_with("adapters.") && !k.starts_with("inter.")));
 }
 
 #[test]
@@ -305,7 +372,10 @@ fn a_cuda_device_that_cannot_be_had_fails_at_launch_with_a_clear_error() {
             let text = e.to_string();
             assert!(text.contains("cuda:0"), "{text}");
             assert!(text.contains("no CUDA") || text.contains("no CUDA support"), "{text}");
-            assert!(std::fs::read_dir(tmp.path()).map_or(true, |mut d| d.next().is_none()), "no run folder is made");
+            assert!(
+                std::fs::read_dir(tmp.path()).map_or(true, |mut d| d.next().is_none()),
+                "no run folder is made"
+            );
         }
         // A machine with a GPU and a `--features cuda` build can have it.
         Ok(handle) => assert!(adaptsv::device::cuda_compiled(), "{}", handle.dir.display()),
@@ -380,7 +450,12 @@ fn broken_training_files_are_skipped_and_reported_and_a_run_scores_another_corpu
     };
     write_corpus(&data, &synth, None).unwrap();
     // Broken files beside the good ones of the first speaker: empty, truncated, not audio.
-    let speaker = std::fs::read_dir(data.join("train")).unwrap().next().unwrap().unwrap().path();
+    let speaker = std::fs::read_dir(data.join("train"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let video = std::fs::read_dir(&speaker).unwrap().next().unwrap().unwrap().path();
     let good = std::fs::read_dir(&video).unwrap().next().unwrap().unwrap().path();
     let bytes = std::fs::read(&good).unwrap();
@@ -415,7 +490,15 @@ fn broken_training_files_are_skipped_and_reported_and_a_run_scores_another_corpu
 
     // The finished run scored on someone else's data: a corpus folder and trial list of one's own.
     let other = tmp.path().join("other");
-    write_corpus(&other, &SynthConfig { test_speakers: 4, ..SynthConfig::new(6, 3, 1.0, 99) }, None).unwrap();
+    write_corpus(
+        &other,
+        &SynthConfig {
+            test_speakers: 4,
+            ..SynthConfig::new(6, 3, 1.0, 99)
+        },
+        None,
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_adaptsv"))
         .args(["eval", "--run", dir.to_str().unwrap(), "--json", "--corpus"])
         .arg(other.join("test"))
@@ -426,5 +509,8 @@ fn broken_training_files_are_skipped_and_reported_and_a_run_scores_another_corpu
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let n = v["n_target"].as_u64().unwrap() + v["n_nontarget"].as_u64().unwrap();
-    assert_eq!(n as usize, TrialList::read(&other.join("trials.txt")).unwrap().trials.len());
+    assert_eq!(
+        n as usize,
+        TrialList::read(&other.join("trials.txt")).unwrap().trials.len()
+    );
 }
