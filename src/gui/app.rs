@@ -188,5 +188,8 @@ impl eframe::App for AdaptsvApp {
         if let Some(config) = self.configure.take_launch() {
             self.launcher.launch(config);
         }
+        if let Some(dir) = self.monitor.resume_request.take() {
+            self.launcher.resume(dir);
+        }
     }
 }

@@ -1,10 +1,18 @@
-//! Launching runs from the app without touching the disk on the UI thread: a worker thread takes configs,
-//! calls [`Engine::launch`] (validation, device probe, run folder) and hands back the live [`RunHandle`] or the
-//! error. The app keeps the handles to pause, resume and stop its runs, and drains their event channels.
+//! Launching runs from the app without touching the disk on the UI thread: a worker thread takes configs (or
+//! run folders to resume), calls [`Engine::launch`] / [`Engine::resume`] (validation, device probe, run folder)
+//! and hands back the live [`RunHandle`] or the error. The app keeps the handles to pause, resume and stop its runs, and drains their event channels.
 
 use crate::config::ExperimentConfig;
 use crate::engine::{Engine, RunHandle};
 use crossbeam_channel::{unbounded, Receiver, Sender};
+use std::path::PathBuf;
+
+/// What the worker is asked to start.
+pub enum Request {
+    Launch(ExperimentConfig),
+    /// Continue a stopped, failed or crashed run from its newest checkpoint.
+    Resume(PathBuf),
+}
 
 /// What the worker answers to one launch.
 pub enum Launched {
@@ -13,21 +21,24 @@ pub enum Launched {
 }
 
 pub struct Launcher {
-    requests: Sender<ExperimentConfig>,
+    requests: Sender<Request>,
     pub replies: Receiver<Launched>,
 }
 
 impl Launcher {
     /// Starts the worker; `wake` is called after each reply (to repaint the UI).
     pub fn spawn(wake: impl Fn() + Send + 'static) -> Self {
-        let (requests, rx) = unbounded::<ExperimentConfig>();
+        let (requests, rx) = unbounded::<Request>();
         let (tx, replies) = unbounded();
         let _ = std::thread::Builder::new()
             .name("adaptsv-launcher".into())
             .spawn(move || {
-                for config in rx.iter() {
-                    let name = config.name.clone();
-                    let reply = match Engine::launch(config) {
+                for request in rx.iter() {
+                    let (name, started) = match request {
+                        Request::Launch(config) => (config.name.clone(), Engine::launch(config)),
+                        Request::Resume(dir) => (dir.display().to_string(), Engine::resume(&dir)),
+                    };
+                    let reply = match started {
                         Ok(handle) => Launched::Run(handle),
                         Err(e) => Launched::Failed {
                             name,
@@ -44,6 +55,10 @@ impl Launcher {
     }
 
     pub fn launch(&self, config: ExperimentConfig) {
-        let _ = self.requests.send(config);
+        let _ = self.requests.send(Request::Launch(config));
+    }
+
+    pub fn resume(&self, dir: PathBuf) {
+        let _ = self.requests.send(Request::Resume(dir));
     }
 }

@@ -10,6 +10,8 @@ use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, Points};
 
 pub struct MonitorPanel {
     pub selected: Option<String>,
+    /// A run folder the user asked to continue, taken by the app.
+    pub resume_request: Option<std::path::PathBuf>,
     /// Exponential-moving-average factor for the smoothed loss (TensorBoard's "smoothing").
     pub smoothing: f64,
 }
@@ -18,6 +20,7 @@ impl Default for MonitorPanel {
     fn default() -> Self {
         Self {
             selected: None,
+            resume_request: None,
             smoothing: 0.9,
         }
     }
@@ -74,6 +77,19 @@ impl MonitorPanel {
                 ui.label("Select a run on the left.");
                 return;
             };
+            let resumable = matches!(
+                run.status,
+                crate::runs::RunStatus::Stopped | crate::runs::RunStatus::Crashed | crate::runs::RunStatus::Failed
+            );
+            if resumable && !live.iter().any(|h| h.id == run.id) {
+                if ui
+                    .button("Continue training")
+                    .on_hover_text("Resume this run from its newest checkpoint, to the end its config sets")
+                    .clicked()
+                {
+                    self.resume_request = Some(run.dir.clone());
+                }
+            }
             if let Some(handle) = live.iter().find(|h| h.id == run.id) {
                 ui.horizontal(|ui| {
                     if ui.button("Pause").on_hover_text("Hold before the next step").clicked() {

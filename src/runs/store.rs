@@ -183,6 +183,16 @@ pub fn load_dir(dir: &Path) -> LoadedRun {
         },
         Err(_) => derived,
     };
+    let summary = if status == RunStatus::Running {
+        // A live run has no end yet, whatever an earlier attempt wrote.
+        Summary {
+            message: String::new(),
+            ended_utc: None,
+            ..summary
+        }
+    } else {
+        summary
+    };
 
     LoadedRun {
         id,
@@ -240,6 +250,11 @@ pub fn read_events(path: &Path) -> (Vec<EventRecord>, Vec<Damage>) {
 /// A run with an end event has that status; otherwise it is running while its lock is held (or, for a run
 /// from another host, while its last event is recent) and crashed after.
 fn decide_status(dir: &Path, events: &[EventRecord]) -> RunStatus {
+    // A held lock means a live process writes the run, even if its last event is the end of an earlier attempt
+    // (a resumed run, before it has written `resumed`).
+    if lock_held(dir) {
+        return RunStatus::Running;
+    }
     if let Some(end) = end_status(events) {
         return end.into();
     }

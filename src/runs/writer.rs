@@ -122,6 +122,19 @@ impl RunWriter {
         for sub in [CHECKPOINTS_DIR, SCORES_DIR] {
             fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
         }
+        // The summary of the stop (or failure) is no longer true once the run goes on: readers derive it from
+        // the events until the end writes a new one.
+        let summary_path = dir.join(SUMMARY_FILE);
+        match fs::remove_file(&summary_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(RunError::Io {
+                    path: summary_path,
+                    source,
+                })
+            }
+        }
         let log_path = dir.join(LOG_FILE);
         let log = OpenOptions::new()
             .create(true)

@@ -167,7 +167,15 @@ fn stop_then_resume_equals_an_uninterrupted_run_bit_for_bit() {
     assert!(stopped.step >= 4 && stopped.step < 18, "stopped at {}", stopped.step);
     assert_eq!(load_dir(&dir).status, RunStatus::Stopped);
 
-    let resumed = Engine::resume(&dir).unwrap().join();
+    let handle = Engine::resume(&dir).unwrap();
+    let live = load_dir(&dir);
+    assert_eq!(live.status, RunStatus::Running);
+    assert!(
+        live.summary.message.is_empty(),
+        "the stop's summary is not shown for a running run: {}",
+        live.summary.message
+    );
+    let resumed = handle.join();
     assert_eq!(resumed.status, EndStatus::Finished, "{}", resumed.message);
     assert_eq!(load_dir(&dir).status, RunStatus::Finished);
 
