@@ -98,13 +98,16 @@ fn quiet_catch_unwind<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Resu
     std::panic::set_hook(Box::new(|_| {}));
     let result = std::panic::catch_unwind(f);
     std::panic::set_hook(previous);
-    result.map_err(|payload| {
-        payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "the CUDA runtime failed to start".into())
-    })
+    result
+        .map_err(|payload| panic_message(payload.as_ref()).unwrap_or_else(|| "the CUDA runtime failed to start".into()))
+}
+
+/// The message a panic was raised with, if it carried one (`panic!("…")` gives a `String` or a `&str`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
 }
 
 #[cfg(test)]

@@ -26,17 +26,26 @@ pub fn file_name(step: u64) -> String {
     format!("step-{step:08}.safetensors")
 }
 
-/// The checkpoint with the highest step in `dir`, if any.
-pub fn latest(dir: &Path) -> Option<(u64, PathBuf)> {
-    std::fs::read_dir(dir)
-        .ok()?
+/// Steps with a model checkpoint (`step-<N>.safetensors`) in `dir`, ascending.
+pub fn checkpoint_steps(dir: &Path) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut steps: Vec<u64> = entries
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let step = name.strip_prefix("step-")?.strip_suffix(".safetensors")?.parse().ok()?;
-            Some((step, e.path()))
+            name.strip_prefix("step-")?.strip_suffix(".safetensors")?.parse().ok()
         })
-        .max_by_key(|(step, _)| *step)
+        .collect();
+    steps.sort_unstable();
+    steps
+}
+
+/// The checkpoint with the highest step in `dir`, if any.
+pub fn latest(dir: &Path) -> Option<(u64, PathBuf)> {
+    let step = *checkpoint_steps(dir).last()?;
+    Some((step, dir.join(file_name(step))))
 }
 
 fn is_running_stat(path: &[String]) -> bool {

@@ -276,11 +276,7 @@ fn run_to_end(
             step: run.writer.summary(crate::runs::RunStatus::Running).steps,
         },
         Err(payload) => {
-            let what = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "no message".into());
+            let what = crate::device::panic_message(payload.as_ref()).unwrap_or_else(|| "no message".into());
             LoopEnd {
                 status: EndStatus::Failed,
                 message: format!("the training thread panicked: {what}"),
@@ -364,16 +360,15 @@ fn train<B: AutodiffBackend>(
 ) -> Result<LoopEnd, EngineError> {
     let dir = run.writer.dir().to_path_buf();
     let checkpoints = run.writer.checkpoints_dir();
-    match &resume {
-        None => run.emit(RunEvent::Started {
+    if resume.is_none() {
+        run.emit(RunEvent::Started {
             run_id: run.writer.id().to_string(),
             device: format!("{} — {description}", config.device),
             host: local_host(),
             pid: std::process::id(),
             total_params: None,
             trainable_params: None,
-        })?,
-        Some(_) => {}
+        })?;
     }
 
     // Data.
@@ -397,6 +392,16 @@ fn train<B: AutodiffBackend>(
         augment: config.data.augment.clone(),
     };
 
+    let batches = batches_per_epoch(&corpus, config);
+    if batches == 0 {
+        return Err(EngineError::Config(format!(
+            "optim.batch_size = {} is more than the {} training utterances in {}",
+            config.optim.batch_size,
+            corpus.utterances.len(),
+            data.train_root.display()
+        )));
+    }
+
     // Model, optimiser, position.
     B::seed(&device, config.seed);
     let (mut model, mut optim, mut state) = match resume {
@@ -404,17 +409,10 @@ fn train<B: AutodiffBackend>(
             let model = load_run_model::<B>(config, &checkpoints, &files.model, state.speakers, &device)?;
             let mut optim = GroupedOptimizer::<B>::new(&config.optim);
             optim.load(&model, &files.optimizer, &device)?;
-            let epoch = state.epoch as f64 + state.next_batch as f64 / batches_per_epoch(&corpus, config).max(1) as f64;
-            let rel = files
-                .model
-                .strip_prefix(&dir)
-                .unwrap_or(&files.model)
-                .to_string_lossy()
-                .into_owned();
             run.emit(RunEvent::Resumed {
                 step: state.step,
-                epoch,
-                checkpoint: rel,
+                epoch: state.epoch as f64 + state.next_batch as f64 / batches as f64,
+                checkpoint: relative(&dir, &files.model),
             })?;
             (model, optim, state)
         }
@@ -463,15 +461,6 @@ fn train<B: AutodiffBackend>(
         ),
     )?;
 
-    let batches = batches_per_epoch(&corpus, config);
-    if batches == 0 {
-        return Err(EngineError::Config(format!(
-            "optim.batch_size = {} is more than the {} training utterances in {}",
-            config.optim.batch_size,
-            corpus.utterances.len(),
-            data.train_root.display()
-        )));
-    }
     let accum = config.optim.grad_accum_steps.max(1);
     let steps_per_epoch = batches.div_ceil(accum) as u64;
     let mut total_steps = steps_per_epoch * config.optim.epochs as u64;
@@ -719,6 +708,11 @@ fn poll_commands(run: &mut Live, step: u64) -> Result<Flow, EngineError> {
     }
 }
 
+/// `path` relative to the run folder `dir`, as events name files.
+fn relative(dir: &Path, path: &Path) -> String {
+    path.strip_prefix(dir).unwrap_or(path).to_string_lossy().into_owned()
+}
+
 /// Full batches per epoch.
 fn batches_per_epoch(corpus: &Corpus, config: &ExperimentConfig) -> usize {
     corpus.utterances.len() / config.optim.batch_size.max(1)
@@ -835,15 +829,9 @@ fn checkpoint<B: AutodiffBackend>(
         0.0
     };
     saved.write(&files.state)?;
-    let rel = files
-        .model
-        .strip_prefix(ctx.dir)
-        .unwrap_or(&files.model)
-        .to_string_lossy()
-        .into_owned();
     run.emit(RunEvent::Checkpoint {
         step: state.step,
-        path: rel,
+        path: relative(ctx.dir, &files.model),
         bytes,
         contents: contents(ctx.config).into(),
     })?;

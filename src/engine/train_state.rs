@@ -9,7 +9,7 @@
 //! Retention ([`prune`]): the newest `keep` step checkpoints and the best one by EER stay; older ones go, with
 //! their state and optimiser files.
 
-use super::checkpoint::file_name;
+use super::checkpoint::{checkpoint_steps, file_name};
 use super::EngineError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -101,22 +101,6 @@ impl StepFiles {
     pub fn complete(&self) -> bool {
         self.model.is_file() && self.optimizer.is_file() && self.state.is_file()
     }
-}
-
-/// Steps with a model checkpoint in `dir`, ascending.
-pub fn checkpoint_steps(dir: &Path) -> Vec<u64> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut steps: Vec<u64> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("step-")?.strip_suffix(".safetensors")?.parse().ok()
-        })
-        .collect();
-    steps.sort_unstable();
-    steps
 }
 
 /// The newest complete checkpoint (model, optimiser and state) in `dir`.

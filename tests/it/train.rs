@@ -4,8 +4,8 @@
 
 use adaptsv::config::{ExperimentConfig, Method};
 use adaptsv::data::trials::TrialList;
-use adaptsv::engine::checkpoint::{load_run_model, Checkpoint, FROZEN_FILE};
-use adaptsv::engine::train_state::{checkpoint_steps, latest_complete, StepFiles};
+use adaptsv::engine::checkpoint::{checkpoint_steps, load_run_model, Checkpoint, FROZEN_FILE};
+use adaptsv::engine::train_state::{latest_complete, StepFiles};
 use adaptsv::engine::{Engine, LaunchOptions};
 use adaptsv::runs::{load_dir, EndStatus, RunEvent, RunStatus};
 use std::collections::BTreeMap;
