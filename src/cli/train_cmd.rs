@@ -68,19 +68,26 @@ struct Ended {
     dir: PathBuf,
 }
 
+impl Ended {
+    /// Waits for the run's thread (its event channel has closed).
+    fn of(handle: RunHandle) -> Self {
+        let dir = handle.dir.clone();
+        let o = handle.join();
+        Self {
+            status: o.status,
+            message: o.message,
+            dir,
+        }
+    }
+}
+
 fn print_json(handle: RunHandle) -> anyhow::Result<Ended> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     for rec in handle.events().iter() {
         writeln!(stdout, "{}", serde_json::to_string(&rec)?)?;
     }
-    let dir = handle.dir.clone();
-    let o = handle.join();
-    Ok(Ended {
-        status: o.status,
-        message: o.message,
-        dir,
-    })
+    Ok(Ended::of(handle))
 }
 
 fn show_progress(handle: RunHandle) -> Ended {
@@ -102,15 +109,6 @@ fn show_progress(handle: RunHandle) -> Ended {
                 epoch,
                 ..
             } => {
-                if let Some(eta) = eta_seconds {
-                    let per_step = if *step > 0 { rec.t / *step as f64 } else { 0.0 };
-                    let left = if per_step > 0.0 {
-                        (eta / per_step).round() as u64
-                    } else {
-                        0
-                    };
-                    bar.set_length(step + left);
-                }
                 bar.set_position(*step);
                 bar.set_message(format!(
                     "epoch {epoch:.2}  loss {loss:.3}  acc {:.1} %  {:.0} utt/s  ETA {}{last_eer}",
@@ -119,6 +117,7 @@ fn show_progress(handle: RunHandle) -> Ended {
                     eta_seconds.map_or("?".into(), |s| format!("{s:.0} s")),
                 ));
             }
+            RunEvent::Model { total_steps, .. } => bar.set_length(*total_steps),
             RunEvent::Eval { eer, min_dcf, step, .. } => {
                 let dcf = min_dcf
                     .get("0.01")
@@ -148,13 +147,7 @@ fn show_progress(handle: RunHandle) -> Ended {
             _ => {}
         }
     }
-    let dir = handle.dir.clone();
-    let o = handle.join();
-    Ended {
-        status: o.status,
-        message: o.message,
-        dir,
-    }
+    Ended::of(handle)
 }
 
 /// The first Ctrl-C asks the run to stop cleanly (a second one kills the process as usual).

@@ -208,11 +208,11 @@ pub fn save_frozen<B: AutodiffBackend>(
 }
 
 /// The model of a run: built from `config` for `classes` speakers, with the run's frozen file (if any) and the
-/// step checkpoint at `step_path` put onto it.
+/// step checkpoint `step` (already read) put onto it.
 pub fn load_run_model<B: Backend>(
     config: &crate::config::ExperimentConfig,
     checkpoints_dir: &Path,
-    step_path: &Path,
+    step: &Checkpoint,
     classes: usize,
     device: &B::Device,
 ) -> Result<crate::model::SpeakerModel<B>, EngineError> {
@@ -221,7 +221,7 @@ pub fn load_run_model<B: Backend>(
     if frozen.is_file() {
         model = Checkpoint::read(&frozen)?.load_into(model)?;
     }
-    Checkpoint::read(step_path)?.load_into(model)
+    step.load_into(model)
 }
 
 /// Writes the parameters of `module` that `selection` names, atomically. Returns the bytes written.

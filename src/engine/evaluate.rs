@@ -97,7 +97,7 @@ pub struct EvalTarget<'a> {
     /// The trial list and the root its utterance ids are relative to.
     pub trials: &'a Path,
     pub eval_root: &'a Path,
-    /// Cache embeddings in `<run>/embeddings/` under this model key (e.g. `step-00001200`).
+    /// Cache embeddings in `<run>/embeddings/`, keyed by step and trial list (off for a model still training).
     pub cache: bool,
 }
 
@@ -183,7 +183,8 @@ pub fn evaluate_run(dir: &Path, other: &EvalData, progress: Progress<'_>) -> Res
     let config = super::run_config(dir, &run)?;
     let checkpoints = dir.join(CHECKPOINTS_DIR);
     let (step, ckpt_path) = latest(&checkpoints).ok_or_else(|| EngineError::NoCheckpoint { dir: dir.to_path_buf() })?;
-    let classes = Checkpoint::read(&ckpt_path)?
+    let checkpoint = Checkpoint::read(&ckpt_path)?;
+    let classes = checkpoint
         .shape("classifier.weight")
         .and_then(|s| s.get(1).copied())
         .ok_or_else(|| EngineError::Checkpoint {
@@ -191,7 +192,7 @@ pub fn evaluate_run(dir: &Path, other: &EvalData, progress: Progress<'_>) -> Res
             message: "no classifier.weight [E, speakers] in it".into(),
         })?;
     let device = Default::default();
-    let model = load_run_model::<Flex>(&config, &checkpoints, &ckpt_path, classes, &device)?;
+    let model = load_run_model::<Flex>(&config, &checkpoints, &checkpoint, classes, &device)?;
 
     let data = prepare(
         &config,

@@ -16,7 +16,7 @@
 //! the training thread, a non-finite loss or gradient, and any I/O error end the run as `failed` with the
 //! reason, never silently and never taking the caller down.
 
-use super::checkpoint::{contents, load_run_model, save_frozen, save_model};
+use super::checkpoint::{contents, load_run_model, save_frozen, save_model, Checkpoint};
 use super::data_prep::{prepare, PreparedData};
 use super::evaluate::{evaluate_model, EvalTarget};
 use super::optim::{global_grad_norm_sq, GroupedOptimizer, ParamGroup};
@@ -402,11 +402,24 @@ fn train<B: AutodiffBackend>(
         )));
     }
 
+    let accum = config.optim.grad_accum_steps.max(1);
+    let steps_per_epoch = batches.div_ceil(accum) as u64;
+    let mut total_steps = steps_per_epoch * config.optim.epochs as u64;
+    if let Some(max) = config.optim.max_steps {
+        total_steps = total_steps.min(max as u64);
+    }
+
     // Model, optimiser, position.
     B::seed(&device, config.seed);
     let (mut model, mut optim, mut state) = match resume {
         Some(Some((state, files))) => {
-            let model = load_run_model::<B>(config, &checkpoints, &files.model, state.speakers, &device)?;
+            let model = load_run_model::<B>(
+                config,
+                &checkpoints,
+                &Checkpoint::read(&files.model)?,
+                state.speakers,
+                &device,
+            )?;
             let mut optim = GroupedOptimizer::<B>::new(&config.optim);
             optim.load(&model, &files.optimizer, &device)?;
             run.emit(RunEvent::Resumed {
@@ -448,6 +461,7 @@ fn train<B: AutodiffBackend>(
         trainable_params: counts.trainable as u64,
         groups: groups.iter().map(|(g, n)| (g.name().to_string(), *n)).collect(),
         speakers: corpus.speakers.len() as u64,
+        total_steps,
     })?;
     run.log(
         LogLevel::Info,
@@ -461,12 +475,6 @@ fn train<B: AutodiffBackend>(
         ),
     )?;
 
-    let accum = config.optim.grad_accum_steps.max(1);
-    let steps_per_epoch = batches.div_ceil(accum) as u64;
-    let mut total_steps = steps_per_epoch * config.optim.epochs as u64;
-    if let Some(max) = config.optim.max_steps {
-        total_steps = total_steps.min(max as u64);
-    }
     let schedule = LrSchedule::new(&config.optim, total_steps);
     let trained_groups: Vec<ParamGroup> = groups.iter().filter(|(_, n)| *n > 0).map(|(g, _)| *g).collect();
     let ctx = StepContext {

@@ -65,6 +65,9 @@ pub enum RunEvent {
         /// Training speakers (the classifier's classes).
         #[serde(default)]
         speakers: u64,
+        /// Optimiser steps the run will take in all (epochs × steps per epoch, capped by `optim.max_steps`).
+        #[serde(default)]
+        total_steps: u64,
     },
     /// Long work (indexing, loading, extracting embeddings) reporting how far it is.
     Progress {

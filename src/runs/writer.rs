@@ -110,13 +110,20 @@ impl RunWriter {
         let (events, _) = super::store::read_events(&metrics_path);
         let mut metrics = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&metrics_path)
             .map_err(io(&metrics_path))?;
-        let ends_cleanly = fs::read(&metrics_path)
-            .map(|b| b.last().is_none_or(|c| *c == b'\n'))
-            .unwrap_or(true);
-        if !ends_cleanly {
+        // Only the last byte is needed (writes in append mode go to the end wherever the cursor is).
+        let mut last = [b'\n'];
+        if metrics.metadata().map_err(io(&metrics_path))?.len() > 0 {
+            use std::io::{Read, Seek, SeekFrom};
+            metrics
+                .seek(SeekFrom::End(-1))
+                .and_then(|_| metrics.read_exact(&mut last))
+                .map_err(io(&metrics_path))?;
+        }
+        if last[0] != b'\n' {
             metrics.write_all(b"\n").map_err(io(&metrics_path))?;
         }
         for sub in [CHECKPOINTS_DIR, SCORES_DIR] {

@@ -58,7 +58,7 @@ fn a_checkpoint_restores_exactly_what_training_changed() {
     // A fresh model of the same config, on another seed: everything must come from the checkpoint files (the
     // preset's random backbone is saved once beside them).
     Flex::seed(&device, 99);
-    let restored = load_run_model::<Flex>(&config, tmp.path(), &path, 4, &device).unwrap();
+    let restored = load_run_model::<Flex>(&config, tmp.path(), &Checkpoint::read(&path).unwrap(), 4, &device).unwrap();
     let x = Tensor::<Flex, 2>::random([2, 12000], Distribution::Normal(0.0, 0.1), &device);
     assert_eq!(embeddings(&model.valid(), &x), embeddings(&restored, &x));
 

@@ -271,3 +271,37 @@ fn two_runs_started_in_the_same_second_get_distinct_folders() {
     let b = RunWriter::create(tmp.path(), &config()).unwrap();
     assert_ne!(a.dir(), b.dir());
 }
+
+#[test]
+fn a_crashed_run_reopens_after_its_cut_off_last_line_and_reads_as_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = RunWriter::create(tmp.path(), &config()).unwrap();
+    w.emit(step(1, 2.0)).unwrap();
+    let dir = w.dir().to_path_buf();
+    drop(w); // the process "dies"
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join(METRICS_FILE))
+        .unwrap();
+    f.write_all(br#"{"t":3.0,"utc":"2026-"#).unwrap(); // a line cut off mid-write
+    drop(f);
+    assert_eq!(load_dir(&dir).status, RunStatus::Crashed);
+
+    let mut w = RunWriter::reopen(&dir).unwrap();
+    assert_eq!(load_dir(&dir).status, RunStatus::Running, "the lock is held again");
+    assert!(RunWriter::reopen(&dir).is_err(), "a second writer is refused");
+    w.emit(step(2, 1.5)).unwrap();
+    w.end(EndStatus::Finished, "done", Some(2)).unwrap();
+    let run = load_dir(&dir);
+    assert_eq!(run.status, RunStatus::Finished);
+    let steps: Vec<u64> = run
+        .events
+        .iter()
+        .filter_map(|r| match r.event {
+            RunEvent::Step { step, .. } => Some(step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps, vec![1, 2], "the event after the cut line is read whole");
+    assert_eq!(run.damage.len(), 1, "the cut line is reported: {:?}", run.damage);
+}
