@@ -46,6 +46,6 @@ fn check(file: &PathBuf, no_paths: bool) -> anyhow::Result<()> {
         }
     }
     println!("{}: ok", file.display());
-    println!("  {}", crate::gui::describe(&config));
+    println!("  {}", crate::config::describe(&config));
     Ok(())
 }

@@ -15,9 +15,12 @@ pub struct GuiArgs {
     /// Folder holding run folders.
     #[arg(long, default_value = "experiments/runs")]
     pub runs: PathBuf,
-    /// Tab to show first.
-    #[arg(long, value_enum, default_value_t = TabArg::Configure)]
-    pub tab: TabArg,
+    /// Tab to show first (default: the one open when the app was last closed).
+    #[arg(long, value_enum)]
+    pub tab: Option<TabArg>,
+    /// Start without the remembered theme, layout and last config.
+    #[arg(long)]
+    pub fresh: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,7 +36,8 @@ impl Default for GuiArgs {
             config: None,
             examples: PathBuf::from("experiments"),
             runs: PathBuf::from("experiments/runs"),
-            tab: TabArg::Configure,
+            tab: None,
+            fresh: false,
         }
     }
 }
@@ -51,10 +55,11 @@ pub fn run(args: &GuiArgs) -> anyhow::Result<()> {
         examples_dir: args.examples.clone(),
         runs_root: args.runs.clone(),
         initial_config,
-        initial_tab: match args.tab {
+        initial_tab: args.tab.map(|t| match t {
             TabArg::Configure => Tab::Configure,
             TabArg::Monitor => Tab::Monitor,
             TabArg::Compare => Tab::Compare,
-        },
+        }),
+        fresh: args.fresh,
     })
 }

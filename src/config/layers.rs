@@ -98,6 +98,34 @@ impl LayerSelection {
     }
 }
 
+impl LayerSelection {
+    /// Which of `num_layers` layers are selected (index 0 = layer 1); an invalid selection selects none.
+    pub fn mask(&self, num_layers: usize) -> Vec<bool> {
+        let mut mask = vec![false; num_layers];
+        for i in self.resolve(num_layers).unwrap_or_default() {
+            mask[i] = true;
+        }
+        mask
+    }
+
+    /// The plainest selection of exactly the layers set in `mask` (index 0 = layer 1): `all`, `top-k`, a range
+    /// or a list. `None` when no layer is set.
+    pub fn from_mask(mask: &[bool]) -> Option<Self> {
+        let on: Vec<usize> = mask.iter().enumerate().filter(|(_, &m)| m).map(|(i, _)| i + 1).collect();
+        let (&first, &last) = (on.first()?, on.last()?);
+        let contiguous = last - first + 1 == on.len();
+        Some(if on.len() == mask.len() {
+            Self::All
+        } else if contiguous && last == mask.len() {
+            Self::Top(on.len())
+        } else if contiguous {
+            Self::Range(first, last)
+        } else {
+            Self::List(on)
+        })
+    }
+}
+
 impl fmt::Display for LayerSelection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -162,6 +190,21 @@ mod tests {
             vec![10, 11]
         );
         assert_eq!(LayerSelection::List(vec![5, 1, 5]).resolve(12).unwrap(), vec![0, 4]);
+    }
+
+    #[test]
+    fn masks_round_trip_to_the_plainest_form() {
+        let n = 12;
+        for sel in [
+            LayerSelection::All,
+            LayerSelection::Top(3),
+            LayerSelection::Range(2, 5),
+            LayerSelection::List(vec![1, 3, 12]),
+        ] {
+            assert_eq!(LayerSelection::from_mask(&sel.mask(n)), Some(sel));
+        }
+        assert_eq!(LayerSelection::from_mask(&[false; 4]), None);
+        assert_eq!(LayerSelection::List(vec![13]).mask(12), vec![false; 12]);
     }
 
     #[test]

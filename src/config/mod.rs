@@ -5,10 +5,12 @@
 //! silently ignored setting); [`ExperimentConfig::validate`] then reports *every* semantic problem at once, each
 //! naming the dotted key and why (`adaptation.inner.bottleneck = 0: must be >= 1`).
 
+mod describe;
 mod experiment;
 mod layers;
 mod validate;
 
+pub use describe::{describe, name_of};
 pub use experiment::*;
 pub use layers::LayerSelection;
 pub use validate::{ConfigProblem, PRESETS};

@@ -72,6 +72,10 @@ pub struct Outcome {
 pub struct RunHandle {
     pub id: String,
     pub dir: PathBuf,
+    /// Line number in `metrics.jsonl` of the first event on [`RunHandle::events`] (non-zero for a resumed run).
+    pub first_line: usize,
+    /// The device as configured (`cpu`, `cuda:0`): the queue it belongs to.
+    pub device: String,
     events: Receiver<EventRecord>,
     commands: Sender<Command>,
     thread: Option<JoinHandle<Outcome>>,
@@ -187,6 +191,8 @@ fn spawn(
     let (command_tx, command_rx) = unbounded();
     let id = writer.id().to_string();
     let dir = writer.dir().to_path_buf();
+    let first_line = writer.first_line();
+    let device = config.device.clone();
     let name = format!("adaptsv-train-{id}");
     let thread = std::thread::Builder::new().name(name).spawn(move || {
         let mut run = Live {
@@ -212,6 +218,8 @@ fn spawn(
             return RunHandle {
                 id,
                 dir,
+                first_line,
+                device,
                 events: rx,
                 commands: command_tx,
                 thread: None,
@@ -221,6 +229,8 @@ fn spawn(
     RunHandle {
         id,
         dir,
+        first_line,
+        device,
         events: event_rx,
         commands: command_tx,
         thread,
@@ -456,22 +466,30 @@ fn train<B: AutodiffBackend>(
     };
     let counts = count_params(&model);
     let groups = group_counts(&model);
-    run.emit(RunEvent::Model {
+    let classifier = crate::model::count_params_by_group(&model, 1)
+        .iter()
+        .find(|(f, _)| f == "classifier")
+        .map_or(0, |(_, c)| c.total as u64);
+    let model_event = RunEvent::Model {
         total_params: counts.total as u64,
         trainable_params: counts.trainable as u64,
         groups: groups.iter().map(|(g, n)| (g.name().to_string(), *n)).collect(),
         speakers: corpus.speakers.len() as u64,
         total_steps,
-    })?;
+        classifier_params: classifier,
+    };
+    let share = crate::runs::trainable_share(counts.trainable as u64, counts.total as u64, classifier).unwrap_or(0.0);
+    run.emit(model_event)?;
     run.log(
         LogLevel::Info,
         format!(
-            "{} training utterances of {} speakers; {} of {} parameters train ({:.2} %)",
+            "{} training utterances of {} speakers; {} of {} parameters train ({:.2} % without the {}-parameter classifier)",
             corpus.utterances.len(),
             corpus.speakers.len(),
             counts.trainable,
             counts.total,
-            counts.trainable_percent()
+            share,
+            classifier
         ),
     )?;
 

@@ -17,6 +17,7 @@
 //! | `aggregation` | [`LayerAggregation`]: s3prl's softmax-weighted sum of hidden states, last, or mean   |
 //! | `heads`       | [`SpeakerHead`]: x-vector TDNN, ECAPA-TDNN, MHFA; attentive statistics pooling      |
 //! | `loss`        | [`MarginSoftmax`] (ArcFace / CosFace) and the margin warm-up [`margin_at`]           |
+//! | `param_report`| [`param_report::count`]: an experiment's counts, share and checkpoint size  |
 //! | `params`      | [`count_params`]: total and trainable parameter counts, per group                    |
 //!
 //! Every block has an `XConfig` (a Burn `Config`, so it serialises) with an `init(device)`, and a
@@ -29,6 +30,7 @@ pub mod build;
 mod error;
 pub mod heads;
 pub mod loss;
+pub mod param_report;
 pub mod params;
 pub mod petl;
 pub mod speaker_model;

@@ -68,6 +68,10 @@ pub enum RunEvent {
         /// Optimiser steps the run will take in all (epochs × steps per epoch, capped by `optim.max_steps`).
         #[serde(default)]
         total_steps: u64,
+        /// Parameters of the speaker classifier (included in both counts above; verification discards it, so
+        /// the trainable share leaves it out: see [`crate::runs::Summary::trainable_percent`]).
+        #[serde(default)]
+        classifier_params: u64,
     },
     /// Long work (indexing, loading, extracting embeddings) reporting how far it is.
     Progress {

@@ -17,13 +17,15 @@ mod events;
 mod fsutil;
 mod store;
 mod summary;
+mod tail;
 mod writer;
 
 pub use clock::{parse_rfc3339, Utc};
 pub use events::{EndStatus, EventRecord, LiveState, LogLevel, RunEvent};
 pub use fsutil::write_atomic;
-pub use store::{load_dir, read_events, Damage, LoadedRun, RunStore};
-pub use summary::{RunStatus, Summary};
+pub use store::{decide_status, load_config, load_dir, read_events, read_summary_file, Damage, LoadedRun, RunStore, StatusFacts};
+pub use summary::{trainable_share, RunStatus, Summary};
+pub use tail::{MetricsTail, TailChunk};
 pub use writer::{append_event, RunWriter};
 
 use std::path::PathBuf;

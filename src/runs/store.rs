@@ -5,7 +5,7 @@
 //! each reported as a [`Damage`] and the rest is still returned.
 
 use super::events::{EventRecord, RunEvent};
-use super::summary::{end_status, RunStatus, Summary};
+use super::summary::{RunStatus, Summary};
 use super::{local_host, RunError, CONFIG_FILE, LOCK_FILE, METRICS_FILE, SUMMARY_FILE};
 use crate::config::ExperimentConfig;
 use std::fs;
@@ -140,48 +140,21 @@ pub fn load_dir(dir: &Path) -> LoadedRun {
         .unwrap_or_default();
     let mut damage = Vec::new();
 
-    let config_path = dir.join(CONFIG_FILE);
-    let config = match fs::read_to_string(&config_path) {
-        Ok(text) => match ExperimentConfig::parse_toml(&text, &config_path.display().to_string()) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                damage.push(Damage {
-                    file: config_path,
-                    line: None,
-                    message: e.to_string(),
-                });
-                None
-            }
-        },
-        Err(e) => {
-            damage.push(Damage {
-                file: config_path,
-                line: None,
-                message: e.to_string(),
-            });
-            None
-        }
-    };
+    let (config, config_damage) = load_config(dir);
+    damage.extend(config_damage);
 
     let (events, mut event_damage) = read_events(&dir.join(METRICS_FILE));
     damage.append(&mut event_damage);
 
-    let status = decide_status(dir, &events);
+    let status = decide_status(dir, &StatusFacts::from_events(&events));
     let derived = Summary::from_events(&id, status, &events);
-    let summary_path = dir.join(SUMMARY_FILE);
-    let summary = match fs::read(&summary_path) {
-        Ok(bytes) => match serde_json::from_slice::<Summary>(&bytes) {
-            Ok(s) => Summary { status, ..s },
-            Err(e) => {
-                damage.push(Damage {
-                    file: summary_path,
-                    line: None,
-                    message: e.to_string(),
-                });
-                derived
-            }
-        },
-        Err(_) => derived,
+    let summary = match read_summary_file(dir) {
+        Ok(Some(s)) => Summary { status, ..s },
+        Ok(None) => derived,
+        Err(d) => {
+            damage.push(d);
+            derived
+        }
     };
     let summary = if status == RunStatus::Running {
         // A live run has no end yet, whatever an earlier attempt wrote.
@@ -202,6 +175,37 @@ pub fn load_dir(dir: &Path) -> LoadedRun {
         events,
         summary,
         damage,
+    }
+}
+
+/// Reads and parses a run folder's `config.toml` (not validated: an old run stays readable when the rules
+/// tighten); what is wrong with it is returned as damage.
+pub fn load_config(dir: &Path) -> (Option<ExperimentConfig>, Option<Damage>) {
+    let config_path = dir.join(CONFIG_FILE);
+    let damage = |message: String| Damage {
+        file: config_path.clone(),
+        line: None,
+        message,
+    };
+    match fs::read_to_string(&config_path) {
+        Ok(text) => match ExperimentConfig::parse_toml(&text, &config_path.display().to_string()) {
+            Ok(c) => (Some(c), None),
+            Err(e) => (None, Some(damage(e.to_string()))),
+        },
+        Err(e) => (None, Some(damage(e.to_string()))),
+    }
+}
+
+/// Reads `summary.json`: `None` when there is none (a run still going, or one that crashed).
+pub fn read_summary_file(dir: &Path) -> Result<Option<Summary>, Damage> {
+    let path = dir.join(SUMMARY_FILE);
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice::<Summary>(&bytes).map(Some).map_err(|e| Damage {
+            file: path,
+            line: None,
+            message: e.to_string(),
+        }),
+        Err(_) => Ok(None),
     }
 }
 
@@ -247,31 +251,59 @@ pub fn read_events(path: &Path) -> (Vec<EventRecord>, Vec<Damage>) {
     (events, damage)
 }
 
+/// What a run's status is decided from, besides its lock: facts folded from its events (kept up to date
+/// incrementally by a watcher, or computed from all events at once by [`StatusFacts::from_events`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusFacts {
+    /// The end event, if one was written and not followed by `resumed`.
+    pub end: Option<super::events::EndStatus>,
+    /// The host named by the `started` event.
+    pub host: Option<String>,
+    /// The wall-clock time of the last event.
+    pub last_utc: Option<String>,
+}
+
+impl StatusFacts {
+    pub fn from_events(events: &[EventRecord]) -> Self {
+        let mut facts = Self::default();
+        for r in events {
+            facts.update(r);
+        }
+        facts
+    }
+
+    /// Folds one more event in.
+    pub fn update(&mut self, r: &EventRecord) {
+        match &r.event {
+            RunEvent::Started { host, .. } if self.host.is_none() => self.host = Some(host.clone()),
+            RunEvent::Ended { status, .. } => self.end = Some(*status),
+            RunEvent::Resumed { .. } => self.end = None,
+            _ => {}
+        }
+        self.last_utc = Some(r.utc.clone());
+    }
+}
+
 /// A run with an end event has that status; otherwise it is running while its lock is held (or, for a run
 /// from another host, while its last event is recent) and crashed after.
-fn decide_status(dir: &Path, events: &[EventRecord]) -> RunStatus {
+pub fn decide_status(dir: &Path, facts: &StatusFacts) -> RunStatus {
     // A held lock means a live process writes the run, even if its last event is the end of an earlier attempt
     // (a resumed run, before it has written `resumed`).
     if lock_held(dir) {
         return RunStatus::Running;
     }
-    if let Some(end) = end_status(events) {
+    if let Some(end) = facts.end {
         return end.into();
     }
-    let host = events.iter().find_map(|r| match &r.event {
-        RunEvent::Started { host, .. } => Some(host.clone()),
-        _ => None,
-    });
-    match host {
-        Some(h) if h != local_host() => {
-            let last = events.last().and_then(|r| super::clock::parse_rfc3339(&r.utc));
+    match &facts.host {
+        Some(h) if *h != local_host() => {
+            let last = facts.last_utc.as_deref().and_then(super::clock::parse_rfc3339);
             let now = super::clock::parse_rfc3339(&super::clock::Utc::now().rfc3339());
             match (last, now) {
                 (Some(l), Some(n)) if n - l < REMOTE_STALE_SECS => RunStatus::Running,
                 _ => RunStatus::Crashed,
             }
         }
-        _ if lock_held(dir) => RunStatus::Running,
         _ => RunStatus::Crashed,
     }
 }

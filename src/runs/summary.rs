@@ -42,6 +42,12 @@ impl fmt::Display for RunStatus {
     }
 }
 
+/// The trainable share in percent, as adaptsv defines it everywhere (CLI, GUI, summaries): trainable ÷ all
+/// parameters with the speaker classifier (always trainable, discarded for verification) left out of both.
+pub fn trainable_share(trainable: u64, total: u64, classifier: u64) -> Option<f64> {
+    (total > classifier).then(|| 100.0 * trainable.saturating_sub(classifier) as f64 / (total - classifier) as f64)
+}
+
 /// Final (or latest) figures of a run, as saved in `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -64,6 +70,9 @@ pub struct Summary {
     pub total_params: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trainable_params: Option<u64>,
+    /// Parameters of the speaker classifier, included in the two counts above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier_params: Option<u64>,
     /// Trial list of the latest evaluation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trials: Option<String>,
@@ -104,6 +113,7 @@ impl Summary {
             device: String::new(),
             steps: 0,
             epochs: 0.0,
+            classifier_params: None,
             final_loss: None,
             total_params: None,
             trainable_params: None,
@@ -135,10 +145,12 @@ impl Summary {
                 RunEvent::Model {
                     total_params,
                     trainable_params,
+                    classifier_params,
                     ..
                 } => {
                     s.total_params = Some(*total_params);
                     s.trainable_params = Some(*trainable_params);
+                    s.classifier_params = Some(*classifier_params);
                 }
                 RunEvent::Step { step, epoch, loss, .. } => {
                     s.steps = *step;
@@ -188,22 +200,11 @@ impl Summary {
     }
 
     /// Trainable share of all parameters, in percent.
+    /// The trainable share, as adaptsv defines it everywhere: trainable ÷ all parameters, the speaker
+    /// classifier left out of both (verification discards it).
     pub fn trainable_percent(&self) -> Option<f64> {
-        match (self.trainable_params, self.total_params) {
-            (Some(t), Some(n)) if n > 0 => Some(100.0 * t as f64 / n as f64),
-            _ => None,
-        }
+        trainable_share(self.trainable_params?, self.total_params?, self.classifier_params.unwrap_or(0))
     }
 }
 
-/// The end event of a run, if it wrote one and was not resumed after it.
-pub fn end_status(events: &[EventRecord]) -> Option<EndStatus> {
-    for r in events.iter().rev() {
-        match &r.event {
-            RunEvent::Ended { status, .. } => return Some(*status),
-            RunEvent::Resumed { .. } => return None,
-            _ => {}
-        }
-    }
-    None
-}
+

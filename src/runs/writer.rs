@@ -25,6 +25,8 @@ pub struct RunWriter {
     _lock: File,
     start: Instant,
     events: Vec<EventRecord>,
+    /// Lines `metrics.jsonl` held when this writer opened it: the line number of its first event.
+    first_line: usize,
 }
 
 impl RunWriter {
@@ -81,6 +83,7 @@ impl RunWriter {
             _lock: lock,
             start: Instant::now(),
             events: Vec::new(),
+            first_line: 0,
         })
     }
 
@@ -126,6 +129,11 @@ impl RunWriter {
         if last[0] != b'\n' {
             metrics.write_all(b"\n").map_err(io(&metrics_path))?;
         }
+        let first_line = fs::read(&metrics_path)
+            .map_err(io(&metrics_path))?
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
         for sub in [CHECKPOINTS_DIR, SCORES_DIR] {
             fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
         }
@@ -161,7 +169,15 @@ impl RunWriter {
             _lock: lock,
             start,
             events,
+            first_line,
         })
+    }
+
+    /// The line number (0-based) in `metrics.jsonl` of the first event this writer emits: 0 for a new run, the
+    /// lines already there for a reopened one. Readers that get events both from the channel and from the file
+    /// merge them by line number.
+    pub fn first_line(&self) -> usize {
+        self.first_line
     }
 
     pub fn id(&self) -> &str {
