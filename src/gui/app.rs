@@ -1,126 +1,303 @@
-//! The application shell: the tab bar, command dispatch, and the run list shared by Monitor and Compare.
-//! Runtime handles (the watcher thread, open dialogs) live here and in the panels; nothing here touches a
-//! tensor or waits on the disk.
+//! The application shell: the tab bar, command dispatch, the run queue, and the run set shared by Monitor and
+//! Compare. Each frame it folds in what the background threads sent (launch replies, the live runs' events,
+//! the watcher's deltas) and starts queued runs whose device is free; nothing here touches a tensor or waits
+//! on the disk.
 
 use super::commands::UiCommand;
 use super::compare::ComparePanel;
 use super::configure::ConfigurePanel;
-use super::launcher::{Launched, Launcher};
-use super::monitor::MonitorPanel;
-use super::run_watcher::RunWatcher;
+use super::file_dialog::{DialogPurpose, PendingDialog, NO_DIALOG_HINT};
+use super::launcher::{Launched, Launcher, Request};
+use super::monitor::{MonitorPanel, XAxis};
+use super::run_queue::RunQueue;
+use super::run_view::RunSet;
+use super::run_watcher::{RunWatcher, WatchRequest};
 use crate::engine::RunHandle;
-use crate::runs::{LoadedRun, RunEvent, RunStore};
+use crate::runs::RunStatus;
 use eframe::egui;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Tab {
     Configure,
     Monitor,
     Compare,
 }
 
+/// What the app remembers between launches (eframe stores it; the window's size and place too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Remembered {
+    pub dark: bool,
+    pub tab: Tab,
+    /// (origin, TOML) of the config last shown in Configure.
+    pub config: Option<(String, String)>,
+    pub smoothing: f64,
+    pub x_axis: XAxis,
+    /// Run folders and roots opened by hand.
+    pub opened: Vec<PathBuf>,
+}
+
+impl Default for Remembered {
+    fn default() -> Self {
+        Self {
+            dark: true,
+            tab: Tab::Configure,
+            config: None,
+            smoothing: 0.9,
+            x_axis: XAxis::Step,
+            opened: Vec::new(),
+        }
+    }
+}
+
+/// The key under which [`Remembered`] is stored.
+pub const STORAGE_KEY: &str = "adaptsv";
+
 /// Where the app finds its files, and what it opens first.
 pub struct AppOptions {
     pub examples_dir: PathBuf,
     pub runs_root: PathBuf,
-    /// (origin, TOML text) to open instead of the built-in default.
+    /// (origin, TOML text) to open instead of the remembered or built-in config.
     pub initial_config: Option<(String, String)>,
-    pub initial_tab: Tab,
+    /// The tab to open on, instead of the remembered one.
+    pub initial_tab: Option<Tab>,
+    /// Ignore what was remembered (theme, tab, last config, opened folders).
+    pub fresh: bool,
+}
+
+/// A run this app launched, and how many of its channel's events were taken.
+struct LiveRun {
+    handle: RunHandle,
+    received: usize,
 }
 
 pub struct AdaptsvApp {
-    tab: Tab,
-    configure: ConfigurePanel,
-    monitor: MonitorPanel,
+    pub tab: Tab,
+    pub configure: ConfigurePanel,
+    pub monitor: MonitorPanel,
     compare: ComparePanel,
-    runs: Vec<LoadedRun>,
-    runs_error: Option<String>,
-    runs_root: String,
+    pub runs: RunSet,
+    runs_root: PathBuf,
     watcher: RunWatcher,
     launcher: Launcher,
-    /// Runs launched from this app and still training: their commands, and channels drained every frame.
-    live: Vec<RunHandle>,
+    pub queue: RunQueue,
+    /// Devices with a launch on its way through the launcher.
+    starting: BTreeSet<String>,
+    live: Vec<LiveRun>,
     launch_error: Option<String>,
+    dark: bool,
+    opened: Vec<PathBuf>,
+    open_dialog: Option<PendingDialog>,
+    notice: Option<String>,
 }
 
 impl AdaptsvApp {
-    pub fn new(ctx: &egui::Context, options: AppOptions) -> Self {
+    pub fn new(ctx: &egui::Context, options: AppOptions, remembered: Remembered) -> Self {
         let repaint_ctx = ctx.clone();
-        let watcher = RunWatcher::spawn(RunStore::new(options.runs_root.clone()), move || {
-            repaint_ctx.request_repaint()
-        });
+        let watcher = RunWatcher::spawn(options.runs_root.clone(), move || repaint_ctx.request_repaint());
+        for p in &remembered.opened {
+            watcher.request(WatchRequest::AddRoot(p.clone()));
+            watcher.request(WatchRequest::AddRun(p.clone()));
+        }
         let repaint_ctx = ctx.clone();
         let launcher = Launcher::spawn(move || repaint_ctx.request_repaint());
+        ctx.set_theme(if remembered.dark {
+            egui::Theme::Dark
+        } else {
+            egui::Theme::Light
+        });
+        let initial = options.initial_config.or(remembered.config.clone());
+        let mut monitor = MonitorPanel::default();
+        monitor.smoothing = remembered.smoothing;
+        monitor.x_axis = remembered.x_axis;
         Self {
-            tab: options.initial_tab,
-            configure: ConfigurePanel::new(options.examples_dir, options.initial_config),
-            monitor: MonitorPanel::default(),
+            tab: options.initial_tab.unwrap_or(remembered.tab),
+            configure: ConfigurePanel::new(options.examples_dir, initial),
+            monitor,
             compare: ComparePanel::default(),
-            runs: Vec::new(),
-            runs_error: None,
-            runs_root: options.runs_root.display().to_string(),
+            runs: RunSet::default(),
+            runs_root: options.runs_root,
             watcher,
             launcher,
+            queue: RunQueue::default(),
+            starting: BTreeSet::new(),
             live: Vec::new(),
             launch_error: None,
+            dark: remembered.dark,
+            opened: remembered.opened,
+            open_dialog: None,
+            notice: None,
         }
     }
 
-    /// Takes launch replies and drains the live runs' events (the Monitor reads their folders); a run that
-    /// ends triggers a re-read of the run list.
-    fn poll_live(&mut self, ctx: &egui::Context) {
+    /// What to remember for the next launch.
+    pub fn remembered(&self) -> Remembered {
+        Remembered {
+            dark: self.dark,
+            tab: self.tab,
+            config: Some(self.configure.current()),
+            smoothing: self.monitor.smoothing,
+            x_axis: self.monitor.x_axis,
+            opened: self.opened.clone(),
+        }
+    }
+
+    /// Folds in everything the background threads sent, and starts queued runs whose device is free.
+    fn poll(&mut self, ctx: &egui::Context) {
         while let Ok(reply) = self.launcher.replies.try_recv() {
             match reply {
                 Launched::Run(handle) => {
-                    self.monitor.selected = Some(handle.id.clone());
-                    self.tab = Tab::Monitor;
+                    self.starting.remove(&handle.device);
+                    self.monitor.selected = Some(handle.dir.clone());
                     self.launch_error = None;
-                    self.live.push(handle);
+                    self.runs.get_mut_or_insert(&handle.dir);
+                    self.live.push(LiveRun { handle, received: 0 });
                     self.watcher.refresh();
                 }
-                Launched::Failed { name, error } => self.launch_error = Some(format!("cannot launch {name}: {error}")),
+                Launched::Failed { name, device, error } => {
+                    self.starting.remove(&device);
+                    self.launch_error = Some(format!("cannot launch {name}: {error}"));
+                }
             }
         }
         let mut changed = false;
-        for handle in &self.live {
-            for rec in handle.events().try_iter() {
+        for live in &mut self.live {
+            let view = self.runs.get_mut_or_insert(&live.handle.dir);
+            for rec in live.handle.events().try_iter() {
+                view.push(live.handle.first_line + live.received, rec);
+                live.received += 1;
                 changed = true;
-                if matches!(
-                    rec.event,
-                    RunEvent::Ended { .. } | RunEvent::Eval { .. } | RunEvent::Status { .. }
-                ) {
-                    self.watcher.refresh();
+            }
+        }
+        let mut ended = false;
+        self.live.retain(|l| {
+            let done = l.handle.is_finished() && l.handle.events().is_empty();
+            ended |= done;
+            !done
+        });
+        if ended {
+            self.watcher.refresh();
+        }
+        let live_dirs: Vec<PathBuf> = self.live.iter().map(|l| l.handle.dir.clone()).collect();
+        while let Ok(msg) = self.watcher.messages.try_recv() {
+            self.runs.apply(msg, &live_dirs);
+        }
+        self.runs.settle();
+        self.start_queued();
+        if !self.live.is_empty() || !self.queue.entries.is_empty() {
+            // Keep the Monitor moving while something trains.
+            ctx.request_repaint_after(std::time::Duration::from_millis(if changed { 100 } else { 500 }));
+        }
+    }
+
+    /// Devices where a run trains now: launched here, starting, or a run of another process on this machine.
+    fn busy_devices(&self) -> BTreeSet<String> {
+        let mut busy: BTreeSet<String> = self.starting.clone();
+        busy.extend(self.live.iter().map(|l| l.handle.device.clone()));
+        let local = self.runs.local_host.as_deref();
+        for r in &self.runs.runs {
+            if r.status == RunStatus::Running && r.host.as_deref() == local && local.is_some() {
+                if let Some(d) = r.device() {
+                    busy.insert(d.to_string());
                 }
             }
         }
-        self.live.retain(|h| !h.is_finished());
-        if !self.live.is_empty() {
-            // Keep the Monitor moving while something trains.
-            ctx.request_repaint_after(std::time::Duration::from_millis(if changed { 250 } else { 1000 }));
+        busy
+    }
+
+    fn start_queued(&mut self) {
+        if self.queue.entries.is_empty() {
+            return;
+        }
+        let busy = self.busy_devices();
+        for entry in self.queue.take_startable(&busy) {
+            self.starting.insert(entry.device.clone());
+            self.launcher.start(entry.request);
         }
     }
 
-    fn selected_live(&self) -> Option<&RunHandle> {
-        let id = self.monitor.selected.as_deref()?;
-        self.live.iter().find(|h| h.id == id)
+    /// Queues a launch of `config` on its device.
+    pub fn enqueue_launch(&mut self, config: crate::config::ExperimentConfig) {
+        let device = config.device.clone();
+        self.queue.push(config.name.clone(), device, Request::Launch(config));
+        self.tab = Tab::Monitor;
     }
 
-    fn run_command(&mut self, cmd: UiCommand) {
+    fn enqueue_resume(&mut self, dir: PathBuf) {
+        let device = self.runs.get(&dir).and_then(|r| r.device()).unwrap_or("cpu").to_string();
+        let name = self.runs.get(&dir).map_or_else(|| dir.display().to_string(), |r| r.id.clone());
+        self.queue.push(format!("continue {name}"), device, Request::Resume(dir));
+    }
+
+    fn selected_live(&self) -> Option<&RunHandle> {
+        let dir = self.monitor.selected.as_ref()?;
+        self.live.iter().map(|l| &l.handle).find(|h| &h.dir == dir)
+    }
+
+    fn run_command(&mut self, ctx: &egui::Context, cmd: UiCommand) {
         match cmd {
             UiCommand::ShowConfigure => self.tab = Tab::Configure,
             UiCommand::ShowMonitor => self.tab = Tab::Monitor,
             UiCommand::ShowCompare => self.tab = Tab::Compare,
             UiCommand::OpenConfig => self.configure.open_dialog(),
             UiCommand::SaveConfigAs => self.configure.save_dialog(),
+            UiCommand::OpenRuns => {
+                if self.open_dialog.is_none() {
+                    self.open_dialog = Some(PendingDialog::open(DialogPurpose::OpenRuns, self.runs_root.clone()));
+                }
+            }
             UiCommand::RefreshRuns => self.watcher.refresh(),
             UiCommand::Launch => self.configure.request_launch(),
+            UiCommand::PauseRun => {
+                if let Some(h) = self.selected_live() {
+                    h.pause();
+                }
+            }
+            UiCommand::ResumeRun => {
+                if let Some(h) = self.selected_live() {
+                    h.resume();
+                }
+            }
             UiCommand::StopRun => {
                 if let Some(h) = self.selected_live() {
                     h.stop();
                 }
             }
+            UiCommand::ToggleTheme => {
+                self.dark = !self.dark;
+                ctx.set_theme(if self.dark {
+                    egui::Theme::Dark
+                } else {
+                    egui::Theme::Light
+                });
+            }
         }
+    }
+
+    fn poll_open_dialog(&mut self) {
+        let Some(answer) = self.open_dialog.as_ref().and_then(|d| d.poll()) else {
+            return;
+        };
+        let Some(dialog) = self.open_dialog.take() else { return };
+        match answer {
+            Some(path) => self.open_runs(path),
+            None if dialog.closed_unseen() => self.notice = Some(NO_DIALOG_HINT.to_string()),
+            None => {}
+        }
+    }
+
+    /// Watches a run folder, or every run folder under a folder, from now on (and in later sessions).
+    pub fn open_runs(&mut self, path: PathBuf) {
+        // Which one it is is the watcher's question (it looks at the folder); both requests are harmless.
+        self.watcher.request(WatchRequest::AddRoot(path.clone()));
+        self.watcher.request(WatchRequest::AddRun(path.clone()));
+        if !self.opened.contains(&path) {
+            self.opened.push(path);
+        }
+        self.tab = Tab::Monitor;
     }
 
     fn tab_button(&mut self, ui: &mut egui::Ui, tab: Tab, cmd: UiCommand) {
@@ -130,27 +307,19 @@ impl AdaptsvApp {
             .on_hover_text(hover)
             .clicked()
         {
-            self.run_command(cmd);
+            self.run_command(ui.ctx(), cmd);
         }
     }
-}
 
-impl eframe::App for AdaptsvApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.poll_live(ui.ctx());
-        while let Ok(list) = self.watcher.lists.try_recv() {
-            match list {
-                Ok(runs) => {
-                    self.runs = runs;
-                    self.runs_error = None;
-                }
-                Err(e) => self.runs_error = Some(e),
-            }
-        }
+    /// One frame of the whole app (what eframe and the tests call).
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.poll(&ctx);
+        self.poll_open_dialog();
         for cmd in UiCommand::ALL {
             if let Some(sc) = cmd.shortcut() {
-                if ui.ctx().input_mut(|i| i.consume_shortcut(&sc)) {
-                    self.run_command(cmd);
+                if ctx.input_mut(|i| i.consume_shortcut(&sc)) {
+                    self.run_command(&ctx, cmd);
                 }
             }
         }
@@ -163,33 +332,62 @@ impl eframe::App for AdaptsvApp {
                 self.tab_button(ui, Tab::Monitor, UiCommand::ShowMonitor);
                 self.tab_button(ui, Tab::Compare, UiCommand::ShowCompare);
                 ui.separator();
-                for cmd in [UiCommand::OpenConfig, UiCommand::SaveConfigAs, UiCommand::RefreshRuns] {
+                for cmd in [UiCommand::OpenConfig, UiCommand::SaveConfigAs, UiCommand::OpenRuns, UiCommand::RefreshRuns] {
                     let hover = cmd.hover_text(ui.ctx());
                     if ui.button(cmd.label()).on_hover_text(hover).clicked() {
-                        self.run_command(cmd);
+                        self.run_command(&ctx, cmd);
                     }
                 }
-                if let Some(e) = &self.runs_error {
+                let theme_cmd = UiCommand::ToggleTheme;
+                if ui
+                    .button(if self.dark { "☀" } else { "🌙" })
+                    .on_hover_text(theme_cmd.hover_text(ui.ctx()))
+                    .clicked()
+                {
+                    self.run_command(&ctx, theme_cmd);
+                }
+                for e in &self.runs.errors {
                     ui.colored_label(super::theme::ERROR, e);
                 }
                 if let Some(e) = &self.launch_error {
                     ui.colored_label(super::theme::ERROR, e);
                 }
-                if !self.live.is_empty() {
-                    ui.weak(format!("{} run(s) training", self.live.len()));
+                if let Some(n) = &self.notice {
+                    ui.colored_label(super::theme::WARN, n);
+                }
+                let training = self.live.len();
+                let queued = self.queue.entries.len();
+                if training + queued > 0 {
+                    ui.weak(format!("{training} training · {queued} queued"));
                 }
             });
         });
         match self.tab {
             Tab::Configure => self.configure.ui(ui),
-            Tab::Monitor => self.monitor.ui(ui, &self.runs, &self.runs_root, &self.live),
+            Tab::Monitor => {
+                let live: Vec<&RunHandle> = self.live.iter().map(|l| &l.handle).collect();
+                self.monitor.ui(ui, &self.runs, &self.runs_root, &live, &mut self.queue);
+            }
             Tab::Compare => self.compare.ui(ui, &self.runs),
         }
         if let Some(config) = self.configure.take_launch() {
-            self.launcher.launch(config);
+            self.enqueue_launch(config);
         }
         if let Some(dir) = self.monitor.resume_request.take() {
-            self.launcher.resume(dir);
+            self.enqueue_resume(dir);
         }
+        if let Some(cmd) = self.monitor.command.take() {
+            self.run_command(&ctx, cmd);
+        }
+    }
+}
+
+impl eframe::App for AdaptsvApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, STORAGE_KEY, &self.remembered());
     }
 }

@@ -10,21 +10,29 @@ pub enum UiCommand {
     ShowCompare,
     OpenConfig,
     SaveConfigAs,
+    OpenRuns,
     RefreshRuns,
     Launch,
+    PauseRun,
+    ResumeRun,
     StopRun,
+    ToggleTheme,
 }
 
 impl UiCommand {
-    pub const ALL: [UiCommand; 8] = [
+    pub const ALL: [UiCommand; 12] = [
         UiCommand::ShowConfigure,
         UiCommand::ShowMonitor,
         UiCommand::ShowCompare,
         UiCommand::OpenConfig,
         UiCommand::SaveConfigAs,
+        UiCommand::OpenRuns,
         UiCommand::RefreshRuns,
         UiCommand::Launch,
+        UiCommand::PauseRun,
+        UiCommand::ResumeRun,
         UiCommand::StopRun,
+        UiCommand::ToggleTheme,
     ];
 
     pub fn label(self) -> &'static str {
@@ -34,9 +42,13 @@ impl UiCommand {
             UiCommand::ShowCompare => "Compare",
             UiCommand::OpenConfig => "Open config…",
             UiCommand::SaveConfigAs => "Save config as…",
+            UiCommand::OpenRuns => "Open runs…",
             UiCommand::RefreshRuns => "Refresh runs",
             UiCommand::Launch => "Launch",
+            UiCommand::PauseRun => "Pause",
+            UiCommand::ResumeRun => "Resume",
             UiCommand::StopRun => "Stop",
+            UiCommand::ToggleTheme => "Theme",
         }
     }
 
@@ -47,9 +59,17 @@ impl UiCommand {
             UiCommand::ShowCompare => "Compare runs side by side",
             UiCommand::OpenConfig => "Load an experiment config (TOML) from disk",
             UiCommand::SaveConfigAs => "Write the current experiment config to a TOML file",
+            UiCommand::OpenRuns => {
+                "Watch a run folder, or a folder of runs (copied from a server, on a shared filesystem)"
+            }
             UiCommand::RefreshRuns => "Re-read the run folders now",
-            UiCommand::Launch => "Train this experiment on its device in the background (a new run folder)",
+            UiCommand::Launch => {
+                "Queue this experiment on its device; it trains in the background when the device is free (a new run folder)"
+            }
+            UiCommand::PauseRun => "Hold the selected run before its next step",
+            UiCommand::ResumeRun => "Let the selected paused run go on",
             UiCommand::StopRun => "Stop the selected run after its current step, with a checkpoint (resumable)",
+            UiCommand::ToggleTheme => "Switch between the dark and the light theme",
         }
     }
 
@@ -61,9 +81,13 @@ impl UiCommand {
             UiCommand::ShowCompare => KeyboardShortcut::new(cmd, Key::Num3),
             UiCommand::OpenConfig => KeyboardShortcut::new(cmd, Key::O),
             UiCommand::SaveConfigAs => KeyboardShortcut::new(cmd | Modifiers::SHIFT, Key::S),
+            UiCommand::OpenRuns => KeyboardShortcut::new(cmd | Modifiers::SHIFT, Key::O),
             UiCommand::RefreshRuns => KeyboardShortcut::new(Modifiers::NONE, Key::F5),
             UiCommand::Launch => KeyboardShortcut::new(cmd, Key::Enter),
+            UiCommand::PauseRun => KeyboardShortcut::new(cmd | Modifiers::SHIFT, Key::P),
+            UiCommand::ResumeRun => KeyboardShortcut::new(cmd | Modifiers::SHIFT, Key::R),
             UiCommand::StopRun => KeyboardShortcut::new(cmd | Modifiers::SHIFT, Key::Period),
+            UiCommand::ToggleTheme => KeyboardShortcut::new(cmd | Modifiers::SHIFT, Key::T),
         })
     }
 

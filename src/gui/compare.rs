@@ -1,45 +1,111 @@
-//! The Compare tab: every run in one table, sortable by any column, with units and sources on the numbers.
+//! The Compare tab: every run in one sortable table (method, trainable parameters and share, checkpoint size,
+//! EER, minDCF at two priors, training time, throughput), and for the runs ticked: DET curves, loss curves
+//! and layer weights overlaid, and EER against trainable share on a log axis with the Pareto front, coloured
+//! by method. The table exports as CSV and every plot as PNG.
 
 use super::det_plot::{det_plot, DetSeries};
 use super::file_dialog::{DialogPurpose, PendingDialog, NO_DIALOG_HINT};
+use super::jobs::Jobs;
+use super::monitor::{series_plot, smooth, Series};
+use super::png_export::PngExport;
+use super::run_view::{RunSet, RunView};
 use super::theme;
-use crate::runs::LoadedRun;
-use eframe::egui::{self, ScrollArea};
-use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
+use crate::config::Method;
+use eframe::egui::{self, Color32, ScrollArea};
+use egui_plot::{GridMark, HoverPosition, Legend, Line, MarkerShape, Plot, PlotPoints, Points};
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
     Run,
     Method,
     Status,
-    Steps,
-    Loss,
-    Eer,
     Trainable,
+    Share,
+    Checkpoint,
+    Eer,
+    Dcf01,
+    Dcf05,
+    Time,
+    Throughput,
+    Loss,
 }
 
 impl Column {
-    const ALL: [Column; 7] = [
+    pub const ALL: [Column; 12] = [
         Column::Run,
         Column::Method,
         Column::Status,
-        Column::Steps,
-        Column::Loss,
-        Column::Eer,
         Column::Trainable,
+        Column::Share,
+        Column::Checkpoint,
+        Column::Eer,
+        Column::Dcf01,
+        Column::Dcf05,
+        Column::Time,
+        Column::Throughput,
+        Column::Loss,
     ];
 
-    fn title(self) -> &'static str {
+    pub fn title(self) -> &'static str {
         match self {
             Column::Run => "run",
             Column::Method => "method",
             Column::Status => "status",
-            Column::Steps => "steps",
-            Column::Loss => "final loss",
+            Column::Trainable => "trainable params",
+            Column::Share => "share (%)",
+            Column::Checkpoint => "checkpoint (MB)",
             Column::Eer => "EER (%)",
-            Column::Trainable => "trainable (%)",
+            Column::Dcf01 => "minDCF 0.01",
+            Column::Dcf05 => "minDCF 0.05",
+            Column::Time => "time",
+            Column::Throughput => "crops/s",
+            Column::Loss => "final loss",
+        }
+    }
+
+    fn tooltip(self) -> &'static str {
+        match self {
+            Column::Share => super::param_counter::SHARE_DEFINITION,
+            Column::Checkpoint => "size of the run's last checkpoint file (trainable tensors; the whole model for full fine-tuning)",
+            Column::Eer => "equal error rate of the latest evaluation (hover a value for its trial list and step)",
+            Column::Dcf01 | Column::Dcf05 => "normalised minimum detection cost at this target prior",
+            Column::Time => "wall time from the first to the last event",
+            Column::Throughput => "training crops per second, mean of the last epoch",
+            _ => "",
+        }
+    }
+
+    /// The cell's numeric value, for sorting (`None` sorts last).
+    fn value(self, r: &RunView) -> Option<f64> {
+        let s = &r.summary;
+        match self {
+            Column::Trainable => s.trainable_params.map(|t| t.saturating_sub(s.classifier_params.unwrap_or(0)) as f64),
+            Column::Share => s.trainable_percent(),
+            Column::Checkpoint => s.checkpoint_bytes.map(|b| b as f64 / 1e6),
+            Column::Eer => s.eer.map(|e| 100.0 * e),
+            Column::Dcf01 => s.min_dcf.get("0.01").copied(),
+            Column::Dcf05 => s.min_dcf.get("0.05").copied(),
+            Column::Time => (s.seconds > 0.0).then_some(s.seconds),
+            Column::Throughput => s.samples_per_sec,
+            Column::Loss => s.final_loss,
+            Column::Run | Column::Method | Column::Status => None,
+        }
+    }
+
+    fn text(self, r: &RunView) -> String {
+        match self {
+            Column::Run => r.id.clone(),
+            Column::Method => r.method().to_string(),
+            Column::Status => r.status.to_string(),
+            Column::Trainable => self.value(r).map(|v| format!("{v:.0}")).unwrap_or_default(),
+            Column::Time => self.value(r).map(super::monitor::duration).unwrap_or_default(),
+            Column::Share | Column::Eer | Column::Checkpoint | Column::Throughput => {
+                self.value(r).map(|v| format!("{v:.2}")).unwrap_or_default()
+            }
+            Column::Dcf01 | Column::Dcf05 | Column::Loss => self.value(r).map(|v| format!("{v:.4}")).unwrap_or_default(),
         }
     }
 }
@@ -55,15 +121,12 @@ fn cmp_opt(a: Option<f64>, b: Option<f64>) -> Ordering {
 }
 
 /// Orders runs by a column (ascending).
-pub fn compare_by(col: Column, a: &LoadedRun, b: &LoadedRun) -> Ordering {
+pub fn compare_by(col: Column, a: &RunView, b: &RunView) -> Ordering {
     match col {
         Column::Run => a.id.cmp(&b.id),
         Column::Method => a.method().cmp(b.method()),
         Column::Status => a.status.to_string().cmp(&b.status.to_string()),
-        Column::Steps => a.summary.steps.cmp(&b.summary.steps),
-        Column::Loss => cmp_opt(a.summary.final_loss, b.summary.final_loss),
-        Column::Eer => cmp_opt(a.summary.eer, b.summary.eer),
-        Column::Trainable => cmp_opt(a.summary.trainable_percent(), b.summary.trainable_percent()),
+        c => cmp_opt(c.value(a), c.value(b)),
     }
 }
 
@@ -81,9 +144,26 @@ pub fn pareto_front(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
     front
 }
 
+/// A fixed colour per method, the same in every plot.
+pub fn method_colour(method: &str) -> Color32 {
+    let i = Method::ALL.iter().position(|m| m.name() == method).unwrap_or(Method::ALL.len());
+    const PALETTE: [Color32; 9] = [
+        Color32::from_rgb(228, 26, 28),
+        Color32::from_rgb(152, 78, 163),
+        Color32::from_rgb(255, 127, 0),
+        Color32::from_rgb(166, 86, 40),
+        Color32::from_rgb(77, 175, 74),
+        Color32::from_rgb(247, 129, 191),
+        Color32::from_rgb(153, 153, 153),
+        Color32::from_rgb(55, 126, 184),
+        Color32::from_rgb(120, 120, 120),
+    ];
+    PALETTE[i]
+}
+
 /// The comparison table as CSV, one row per run, with units in the header and the source of each EER
 /// (trial list, step). Values a run does not have are empty.
-pub fn runs_csv(runs: &[&LoadedRun]) -> String {
+pub fn runs_csv(runs: &[&RunView]) -> String {
     fn field(text: &str) -> String {
         if text.contains([',', '"', '\n']) {
             format!("\"{}\"", text.replace('"', "\"\""))
@@ -93,7 +173,7 @@ pub fn runs_csv(runs: &[&LoadedRun]) -> String {
     }
     let opt = |v: Option<f64>, digits: usize| v.map(|x| format!("{x:.digits$}")).unwrap_or_default();
     let mut out = String::from(
-        "run,name,method,status,steps,epochs,final_loss,eer_percent,min_dcf_0.01,min_dcf_0.05,trials,eer_step,trainable_percent,trainable_params,total_params\n",
+        "run,name,method,status,steps,epochs,final_loss,eer_percent,min_dcf_0.01,min_dcf_0.05,trials,eer_step,trainable_percent,trainable_params,total_params,classifier_params,checkpoint_bytes,seconds,samples_per_sec\n",
     );
     for run in runs {
         let s = &run.summary;
@@ -113,6 +193,10 @@ pub fn runs_csv(runs: &[&LoadedRun]) -> String {
             opt(s.trainable_percent(), 4),
             s.trainable_params.map(|x| x.to_string()).unwrap_or_default(),
             s.total_params.map(|x| x.to_string()).unwrap_or_default(),
+            s.classifier_params.map(|x| x.to_string()).unwrap_or_default(),
+            s.checkpoint_bytes.map(|x| x.to_string()).unwrap_or_default(),
+            format!("{:.1}", s.seconds),
+            opt(s.samples_per_sec, 2),
         ];
         out.push_str(&row.join(","));
         out.push('\n');
@@ -124,9 +208,11 @@ pub struct ComparePanel {
     sort: Column,
     ascending: bool,
     /// Runs ticked for the overlaid plots.
-    ticked: BTreeSet<String>,
+    pub ticked: BTreeSet<PathBuf>,
     export: Option<(PendingDialog, String)>,
+    writes: Jobs<Result<PathBuf, String>>,
     notice: Option<(String, bool)>,
+    png: PngExport,
 }
 
 impl Default for ComparePanel {
@@ -136,14 +222,22 @@ impl Default for ComparePanel {
             ascending: true,
             ticked: BTreeSet::new(),
             export: None,
+            writes: Jobs::spawn("compare-export"),
             notice: None,
+            png: PngExport::default(),
         }
     }
 }
 
 impl ComparePanel {
-    /// Writes the CSV the export dialog was opened for, once the user has chosen where.
+    /// Hands the CSV to the worker once the user has chosen where.
     fn poll_export(&mut self) {
+        if let Some(done) = self.writes.poll() {
+            self.notice = Some(match done {
+                Ok(p) => (format!("wrote {}", p.display()), true),
+                Err(e) => (e, false),
+            });
+        }
         let Some(answer) = self.export.as_ref().and_then(|(d, _)| d.poll()) else {
             return;
         };
@@ -156,16 +250,18 @@ impl ComparePanel {
             }
             return;
         };
-        self.notice = Some(match crate::runs::write_atomic(&path, csv.as_bytes()) {
-            Ok(()) => (format!("wrote {}", path.display()), true),
-            Err(e) => (format!("cannot write {}: {e}", path.display()), false),
+        self.writes.submit(move || {
+            crate::runs::write_atomic(&path, csv.as_bytes())
+                .map(|()| path.clone())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
         });
     }
 
-    pub fn ui(&mut self, ui: &mut egui::Ui, runs: &[LoadedRun]) {
+    pub fn ui(&mut self, ui: &mut egui::Ui, runs: &RunSet) {
         self.poll_export();
+        self.png.poll(ui.ctx());
         egui::CentralPanel::default().show(ui, |ui| {
-            let mut order: Vec<&LoadedRun> = runs.iter().collect();
+            let mut order: Vec<&RunView> = runs.runs.iter().collect();
             order.sort_by(|a, b| {
                 let o = compare_by(self.sort, a, b);
                 if self.ascending {
@@ -177,25 +273,22 @@ impl ComparePanel {
             ui.horizontal(|ui| {
                 ui.heading("Compare runs");
                 let export = ui
-                    .add_enabled(
-                        !runs.is_empty() && self.export.is_none(),
-                        egui::Button::new("Export CSV…"),
-                    )
+                    .add_enabled(!order.is_empty() && self.export.is_none(), egui::Button::new("Export CSV…"))
                     .on_hover_text("Save this table (every run, in the order shown) as CSV, for papers and scripts");
                 if export.clicked() {
                     let dialog =
                         PendingDialog::open(DialogPurpose::ExportCsv, std::env::current_dir().unwrap_or_default());
                     self.export = Some((dialog, runs_csv(&order)));
                 }
-                if let Some((msg, ok)) = &self.notice {
+                for (msg, ok) in [&self.notice, &self.png.notice].into_iter().flatten() {
                     ui.colored_label(if *ok { theme::OK } else { theme::ERROR }, msg);
                 }
             });
-            if runs.is_empty() {
+            if order.is_empty() {
                 ui.label("No runs yet: the table fills as runs are launched.");
                 return;
             }
-            ScrollArea::vertical().show(ui, |ui| {
+            ScrollArea::vertical().id_salt("compare_scroll").show(ui, |ui| {
                 self.table_ui(ui, &order);
                 ui.add_space(theme::GAP);
                 self.plots_ui(ui, runs);
@@ -203,7 +296,15 @@ impl ComparePanel {
         });
     }
 
-    fn table_ui(&mut self, ui: &mut egui::Ui, order: &[&LoadedRun]) {
+    fn table_ui(&mut self, ui: &mut egui::Ui, order: &[&RunView]) {
+        ui.horizontal(|ui| {
+            if ui.small_button("tick all").clicked() {
+                self.ticked = order.iter().map(|r| r.dir.clone()).collect();
+            }
+            if ui.small_button("tick none").clicked() {
+                self.ticked.clear();
+            }
+        });
         ScrollArea::horizontal().show(ui, |ui| {
             egui::Grid::new("compare")
                 .striped(true)
@@ -211,16 +312,16 @@ impl ComparePanel {
                 .show(ui, |ui| {
                     ui.label("plot");
                     for col in Column::ALL {
-                        let arrow = if col == self.sort {
-                            if self.ascending {
-                                " ^"
-                            } else {
-                                " v"
-                            }
-                        } else {
-                            ""
+                        let arrow = match (col == self.sort, self.ascending) {
+                            (true, true) => " ⏶",
+                            (true, false) => " ⏷",
+                            _ => "",
                         };
-                        if ui.button(format!("{}{arrow}", col.title())).clicked() {
+                        let mut b = ui.button(format!("{}{arrow}", col.title()));
+                        if !col.tooltip().is_empty() {
+                            b = b.on_hover_text(col.tooltip());
+                        }
+                        if b.clicked() {
                             if self.sort == col {
                                 self.ascending = !self.ascending;
                             } else {
@@ -231,83 +332,158 @@ impl ComparePanel {
                     }
                     ui.end_row();
                     for run in order {
-                        let s = &run.summary;
-                        let mut ticked = self.ticked.contains(&run.id);
-                        if ui.checkbox(&mut ticked, "").changed() {
+                        let mut ticked = self.ticked.contains(&run.dir);
+                        let label = format!("plot {}", run.id);
+                        let r = ui.checkbox(&mut ticked, "");
+                        r.widget_info(|| egui::WidgetInfo::selected(egui::Role::CheckBox, true, ticked, &label));
+                        if r.changed() {
                             if ticked {
-                                self.ticked.insert(run.id.clone());
+                                self.ticked.insert(run.dir.clone());
                             } else {
-                                self.ticked.remove(&run.id);
+                                self.ticked.remove(&run.dir);
                             }
                         }
-                        ui.label(&run.id);
-                        ui.label(run.method().to_string());
-                        ui.colored_label(theme::status_colour(run.status), run.status.to_string());
-                        ui.label(s.steps.to_string());
-                        ui.label(s.final_loss.map(|l| format!("{l:.4}")).unwrap_or_default());
-                        let eer = ui.label(s.eer.map(|e| format!("{:.2}", 100.0 * e)).unwrap_or_default());
-                        if let (Some(t), Some(step)) = (&s.trials, s.eer_step) {
-                            eer.on_hover_text(format!("{t}, step {step}"));
+                        for col in Column::ALL {
+                            let text = col.text(run);
+                            let cell = match col {
+                                Column::Status => ui.colored_label(theme::status_colour(run.status), text),
+                                Column::Method => ui.colored_label(method_colour(run.method()), text),
+                                _ => ui.label(text),
+                            };
+                            if col == Column::Eer {
+                                if let (Some(t), Some(step)) = (&run.summary.trials, run.summary.eer_step) {
+                                    cell.on_hover_text(format!("{t}, step {step}"));
+                                }
+                            }
                         }
-                        ui.label(s.trainable_percent().map(|p| format!("{p:.2}")).unwrap_or_default());
                         ui.end_row();
                     }
                 });
         });
     }
 
-    fn plots_ui(&self, ui: &mut egui::Ui, runs: &[LoadedRun]) {
-        let ticked: Vec<&LoadedRun> = runs.iter().filter(|r| self.ticked.contains(&r.id)).collect();
+    fn plots_ui(&mut self, ui: &mut egui::Ui, runs: &RunSet) {
+        let ticked: Vec<&RunView> = runs.runs.iter().filter(|r| self.ticked.contains(&r.dir)).collect();
         if ticked.is_empty() {
-            ui.weak("Tick runs to overlay their DET curves and place them on the EER / trainable-share plot.");
+            ui.weak("Tick runs to overlay their DET curves, loss curves and layer weights and place them on the EER / trainable-share plot.");
             return;
         }
+        let h = theme::PLOT_HEIGHT * 1.4;
+        let png = &mut self.png;
         ui.columns(2, |cols| {
             cols[0].strong("DET curves (latest evaluation of each run)");
             let series: Vec<DetSeries<'_>> = ticked
                 .iter()
                 .filter_map(|r| {
-                    r.latest_det().map(|(_, _, _, points)| DetSeries {
+                    r.latest_det().map(|e| DetSeries {
                         label: r.name().to_string(),
-                        points,
+                        points: &e.det,
+                        eer: Some(e.eer),
                     })
                 })
                 .collect();
             if series.is_empty() {
                 cols[0].weak("None of the ticked runs has been evaluated yet.");
             } else {
-                det_plot(&mut cols[0], "compare_det", &series, theme::PLOT_HEIGHT * 1.5);
+                let rect = det_plot(&mut cols[0], "compare_det", &series, h);
+                png.button(&mut cols[0], rect, "DET overlay");
             }
-
-            cols[1].strong("EER vs trainable parameters (Pareto front)");
-            let points: Vec<(String, [f64; 2])> = ticked
+            cols[1].strong("EER vs trainable share (log axis) with the Pareto front");
+            pareto_plot(&mut cols[1], &ticked, h, png);
+        });
+        ui.add_space(theme::GAP);
+        ui.columns(2, |cols| {
+            cols[0].strong("Training loss (smoothed 0.9)");
+            let loss: Vec<Series> = ticked
                 .iter()
-                .filter_map(|r| {
-                    Some((
-                        r.name().to_string(),
-                        [r.summary.trainable_percent()?, 100.0 * r.summary.eer?],
-                    ))
+                .filter(|r| !r.steps.is_empty())
+                .map(|r| Series {
+                    name: r.name().to_string(),
+                    points: smooth(&r.steps.iter().map(|s| [s.step as f64, s.loss]).collect::<Vec<_>>(), 0.9),
+                    color: None,
                 })
                 .collect();
-            if points.is_empty() {
-                cols[1].weak("Needs runs with both an EER and parameter counts.");
-                return;
+            if loss.is_empty() {
+                cols[0].weak("No steps in the ticked runs.");
+            } else {
+                let rect = series_plot(&mut cols[0], "compare_loss", "step", "loss", &loss, h * 0.8);
+                png.button(&mut cols[0], rect, "loss overlay");
             }
-            let xy: Vec<[f64; 2]> = points.iter().map(|(_, p)| *p).collect();
-            let front = pareto_front(&xy);
-            Plot::new("compare_pareto")
-                .height(theme::PLOT_HEIGHT * 1.5)
-                .legend(Legend::default())
-                .x_axis_label("trainable parameters (%)")
-                .y_axis_label("EER (%)")
-                .show(&mut cols[1], |p| {
-                    p.line(Line::new("Pareto front", PlotPoints::from(front)).color(theme::MUTED));
-                    for (name, pt) in points {
-                        p.points(Points::new(name, PlotPoints::from(vec![pt])).radius(5.0));
-                    }
-                });
+            cols[1].strong("Layer weights (latest of each run)");
+            let weights: Vec<Series> = ticked
+                .iter()
+                .filter_map(|r| {
+                    let (_, w) = r.layer_weights.last()?;
+                    Some(Series {
+                        name: r.name().to_string(),
+                        points: w.iter().enumerate().map(|(i, v)| [i as f64, *v]).collect(),
+                        color: None,
+                    })
+                })
+                .collect();
+            if weights.is_empty() {
+                cols[1].weak("None of the ticked runs reported layer weights.");
+            } else {
+                let rect = series_plot(&mut cols[1], "compare_weights", "hidden state (0 = CNN output)", "weight", &weights, h * 0.8);
+                png.button(&mut cols[1], rect, "layer-weight overlay");
+            }
         });
     }
+}
+
+/// Shares shown as ticks on the log axis (percent).
+const SHARE_TICKS: [f64; 13] = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0];
+
+fn pareto_plot(ui: &mut egui::Ui, ticked: &[&RunView], height: f32, png: &mut PngExport) {
+    let points: Vec<(String, &'static str, [f64; 2])> = ticked
+        .iter()
+        .filter_map(|r| {
+            let share = r.summary.trainable_percent()?;
+            (share > 0.0).then_some(())?;
+            Some((r.name().to_string(), r.method(), [share.log10(), 100.0 * r.summary.eer?]))
+        })
+        .collect();
+    if points.is_empty() {
+        ui.weak("Needs runs with both an EER and parameter counts.");
+        return;
+    }
+    let xy: Vec<[f64; 2]> = points.iter().map(|(_, _, p)| *p).collect();
+    let front = pareto_front(&xy);
+    let rect = Plot::new("compare_pareto")
+        .height(height)
+        .legend(Legend::default())
+        .x_axis_label("trainable share (%, log scale)")
+        .y_axis_label("EER (%)")
+        .x_grid_spacer(|input| {
+            SHARE_TICKS
+                .iter()
+                .map(|t| t.log10())
+                .filter(|v| *v >= input.bounds.0 && *v <= input.bounds.1)
+                .map(|value| GridMark { value, step_size: 1.0 })
+                .collect()
+        })
+        .x_axis_formatter(|mark, _| format!("{}", 10f64.powf(mark.value)))
+        .label_formatter(|hover| {
+            let (name, pos) = match hover {
+                HoverPosition::NearDataPoint { plot_name, position, .. } => (*plot_name, *position),
+                HoverPosition::Elsewhere { position } => ("", *position),
+            };
+            Some(format!("{name}\nshare {:.3} %\nEER {:.2} %", 10f64.powf(pos.x), pos.y))
+        })
+        .show(ui, |p| {
+            p.line(Line::new("Pareto front", PlotPoints::from(front)).color(theme::MUTED));
+            for (name, method, pt) in points {
+                p.points(
+                    Points::new(format!("{name} ({method})"), PlotPoints::from(vec![pt]))
+                        .radius(6.0)
+                        .shape(MarkerShape::Circle)
+                        .color(method_colour(method)),
+                );
+            }
+        })
+        .response
+        .rect;
+    png.button(ui, rect, "EER vs share");
 }
 
 #[cfg(test)]
@@ -336,8 +512,16 @@ mod tests {
         })
         .unwrap();
         w.end(crate::runs::EndStatus::Finished, "", None).unwrap();
-        let runs = crate::runs::RunStore::new(dir.path()).list().unwrap();
-        let csv = runs_csv(&runs.iter().collect::<Vec<_>>());
+        let loaded = crate::runs::RunStore::new(dir.path()).list().unwrap();
+        let mut view = RunView::new(&loaded[0].dir);
+        view.config = loaded[0].config.clone();
+        let mut tail = crate::runs::MetricsTail::new(loaded[0].dir.join(crate::runs::METRICS_FILE));
+        for (line, rec) in tail.poll().unwrap().records {
+            view.push(line, rec);
+        }
+        view.status = loaded[0].status;
+        view.settle();
+        let csv = runs_csv(&[&view]);
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with("run,name,method,status,steps,epochs,final_loss,eer_percent,"));

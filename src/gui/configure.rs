@@ -1,10 +1,13 @@
-//! The Configure tab: pick an example experiment or open a config file, edit its TOML with live validation,
-//! and read what the experiment will do before launching it.
+//! The Configure tab: start from an example or a config file, set the experiment up in the form (or in its
+//! TOML, kept in sync both ways), see every problem beside its field and the trainable share as it changes,
+//! and launch. Files are read and written by a worker; validation and parameter counts run off the UI thread.
 
+use super::config_form::{form_ui, FormContext};
 use super::file_dialog::{DialogPurpose, PendingDialog, NO_DIALOG_HINT};
-use super::param_counter::ParamCounter;
+use super::jobs::Jobs;
+use super::param_counter::{summary_line, ConfigChecker, SHARE_DEFINITION};
 use super::theme;
-use crate::config::{ConfigError, ExperimentConfig, Method, DEFAULT_TOML};
+use crate::config::{describe, ConfigProblem, ExperimentConfig, DEFAULT_TOML, PRESETS};
 use eframe::egui::{self, RichText, ScrollArea};
 use std::path::{Path, PathBuf};
 
@@ -45,66 +48,149 @@ pub fn find_examples(dir: &Path) -> Vec<Example> {
     found
 }
 
+/// Which editor the tab shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Form,
+    Toml,
+}
+
+/// What the panel's file worker answers.
+enum IoAnswer {
+    Examples(Vec<Example>),
+    Loaded { origin: String, text: Result<String, String> },
+    Saved { path: PathBuf, result: Result<(), String> },
+}
+
 pub struct ConfigurePanel {
     examples_dir: PathBuf,
     examples: Vec<Example>,
     /// Where the text came from, shown in the header and used in error messages.
     origin: String,
     text: String,
-    checked: Result<ExperimentConfig, ConfigError>,
+    /// The config the text parses to (not yet validated), or the parse error.
+    draft: Result<ExperimentConfig, String>,
+    pub view: View,
     dialog: Option<PendingDialog>,
     notice: Option<(String, bool)>,
-    params: ParamCounter,
+    checker: ConfigChecker,
+    io: Jobs<IoAnswer>,
     /// A config the user asked to launch, taken by the app.
     launch: Option<ExperimentConfig>,
 }
 
 impl ConfigurePanel {
     pub fn new(examples_dir: PathBuf, initial: Option<(String, String)>) -> Self {
-        let examples = find_examples(&examples_dir);
         let (origin, text) = initial.unwrap_or_else(|| ("built-in default".into(), DEFAULT_TOML.to_string()));
-        let checked = ExperimentConfig::from_toml_str(&text, &origin);
-        Self {
+        let io = Jobs::spawn("configure-io");
+        let dir = examples_dir.clone();
+        io.submit(move || IoAnswer::Examples(find_examples(&dir)));
+        let mut panel = Self {
             examples_dir,
-            examples,
-            origin,
-            text,
-            checked,
+            examples: vec![Example {
+                name: "built-in default".into(),
+                path: None,
+            }],
+            origin: String::new(),
+            text: String::new(),
+            draft: Err(String::new()),
+            view: View::Form,
             dialog: None,
             notice: None,
-            params: ParamCounter::default(),
+            checker: ConfigChecker::default(),
+            io,
             launch: None,
+        };
+        panel.set_text(origin, text);
+        panel
+    }
+
+    /// Where the config came from and its TOML, as the app remembers it between launches.
+    pub fn current(&self) -> (String, String) {
+        (self.origin.clone(), self.text.clone())
+    }
+
+    /// The parsed config (valid or not), if the text parses.
+    pub fn draft(&self) -> Option<&ExperimentConfig> {
+        self.draft.as_ref().ok()
+    }
+
+    pub fn set_text(&mut self, origin: String, text: String) {
+        self.draft = ExperimentConfig::parse_toml(&text, &origin).map_err(|e| e.to_string());
+        self.origin = origin;
+        self.text = text;
+        self.check();
+    }
+
+    /// Replaces the config (after a form edit): the TOML is regenerated from it.
+    pub fn set_config(&mut self, config: ExperimentConfig) {
+        self.text = config.to_toml_string();
+        self.draft = Ok(config);
+        self.check();
+    }
+
+    fn check(&mut self) {
+        if let Ok(c) = &self.draft {
+            self.checker.request(c);
         }
     }
 
-    fn set_text(&mut self, origin: String, text: String) {
-        self.checked = ExperimentConfig::from_toml_str(&text, &origin);
-        self.origin = origin;
-        self.text = text;
+    /// The problems of the current config: `None` while they are being checked (or when the text does not
+    /// parse).
+    fn problems(&self) -> Option<&[ConfigProblem]> {
+        self.checker.problems_for(self.draft.as_ref().ok())
+    }
+
+    /// The config, if it parses and has no problems.
+    pub fn valid_config(&self) -> Option<&ExperimentConfig> {
+        let c = self.draft.as_ref().ok()?;
+        self.problems()?.is_empty().then_some(c)
     }
 
     fn load_file(&mut self, path: &Path) {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                self.set_text(path.display().to_string(), text);
-                self.notice = None;
-            }
-            Err(e) => self.notice = Some((format!("cannot read {}: {e}", path.display()), false)),
-        }
+        let path = path.to_path_buf();
+        self.io.submit(move || IoAnswer::Loaded {
+            origin: path.display().to_string(),
+            text: std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display())),
+        });
     }
 
     pub fn open_dialog(&mut self) {
-        self.dialog = Some(PendingDialog::open(
-            DialogPurpose::OpenConfig,
-            self.examples_dir.clone(),
-        ));
+        self.open(DialogPurpose::OpenConfig);
     }
 
     pub fn save_dialog(&mut self) {
-        self.dialog = Some(PendingDialog::open(
-            DialogPurpose::SaveConfig,
-            self.examples_dir.clone(),
-        ));
+        self.open(DialogPurpose::SaveConfig);
+    }
+
+    fn open(&mut self, purpose: DialogPurpose) {
+        if self.dialog.is_none() {
+            self.dialog = Some(PendingDialog::open(purpose, self.examples_dir.clone()));
+        }
+    }
+
+    fn poll_io(&mut self) {
+        while let Some(answer) = self.io.poll() {
+            match answer {
+                IoAnswer::Examples(list) => self.examples = list,
+                IoAnswer::Loaded { origin, text } => match text {
+                    Ok(text) => {
+                        self.set_text(origin, text);
+                        self.notice = None;
+                    }
+                    Err(e) => self.notice = Some((e, false)),
+                },
+                IoAnswer::Saved { path, result } => {
+                    self.notice = Some(match result {
+                        Ok(()) => {
+                            self.origin = path.display().to_string();
+                            (format!("saved {}", path.display()), true)
+                        }
+                        Err(e) => (format!("cannot write {}: {e}", path.display()), false),
+                    })
+                }
+            }
+        }
     }
 
     fn poll_dialog(&mut self) {
@@ -112,34 +198,78 @@ impl ConfigurePanel {
             return;
         };
         let Some(dialog) = self.dialog.take() else { return };
-        let purpose = Some(dialog.purpose);
         let Some(path) = answer else {
             if dialog.closed_unseen() {
                 self.notice = Some((NO_DIALOG_HINT.to_string(), false));
             }
             return;
         };
-        match purpose {
-            Some(DialogPurpose::OpenConfig) => self.load_file(&path),
-            Some(DialogPurpose::SaveConfig) => match crate::runs::write_atomic(&path, self.text.as_bytes()) {
-                Ok(()) => {
-                    self.notice = Some((format!("saved {}", path.display()), true));
-                    self.origin = path.display().to_string();
+        match dialog.purpose {
+            DialogPurpose::OpenConfig => self.load_file(&path),
+            DialogPurpose::SaveConfig => {
+                let text = self.text.clone();
+                self.io.submit(move || IoAnswer::Saved {
+                    result: crate::runs::write_atomic(&path, text.as_bytes()).map_err(|e| e.to_string()),
+                    path,
+                });
+            }
+            purpose => {
+                let Ok(mut c) = self.draft.clone() else { return };
+                match purpose {
+                    DialogPurpose::PickCheckpoint => {
+                        c.model.checkpoint = Some(path);
+                        c.model.preset = None;
+                    }
+                    DialogPurpose::PickCorpus => c.data.corpus = Some(path),
+                    DialogPurpose::PickTrials => c.data.trials = Some(path),
+                    DialogPurpose::PickEvalCorpus => c.data.eval_corpus = Some(path),
+                    _ => return,
                 }
-                Err(e) => self.notice = Some((format!("cannot write {}: {e}", path.display()), false)),
-            },
-            // The Configure tab opens no export dialogs.
-            Some(DialogPurpose::ExportCsv) | None => {}
+                self.set_config(c);
+            }
+        }
+    }
+
+    /// Transformer layers of the draft's backbone: from the preset table, or from the counted checkpoint.
+    fn layers(&self) -> Option<usize> {
+        let c = self.draft.as_ref().ok()?;
+        if let Some(p) = &c.model.preset {
+            return PRESETS.iter().find(|(n, _)| n == p).map(|(_, l)| *l);
+        }
+        match self.checker.report_for(c)? {
+            Ok(r) => Some(r.architecture.layers),
+            Err(_) => None,
+        }
+    }
+
+    fn architecture(&self) -> Option<String> {
+        let c = self.draft.as_ref().ok()?;
+        match self.checker.report_for(c)? {
+            Ok(r) => {
+                let a = &r.architecture;
+                Some(format!(
+                    "{} · {} layers · {} wide · {:.1} M backbone parameters",
+                    a.family,
+                    a.layers,
+                    a.hidden,
+                    a.backbone_params as f64 / 1e6
+                ))
+            }
+            Err(e) => Some(format!("cannot build this model: {e}")),
         }
     }
 
     pub fn ui(&mut self, ui: &mut egui::Ui) {
+        self.poll_io();
         self.poll_dialog();
+        if self.checker.poll() {
+            ui.ctx().request_repaint_after(std::time::Duration::from_millis(100));
+        }
         egui::Panel::left("examples")
-            .exact_size(theme::SIDE_PANEL_WIDTH)
+            .default_size(theme::SIDE_PANEL_WIDTH * 0.8)
             .show(ui, |ui| {
-                ui.heading("Examples");
-                ui.weak(format!("from {}", self.examples_dir.display()));
+                ui.heading("Start from");
+                ui.weak(format!("{}", self.examples_dir.display()));
                 ui.add_space(theme::GAP);
                 let mut pick = None;
                 ScrollArea::vertical().show(ui, |ui| {
@@ -161,28 +291,113 @@ impl ConfigurePanel {
                 }
             });
         egui::CentralPanel::default().show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.heading("Experiment");
-                ui.weak(&self.origin);
-            });
-            self.summary_ui(ui);
-            if let Some((msg, ok)) = &self.notice {
-                ui.colored_label(if *ok { theme::OK } else { theme::ERROR }, msg);
+            self.header_ui(ui);
+            ui.separator();
+            match self.view {
+                View::Form => self.form_view(ui),
+                View::Toml => self.toml_view(ui),
             }
-            ui.add_space(theme::GAP);
-            ScrollArea::vertical().id_salt("toml").show(ui, |ui| {
-                let edited = ui
-                    .add(
-                        egui::TextEdit::multiline(&mut self.text)
-                            .code_editor()
-                            .desired_width(f32::INFINITY)
-                            .desired_rows(30),
-                    )
-                    .changed();
-                if edited {
-                    self.checked = ExperimentConfig::from_toml_str(&self.text, &self.origin);
+        });
+    }
+
+    fn header_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let cmd = super::commands::UiCommand::Launch;
+            let hover = cmd.hover_text(ui.ctx());
+            let valid = self.valid_config().is_some();
+            if ui
+                .add_enabled(valid, egui::Button::new(RichText::new(format!("▶ {}", cmd.label())).strong()))
+                .on_hover_text(hover)
+                .on_disabled_hover_text("the config has problems (shown beside their fields)")
+                .clicked()
+            {
+                self.request_launch();
+            }
+            ui.heading("Experiment");
+            ui.weak(&self.origin);
+            ui.separator();
+            ui.selectable_value(&mut self.view, View::Form, "Form");
+            ui.selectable_value(&mut self.view, View::Toml, "TOML (advanced)");
+        });
+        match &self.draft {
+            Err(e) => {
+                ui.label(RichText::new(e).color(theme::ERROR).monospace());
+            }
+            Ok(c) => {
+                ui.label(describe(c));
+                ui.horizontal(|ui| {
+                    match self.checker.report_for(c) {
+                        Some(Ok(r)) => {
+                            ui.strong(summary_line(r));
+                        }
+                        Some(Err(e)) => {
+                            ui.colored_label(theme::WARN, format!("cannot count parameters: {e}"));
+                        }
+                        None => {
+                            ui.spinner();
+                            ui.weak("building the model to count its parameters…");
+                        }
+                    }
+                    ui.weak("ⓘ").on_hover_text(SHARE_DEFINITION);
+                });
+                match self.problems() {
+                    None => {
+                        ui.weak("checking…");
+                    }
+                    Some([]) => {
+                        ui.colored_label(theme::OK, "valid: ready to launch");
+                    }
+                    Some(p) => {
+                        ui.colored_label(theme::ERROR, format!("{} problem(s), shown beside their fields", p.len()));
+                    }
                 }
-            });
+            }
+        }
+        if let Some((msg, ok)) = &self.notice {
+            ui.colored_label(if *ok { theme::OK } else { theme::ERROR }, msg);
+        }
+    }
+
+    fn form_view(&mut self, ui: &mut egui::Ui) {
+        let Ok(mut c) = self.draft.clone() else {
+            ui.label("The TOML does not parse: fix it in the TOML tab (the error is above).");
+            return;
+        };
+        let problems = self.problems().unwrap_or_default().to_vec();
+        let cx = FormContext::new(&problems, self.layers(), self.architecture());
+        let mut dialogs = Vec::new();
+        let changed = ScrollArea::vertical()
+            .id_salt("form")
+            .show(ui, |ui| form_ui(ui, &mut c, &cx, &mut dialogs))
+            .inner;
+        if changed {
+            self.set_config(c);
+        }
+        if let Some(purpose) = dialogs.pop() {
+            self.open(purpose);
+        }
+    }
+
+    fn toml_view(&mut self, ui: &mut egui::Ui) {
+        ui.weak("Edits here update the form; edits in the form rewrite this text (comments are not kept).");
+        ScrollArea::vertical().id_salt("toml").show(ui, |ui| {
+            let edited = ui
+                .add(
+                    egui::TextEdit::multiline(&mut self.text)
+                        .code_editor()
+                        .desired_width(f32::INFINITY)
+                        .desired_rows(30),
+                )
+                .changed();
+            if edited {
+                let text = std::mem::take(&mut self.text);
+                self.set_text(self.origin.clone(), text);
+            }
+            if let Some(problems) = self.problems() {
+                for p in problems {
+                    ui.label(RichText::new(format!("• {p}")).color(theme::ERROR));
+                }
+            }
         });
     }
 
@@ -193,102 +408,9 @@ impl ConfigurePanel {
 
     /// Asks to launch the current config (the Launch command); an invalid one is refused with a notice.
     pub fn request_launch(&mut self) {
-        match &self.checked {
-            Ok(c) => self.launch = Some(c.clone()),
-            Err(_) => self.notice = Some(("fix the problems listed above before launching".into(), false)),
+        match self.valid_config() {
+            Some(c) => self.launch = Some(c.clone()),
+            None => self.notice = Some(("fix the problems shown before launching".into(), false)),
         }
-    }
-
-    fn summary_ui(&mut self, ui: &mut egui::Ui) {
-        let counting = self.params.poll();
-        let cmd = super::commands::UiCommand::Launch;
-        let hover = cmd.hover_text(ui.ctx());
-        let valid = self.checked.is_ok();
-        if ui
-            .add_enabled(valid, egui::Button::new(RichText::new(cmd.label()).strong()))
-            .on_hover_text(hover)
-            .on_disabled_hover_text("the config has problems (listed below)")
-            .clicked()
-        {
-            self.request_launch();
-        }
-        match &self.checked {
-            Ok(c) => {
-                ui.colored_label(theme::OK, "valid");
-                ui.label(describe(c));
-                self.params.request(c);
-                match self.params.summary(c) {
-                    Some(Ok(line)) => {
-                        ui.strong(line);
-                    }
-                    Some(Err(e)) => {
-                        ui.colored_label(theme::WARN, format!("cannot count parameters: {e}"));
-                    }
-                    None => {
-                        ui.horizontal(|ui| {
-                            ui.spinner();
-                            ui.weak("building the model to count its parameters…");
-                        });
-                    }
-                }
-                if counting {
-                    ui.ctx().request_repaint_after(std::time::Duration::from_millis(200));
-                }
-            }
-            Err(ConfigError::Invalid { problems, .. }) => {
-                ui.colored_label(theme::ERROR, format!("{} problem(s):", problems.len()));
-                for p in problems {
-                    ui.label(RichText::new(format!("• {p}")).color(theme::ERROR));
-                }
-            }
-            Err(e) => {
-                ui.label(RichText::new(e.to_string()).color(theme::ERROR).monospace());
-            }
-        }
-    }
-}
-
-/// One line saying what the experiment does, e.g. "inner (both, b=64) + inter (b=128) adapters on preset
-/// wavlm-base-plus · weighted-sum · xvector 256-d · aam-softmax · cpu".
-pub fn describe(c: &ExperimentConfig) -> String {
-    let a = &c.adaptation;
-    let method = match a.method {
-        Method::Adapters => {
-            let mut parts = Vec::new();
-            if a.inner_enabled() {
-                parts.push(format!(
-                    "inner ({} in layers {}, b={})",
-                    name_of(&a.inner.position),
-                    a.inner.layers,
-                    a.inner.bottleneck
-                ));
-            }
-            if a.inter_enabled() {
-                parts.push(format!("inter (b={})", a.inter.bottleneck));
-            }
-            format!("{} adapters", parts.join(" + "))
-        }
-        m => m.name().to_string(),
-    };
-    let model = match (&c.model.preset, &c.model.checkpoint) {
-        (Some(p), _) => format!("preset {p} (random init)"),
-        (_, Some(path)) => format!("checkpoint {}", path.display()),
-        _ => "no model".into(),
-    };
-    format!(
-        "{method} on {model} · {} aggregation · {} head {}-d · {} · {}",
-        name_of(&c.aggregation.kind),
-        name_of(&c.head.kind),
-        c.head.embedding_dim,
-        name_of(&c.loss.kind),
-        c.device
-    )
-}
-
-/// An option's value as written in TOML (`weighted-sum`, `aam-softmax`).
-fn name_of<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => "?".into(),
     }
 }

@@ -8,6 +8,8 @@ use egui_plot::{Corner, GridInput, GridMark, HoverPosition, Legend, Line, Plot, 
 pub struct DetSeries<'a> {
     pub label: String,
     pub points: &'a [[f64; 2]],
+    /// The EER (fraction), marked on the curve where it crosses the diagonal.
+    pub eer: Option<f64>,
 }
 
 /// Rates shown: 0.05 % to 90 %, so weak systems (EER above 40 %) stay on the plot too.
@@ -41,8 +43,9 @@ fn label(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
         .unwrap_or_default()
 }
 
-/// Draws the curves in a square plot `size` points wide and tall (equal scales on both axes, as DET plots are).
-pub fn det_plot(ui: &mut eframe::egui::Ui, id: &str, series: &[DetSeries<'_>], size: f32) {
+/// Draws the curves in a square plot `size` points wide and tall (equal scales on both axes, as DET plots are);
+/// returns the plot's rect.
+pub fn det_plot(ui: &mut eframe::egui::Ui, id: &str, series: &[DetSeries<'_>], size: f32) -> eframe::egui::Rect {
     let lo = clamped_probit(SHOWN.0);
     let hi = clamped_probit(SHOWN.1);
     Plot::new(id)
@@ -80,6 +83,16 @@ pub fn det_plot(ui: &mut eframe::egui::Ui, id: &str, series: &[DetSeries<'_>], s
                     .map(|[fa, miss]| [clamped_probit(*fa), clamped_probit(*miss)])
                     .collect();
                 p.line(Line::new(s.label.clone(), PlotPoints::from(pts)));
+                if let Some(eer) = s.eer {
+                    let z = clamped_probit(eer);
+                    p.points(
+                        egui_plot::Points::new(format!("{} · EER", s.label), PlotPoints::from(vec![[z, z]]))
+                            .radius(5.0)
+                            .shape(egui_plot::MarkerShape::Diamond),
+                    );
+                }
             }
-        });
+        })
+        .response
+        .rect
 }

@@ -11,6 +11,18 @@ pub enum DialogPurpose {
     SaveConfig,
     /// Save the Compare table as CSV.
     ExportCsv,
+    /// Save a plot as PNG.
+    ExportPng,
+    /// An HF model folder for `model.checkpoint`.
+    PickCheckpoint,
+    /// A corpus folder for `data.corpus`.
+    PickCorpus,
+    /// A trial list for `data.trials`.
+    PickTrials,
+    /// A corpus folder for `data.eval_corpus`.
+    PickEvalCorpus,
+    /// A run folder, or a folder of runs, to watch.
+    OpenRuns,
 }
 
 /// A dialog in flight.
@@ -40,6 +52,15 @@ impl PendingDialog {
                     .add_filter("CSV table", &["csv"])
                     .set_file_name("adaptsv-runs.csv")
                     .save_file(),
+                DialogPurpose::ExportPng => dialog
+                    .add_filter("PNG image", &["png"])
+                    .set_file_name("adaptsv-plot.png")
+                    .save_file(),
+                DialogPurpose::PickTrials => dialog.add_filter("trial list", &["txt", "lst", "trials"]).pick_file(),
+                DialogPurpose::PickCheckpoint
+                | DialogPurpose::PickCorpus
+                | DialogPurpose::PickEvalCorpus
+                | DialogPurpose::OpenRuns => dialog.pick_folder(),
             };
             let _ = tx.send(picked);
         });

@@ -1,6 +1,7 @@
 //! Launching runs from the app without touching the disk on the UI thread: a worker thread takes configs (or
 //! run folders to resume), calls [`Engine::launch`] / [`Engine::resume`] (validation, device probe, run folder)
-//! and hands back the live [`RunHandle`] or the error. The app keeps the handles to pause, resume and stop its runs, and drains their event channels.
+//! and hands back the live [`RunHandle`] or the error. The app keeps the handles to pause, resume and stop
+//! its runs, and drains their event channels.
 
 use crate::config::ExperimentConfig;
 use crate::engine::{Engine, RunHandle};
@@ -17,7 +18,7 @@ pub enum Request {
 /// What the worker answers to one launch.
 pub enum Launched {
     Run(RunHandle),
-    Failed { name: String, error: String },
+    Failed { name: String, device: String, error: String },
 }
 
 pub struct Launcher {
@@ -34,14 +35,18 @@ impl Launcher {
             .name("adaptsv-launcher".into())
             .spawn(move || {
                 for request in rx.iter() {
-                    let (name, started) = match request {
-                        Request::Launch(config) => (config.name.clone(), Engine::launch(config)),
-                        Request::Resume(dir) => (dir.display().to_string(), Engine::resume(&dir)),
+                    let (name, device, started) = match request {
+                        Request::Launch(config) => (config.name.clone(), config.device.clone(), Engine::launch(config)),
+                        Request::Resume(dir) => {
+                            let device = crate::runs::load_config(&dir).0.map(|c| c.device).unwrap_or_default();
+                            (dir.display().to_string(), device, Engine::resume(&dir))
+                        }
                     };
                     let reply = match started {
                         Ok(handle) => Launched::Run(handle),
                         Err(e) => Launched::Failed {
                             name,
+                            device,
                             error: e.to_string(),
                         },
                     };
@@ -54,11 +59,7 @@ impl Launcher {
         Self { requests, replies }
     }
 
-    pub fn launch(&self, config: ExperimentConfig) {
-        let _ = self.requests.send(Request::Launch(config));
-    }
-
-    pub fn resume(&self, dir: PathBuf) {
-        let _ = self.requests.send(Request::Resume(dir));
+    pub fn start(&self, request: Request) {
+        let _ = self.requests.send(request);
     }
 }

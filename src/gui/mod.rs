@@ -1,46 +1,74 @@
 //! The desktop app (eframe/egui): Configure, Monitor and Compare tabs over the same engine and run folders
-//! the CLI uses.
+//! the CLI uses. Background threads do every disk read and write, model build and training step; the UI
+//! thread folds their answers in each frame and draws.
 //!
-//! | module        | job                                                        |
-//! |---------------|------------------------------------------------------------|
-//! | `app`         | tab shell, command dispatch, run list shared by the tabs   |
-//! | `commands`    | every action with its label, tooltip and shortcut          |
-//! | `configure`   | examples, TOML editor with live validation                 |
-//! | `monitor`     | run list, loss / layer-weight / EER plots of one run       |
-//! | `compare`     | sortable table of all runs                                 |
-//! | `run_watcher` | background thread re-reading run folders                   |
-//! | `file_dialog` | native dialogs off the UI thread                           |
-//! | `param_counter` | background parameter counts for the Configure tab        |
-//! | `theme`       | spacing and colour tokens                                  |
+//! | module          | job                                                                    |
+//! |-----------------|------------------------------------------------------------------------|
+//! | `app`           | tab shell, command dispatch, run queue, the run set shared by the tabs |
+//! | `commands`      | every action with its label, tooltip and shortcut                      |
+//! | `configure`     | examples, the form and the TOML view kept in sync, Launch              |
+//! | `config_form`   | the experiment as widgets, problems beside their fields                |
+//! | `layer_stack`   | the clickable Transformer stack (adapter placement, layer choices)     |
+//! | `param_counter` | validation and parameter counts on worker threads                      |
+//! | `monitor`       | run list and queue; loss, LR, throughput, layer weights, EER, DET, log |
+//! | `compare`       | sortable table, overlays, EER vs share with the Pareto front           |
+//! | `run_view`      | a run's events and series, merged from the channel and the file        |
+//! | `run_watcher`   | background thread following run folders incrementally                  |
+//! | `run_queue`     | one run per device at a time; the others wait their turn               |
+//! | `launcher`      | background thread starting and resuming runs through the engine        |
+//! | `decimate`      | min/max per pixel column for long series                               |
+//! | `det_plot`      | DET curves on probit axes                                              |
+//! | `png_export`    | plots to PNG (screenshot, crop, encode on a worker)                    |
+//! | `file_dialog`   | native dialogs off the UI thread                                       |
+//! | `jobs`          | a worker thread for a panel's file work                                |
+//! | `theme`         | spacing and colour tokens                                              |
 
 mod app;
 mod commands;
 mod compare;
+mod config_form;
 mod configure;
+mod decimate;
 mod det_plot;
 mod file_dialog;
+mod jobs;
 mod launcher;
+mod layer_stack;
 mod monitor;
 mod param_counter;
+mod png_export;
+mod run_queue;
+mod run_view;
 mod run_watcher;
 mod theme;
 
-pub use app::{AdaptsvApp, AppOptions, Tab};
-pub use configure::{describe, find_examples};
-pub use monitor::smooth;
+pub use app::{AdaptsvApp, AppOptions, Remembered, Tab, STORAGE_KEY};
+pub use configure::{find_examples, View};
+pub use decimate::min_max_per_column;
+pub use monitor::{smooth, XAxis};
+pub use run_view::{RunSet, RunView, StepRow};
 
 /// Opens the main window and blocks until it is closed.
 pub fn run(options: AppOptions) -> anyhow::Result<()> {
     let native = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()
             .with_title("adaptsv — adapter tuning for speaker verification")
-            .with_inner_size([1280.0, 800.0]),
+            .with_inner_size([1400.0, 900.0]),
         ..Default::default()
     };
     eframe::run_native(
         "adaptsv",
         native,
-        Box::new(|cc| Ok(Box::new(AdaptsvApp::new(&cc.egui_ctx, options)))),
+        Box::new(|cc| {
+            let remembered = if options.fresh {
+                Remembered::default()
+            } else {
+                cc.storage
+                    .and_then(|s| eframe::get_value::<Remembered>(s, STORAGE_KEY))
+                    .unwrap_or_default()
+            };
+            Ok(Box::new(AdaptsvApp::new(&cc.egui_ctx, options, remembered)))
+        }),
     )
     .map_err(|e| {
         anyhow::anyhow!("cannot open the window: {e} (is a display available? for servers use the CLI subcommands)")

@@ -1,19 +1,61 @@
-//! The Monitor tab: the run list with live status, and for the selected run its loss (raw and smoothed), the
-//! layer-aggregation weights, and EER over training. Everything is drawn from the run's events, so a run
-//! reloaded from disk looks exactly like one watched live.
+//! The Monitor tab: the run queue and run list on the left; for the selected run its figures, controls
+//! (pause / resume / stop, continue) and plots: loss and accuracy raw and smoothed against step, epoch or
+//! wall time; learning rate per group; throughput; the layer-aggregation weights now (bars) and over training
+//! (heat map); EER and minDCF per evaluation; the latest DET curve with its EER point; the run's log.
+//! Everything is drawn from the run's [`RunView`], so a run read from disk looks exactly like one watched live;
+//! long series are reduced per pixel column before drawing.
 
+use super::commands::UiCommand;
+use super::decimate::min_max_per_column;
 use super::det_plot::DetSeries;
+use super::png_export::PngExport;
+use super::run_queue::RunQueue;
+use super::run_view::{RunSet, RunView, StepRow};
 use super::theme;
-use crate::runs::{LoadedRun, RunEvent};
-use eframe::egui::{self, RichText, ScrollArea};
+use crate::engine::RunHandle;
+use crate::runs::{LogLevel, RunStatus};
+use eframe::egui::{self, Color32, RichText, ScrollArea};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, Points};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What the series are plotted against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum XAxis {
+    Step,
+    Epoch,
+    /// Minutes since the run started.
+    WallTime,
+}
+
+impl XAxis {
+    pub fn of(self, r: &StepRow) -> f64 {
+        match self {
+            XAxis::Step => r.step as f64,
+            XAxis::Epoch => r.epoch,
+            XAxis::WallTime => r.t / 60.0,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            XAxis::Step => "step",
+            XAxis::Epoch => "epoch",
+            XAxis::WallTime => "wall time (min)",
+        }
+    }
+}
 
 pub struct MonitorPanel {
-    pub selected: Option<String>,
+    pub selected: Option<PathBuf>,
     /// A run folder the user asked to continue, taken by the app.
-    pub resume_request: Option<std::path::PathBuf>,
-    /// Exponential-moving-average factor for the smoothed loss (TensorBoard's "smoothing").
+    pub resume_request: Option<PathBuf>,
+    /// A run command (pause, resume, stop) asked from a button, taken by the app.
+    pub command: Option<UiCommand>,
+    /// Exponential-moving-average factor for the smoothed series (TensorBoard's "smoothing").
     pub smoothing: f64,
+    pub x_axis: XAxis,
+    png: PngExport,
 }
 
 impl Default for MonitorPanel {
@@ -21,20 +63,12 @@ impl Default for MonitorPanel {
         Self {
             selected: None,
             resume_request: None,
+            command: None,
             smoothing: 0.9,
+            x_axis: XAxis::Step,
+            png: PngExport::default(),
         }
     }
-}
-
-/// `(step, loss)` of every step event.
-pub fn loss_series(run: &LoadedRun) -> Vec<[f64; 2]> {
-    run.events
-        .iter()
-        .filter_map(|r| match &r.event {
-            RunEvent::Step { step, loss, .. } => Some([*step as f64, *loss]),
-            _ => None,
-        })
-        .collect()
 }
 
 /// TensorBoard-style debiased exponential moving average.
@@ -51,175 +85,464 @@ pub fn smooth(points: &[[f64; 2]], factor: f64) -> Vec<[f64; 2]> {
         .collect()
 }
 
+/// A line of a [`series_plot`].
+pub struct Series {
+    pub name: String,
+    pub points: Vec<[f64; 2]>,
+    pub color: Option<Color32>,
+}
+
+/// Draws lines, each reduced to the plot's pixel columns over the visible x range; returns the plot's rect.
+pub fn series_plot(ui: &mut egui::Ui, id: &str, x_label: &str, y_label: &str, series: &[Series], height: f32) -> egui::Rect {
+    Plot::new(id)
+        .height(height)
+        .legend(Legend::default())
+        .x_axis_label(x_label)
+        .y_axis_label(y_label)
+        .show(ui, |p| {
+            let bounds = p.plot_bounds();
+            let auto_x = p.auto_bounds().x;
+            let columns = p.transform().frame().width().max(1.0) as usize;
+            for s in series {
+                let (Some(first), Some(last)) = (s.points.first(), s.points.last()) else {
+                    continue;
+                };
+                let (lo, hi) = if auto_x {
+                    (first[0], last[0])
+                } else {
+                    (bounds.min()[0], bounds.max()[0])
+                };
+                let pts = min_max_per_column(&s.points, lo, hi, columns);
+                let mut line = Line::new(s.name.clone(), PlotPoints::from(pts));
+                if let Some(c) = s.color {
+                    line = line.color(c);
+                }
+                p.line(line);
+            }
+        })
+        .response
+        .rect
+}
+
 impl MonitorPanel {
-    pub fn ui(&mut self, ui: &mut egui::Ui, runs: &[LoadedRun], runs_root: &str, live: &[crate::engine::RunHandle]) {
+    pub fn ui(&mut self, ui: &mut egui::Ui, runs: &RunSet, runs_root: &Path, live: &[&RunHandle], queue: &mut RunQueue) {
+        self.png.poll(ui.ctx());
         egui::Panel::left("run_list")
             .default_size(theme::SIDE_PANEL_WIDTH)
-            .show(ui, |ui| {
-                ui.heading("Runs");
-                ui.weak(runs_root);
-                ui.add_space(theme::GAP);
-                if runs.is_empty() {
-                    ui.label("No runs yet. Launch one from Configure, or `adaptsv train --config FILE`.");
-                }
-                ScrollArea::vertical().show(ui, |ui| {
-                    for run in runs.iter().rev() {
-                        let selected = self.selected.as_deref() == Some(run.id.as_str());
-                        if ui.selectable_label(selected, &run.id).clicked() {
-                            self.selected = Some(run.id.clone());
-                        }
-                        ui.colored_label(theme::status_colour(run.status), format!("    {}", run.status));
-                    }
-                });
-            });
+            .show(ui, |ui| self.list_ui(ui, runs, runs_root, queue));
         egui::CentralPanel::default().show(ui, |ui| {
-            let Some(run) = self.selected.as_ref().and_then(|id| runs.iter().find(|r| &r.id == id)) else {
+            let Some(run) = self.selected.as_ref().and_then(|d| runs.get(d)) else {
                 ui.label("Select a run on the left.");
                 return;
             };
-            let resumable = matches!(
-                run.status,
-                crate::runs::RunStatus::Stopped | crate::runs::RunStatus::Crashed | crate::runs::RunStatus::Failed
-            );
-            if resumable && !live.iter().any(|h| h.id == run.id) {
-                if ui
-                    .button("Continue training")
-                    .on_hover_text("Resume this run from its newest checkpoint, to the end its config sets")
-                    .clicked()
-                {
-                    self.resume_request = Some(run.dir.clone());
-                }
+            let handle = live.iter().find(|h| h.dir == run.dir);
+            self.header_ui(ui, run, handle.is_some());
+            if let Some((msg, ok)) = &self.png.notice {
+                ui.colored_label(if *ok { theme::OK } else { theme::ERROR }, msg);
             }
-            if let Some(handle) = live.iter().find(|h| h.id == run.id) {
-                ui.horizontal(|ui| {
-                    if ui.button("Pause").on_hover_text("Hold before the next step").clicked() {
-                        handle.pause();
-                    }
-                    if ui.button("Resume").clicked() {
-                        handle.resume();
-                    }
-                    let stop = super::commands::UiCommand::StopRun;
-                    if ui
-                        .button(stop.label())
-                        .on_hover_text(stop.hover_text(ui.ctx()))
-                        .clicked()
-                    {
-                        handle.stop();
-                    }
-                });
-            }
-            ScrollArea::vertical().show(ui, |ui| self.run_ui(ui, run));
+            ScrollArea::vertical().id_salt("monitor_scroll").show(ui, |ui| self.plots_ui(ui, run));
         });
     }
 
-    fn run_ui(&mut self, ui: &mut egui::Ui, run: &LoadedRun) {
+    fn list_ui(&mut self, ui: &mut egui::Ui, runs: &RunSet, runs_root: &Path, queue: &mut RunQueue) {
+        ui.heading("Runs");
+        ui.weak(runs_root.display().to_string());
+        ui.add_space(theme::GAP);
+        if !queue.entries.is_empty() {
+            ui.strong("Queued");
+            let mut remove = None;
+            for e in &queue.entries {
+                ui.horizontal(|ui| {
+                    let label = format!("remove {} from the queue", e.name);
+                    let r = ui.small_button("✕").on_hover_text(&label);
+                    r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+                    if r.clicked() {
+                        remove = Some(e.ticket);
+                    }
+                    ui.label(&e.name);
+                    ui.weak(format!("queued #{} on {}", queue.position(e.ticket).unwrap_or(0), e.device));
+                });
+            }
+            if let Some(t) = remove {
+                queue.remove(t);
+            }
+            ui.separator();
+        }
+        if runs.runs.is_empty() {
+            ui.label("No runs yet. Launch one from Configure, or `adaptsv train --config FILE`.");
+        }
+        ScrollArea::vertical().show(ui, |ui| {
+            for run in runs.runs.iter().rev() {
+                let selected = self.selected.as_ref() == Some(&run.dir);
+                if ui
+                    .selectable_label(selected, &run.id)
+                    .on_hover_text(run.dir.display().to_string())
+                    .clicked()
+                {
+                    self.selected = Some(run.dir.clone());
+                }
+                let status = if run.paused && run.status == RunStatus::Running {
+                    "paused".to_string()
+                } else {
+                    run.status.to_string()
+                };
+                ui.colored_label(theme::status_colour(run.status), format!("    {status} · {}", run.method()));
+            }
+        });
+    }
+
+    fn header_ui(&mut self, ui: &mut egui::Ui, run: &RunView, live: bool) {
         let s = &run.summary;
         ui.horizontal(|ui| {
             ui.heading(run.name());
-            ui.colored_label(theme::status_colour(run.status), run.status.to_string());
+            let status = if run.paused && run.status == RunStatus::Running {
+                "paused".to_string()
+            } else {
+                run.status.to_string()
+            };
+            ui.colored_label(theme::status_colour(run.status), RichText::new(status).strong());
+            if live {
+                for cmd in [UiCommand::PauseRun, UiCommand::ResumeRun, UiCommand::StopRun] {
+                    let enabled = match cmd {
+                        UiCommand::PauseRun => !run.paused,
+                        UiCommand::ResumeRun => run.paused,
+                        _ => true,
+                    };
+                    if ui
+                        .add_enabled(enabled, egui::Button::new(cmd.label()))
+                        .on_hover_text(cmd.hover_text(ui.ctx()))
+                        .clicked()
+                    {
+                        self.command = Some(cmd);
+                    }
+                }
+            }
+            let resumable = matches!(run.status, RunStatus::Stopped | RunStatus::Crashed | RunStatus::Failed);
+            if resumable
+                && !live
+                && ui
+                    .button("Continue training")
+                    .on_hover_text("Queue this run to resume from its newest checkpoint, to the end its config sets")
+                    .clicked()
+            {
+                self.resume_request = Some(run.dir.clone());
+            }
         });
-        ui.label(format!(
-            "{} · device {} · {} steps ({:.2} epochs){}",
-            run.id,
-            if s.device.is_empty() { "?" } else { &s.device },
-            s.steps,
-            s.epochs,
-            s.trainable_percent()
-                .map(|p| format!(" · {p:.2} % trainable"))
-                .unwrap_or_default()
-        ));
-        if let (Some(eer), Some(step)) = (s.eer, s.eer_step) {
-            ui.label(format!(
-                "EER {:.2} % on {} at step {step}",
-                100.0 * eer,
-                s.trials.as_deref().unwrap_or("?")
-            ));
+        let last = run.steps.last();
+        let mut facts = vec![run.id.clone()];
+        facts.push(format!("device {}", if s.device.is_empty() { run.device().unwrap_or("?") } else { &s.device }));
+        facts.push(match (last, run.total_steps) {
+            (Some(r), Some(t)) => format!("step {} of {t} (epoch {:.2})", r.step, r.epoch),
+            (Some(r), None) => format!("step {} (epoch {:.2})", r.step, r.epoch),
+            (None, _) => "no step yet".into(),
+        });
+        if let Some(v) = last.and_then(|r| r.samples_per_sec) {
+            facts.push(format!("{v:.1} crops/s"));
         }
+        if run.status == RunStatus::Running {
+            if let Some(eta) = last.and_then(|r| r.eta_seconds) {
+                facts.push(format!("ETA {}", duration(eta)));
+            }
+        }
+        if let Some(r) = last {
+            facts.push(format!("{} elapsed", duration(r.t)));
+        }
+        if let Some(p) = s.trainable_percent() {
+            facts.push(format!("{p:.2} % trainable"));
+        }
+        if let (Some(eer), Some(step)) = (s.eer, s.eer_step) {
+            facts.push(format!("EER {:.2} % at step {step}", 100.0 * eer));
+        }
+        ui.label(facts.join(" · "));
         if !s.message.is_empty() {
             ui.label(&s.message);
         }
-        for d in &run.damage {
+        for d in run.damage.iter().take(5) {
             ui.label(RichText::new(format!("⚠ {d}")).color(theme::WARN));
         }
-        ui.add_space(theme::GAP);
-
-        let loss = loss_series(run);
         ui.horizontal(|ui| {
-            ui.strong("Training loss");
-            ui.add(egui::Slider::new(&mut self.smoothing, 0.0..=0.99).text("smoothing"));
+            ui.label("x axis:");
+            for a in [XAxis::Step, XAxis::Epoch, XAxis::WallTime] {
+                ui.selectable_value(&mut self.x_axis, a, a.label());
+            }
+            ui.separator();
+            ui.add(egui::Slider::new(&mut self.smoothing, 0.0..=0.999).text("smoothing"))
+                .on_hover_text("debiased exponential moving average, as TensorBoard's");
         });
-        if loss.is_empty() {
-            ui.weak("No training steps yet.");
-        } else {
-            let smoothed = smooth(&loss, self.smoothing);
-            Plot::new("loss")
-                .height(theme::PLOT_HEIGHT)
-                .legend(Legend::default())
-                .x_axis_label("step")
-                .y_axis_label("loss")
-                .show(ui, |p| {
-                    p.line(Line::new("raw", PlotPoints::from(loss)).color(theme::MUTED));
-                    p.line(Line::new("smoothed", PlotPoints::from(smoothed)));
-                });
-        }
+    }
 
-        ui.strong("Layer weights (softmax, latest)");
-        let weights = run.events.iter().rev().find_map(|r| match &r.event {
-            RunEvent::LayerWeights { step, weights } => Some((*step, weights.clone())),
-            _ => None,
-        });
-        match weights {
-            None => {
-                ui.weak("No layer weights reported yet.");
-            }
-            Some((step, w)) => {
-                let bars: Vec<Bar> = w.iter().enumerate().map(|(i, &v)| Bar::new(i as f64, v)).collect();
-                Plot::new("layer_weights")
-                    .height(theme::PLOT_HEIGHT * 0.7)
-                    .x_axis_label(format!("hidden state (0 = CNN output) · step {step}"))
-                    .y_axis_label("weight")
-                    .show(ui, |p| p.bar_chart(BarChart::new("weights", bars)));
-            }
-        }
-
-        ui.strong("DET curve (latest evaluation)");
-        match run.latest_det() {
-            None => {
-                ui.weak("No evaluation with a DET curve yet.");
-            }
-            Some((step, trials, eer, det)) => {
-                let label = format!("{trials}, step {step}: EER {:.2} %", 100.0 * eer);
-                super::det_plot::det_plot(
-                    ui,
-                    "monitor_det",
-                    &[DetSeries { label, points: det }],
-                    theme::PLOT_HEIGHT * 1.8,
-                );
-            }
-        }
-
-        ui.strong("EER over training");
-        let eers: Vec<[f64; 2]> = run
-            .events
+    fn plots_ui(&mut self, ui: &mut egui::Ui, run: &RunView) {
+        let x = self.x_axis;
+        let h = theme::PLOT_HEIGHT;
+        let loss: Vec<[f64; 2]> = run.steps.iter().map(|r| [x.of(r), r.loss]).collect();
+        let acc: Vec<[f64; 2]> = run
+            .steps
             .iter()
-            .filter_map(|r| match &r.event {
-                RunEvent::Eval { step, eer, .. } => Some([*step as f64, 100.0 * eer]),
-                _ => None,
-            })
+            .filter_map(|r| Some([x.of(r), 100.0 * r.accuracy?]))
             .collect();
-        if eers.is_empty() {
-            ui.weak("No evaluation yet.");
-        } else {
-            Plot::new("eer")
-                .height(theme::PLOT_HEIGHT * 0.7)
-                .x_axis_label("step")
-                .y_axis_label("EER (%)")
-                .show(ui, |p| {
-                    p.line(Line::new("EER", PlotPoints::from(eers.clone())));
-                    p.points(Points::new("evaluations", PlotPoints::from(eers)).radius(3.0));
+        let png = &mut self.png;
+        let smoothing = self.smoothing;
+        ui.columns(2, |cols| {
+            cols[0].strong("Training loss");
+            if loss.is_empty() {
+                cols[0].weak("No training steps yet.");
+            } else {
+                let smoothed = smooth(&loss, smoothing);
+                let rect = series_plot(
+                    &mut cols[0],
+                    "loss",
+                    x.label(),
+                    "loss",
+                    &[
+                        Series { name: "raw".into(), points: loss, color: Some(theme::MUTED) },
+                        Series { name: "smoothed".into(), points: smoothed, color: Some(theme::ACCENT) },
+                    ],
+                    h,
+                );
+                png.button(&mut cols[0], rect, "loss");
+            }
+            cols[1].strong("Training accuracy (%)");
+            if acc.is_empty() {
+                cols[1].weak("No accuracy reported yet.");
+            } else {
+                let smoothed = smooth(&acc, smoothing);
+                let rect = series_plot(
+                    &mut cols[1],
+                    "accuracy",
+                    x.label(),
+                    "accuracy (%)",
+                    &[
+                        Series { name: "raw".into(), points: acc, color: Some(theme::MUTED) },
+                        Series { name: "smoothed".into(), points: smoothed, color: Some(theme::ACCENT) },
+                    ],
+                    h,
+                );
+                png.button(&mut cols[1], rect, "accuracy");
+            }
+        });
+        ui.add_space(theme::GAP);
+        ui.columns(2, |cols| {
+            cols[0].strong("Learning rate per group (log10)");
+            let lrs: Vec<Series> = run
+                .lr_groups
+                .iter()
+                .zip(&run.lrs)
+                .map(|(g, v)| Series {
+                    name: g.clone(),
+                    points: run
+                        .steps
+                        .iter()
+                        .zip(v)
+                        .filter(|(_, lr)| lr.is_finite() && **lr > 0.0)
+                        .map(|(r, lr)| [x.of(r), lr.log10()])
+                        .collect(),
+                    color: None,
+                })
+                .collect();
+            if lrs.is_empty() {
+                cols[0].weak("No steps yet.");
+            } else {
+                let rect = series_plot(&mut cols[0], "lr", x.label(), "log10 learning rate", &lrs, h * 0.8);
+                png.button(&mut cols[0], rect, "learning rate");
+            }
+            cols[1].strong("Throughput (training crops per second)");
+            let thr: Vec<[f64; 2]> = run
+                .steps
+                .iter()
+                .filter_map(|r| Some([x.of(r), r.samples_per_sec?]))
+                .collect();
+            if thr.is_empty() {
+                cols[1].weak("No throughput reported yet.");
+            } else {
+                let smoothed = smooth(&thr, smoothing);
+                let rect = series_plot(
+                    &mut cols[1],
+                    "throughput",
+                    x.label(),
+                    "crops/s",
+                    &[
+                        Series { name: "raw".into(), points: thr, color: Some(theme::MUTED) },
+                        Series { name: "smoothed".into(), points: smoothed, color: Some(theme::ACCENT) },
+                    ],
+                    h * 0.8,
+                );
+                png.button(&mut cols[1], rect, "throughput");
+            }
+        });
+        ui.add_space(theme::GAP);
+        ui.columns(2, |cols| {
+            cols[0].strong("Layer weights (softmax, latest)");
+            match run.layer_weights.last() {
+                None => {
+                    cols[0].weak("No layer weights reported yet.");
+                }
+                Some((step, w)) => {
+                    let bars: Vec<Bar> = w.iter().enumerate().map(|(i, &v)| Bar::new(i as f64, v).name(format!("h{i}"))).collect();
+                    let rect = Plot::new("layer_weights")
+                        .height(h * 0.8)
+                        .x_axis_label(format!("hidden state (0 = CNN output) · step {step}"))
+                        .y_axis_label("weight")
+                        .show(&mut cols[0], |p| p.bar_chart(BarChart::new("weights", bars).color(theme::ACCENT)))
+                        .response
+                        .rect;
+                    png.button(&mut cols[0], rect, "layer weights");
+                }
+            }
+            cols[1].strong("Layer weights over training");
+            if run.layer_weights.len() < 2 {
+                cols[1].weak("The heat map needs two reports or more.");
+            } else {
+                let rect = heat_map(&mut cols[1], &run.layer_weights, h * 0.8);
+                png.button(&mut cols[1], rect, "layer-weight history");
+            }
+        });
+        ui.add_space(theme::GAP);
+        ui.columns(2, |cols| {
+            cols[0].strong("Evaluations");
+            if run.evals.is_empty() {
+                cols[0].weak("No evaluation yet.");
+            } else {
+                let eers: Vec<[f64; 2]> = run.evals.iter().map(|e| [e.step as f64, 100.0 * e.eer]).collect();
+                let rect = Plot::new("eer")
+                    .height(h * 0.6)
+                    .x_axis_label("step")
+                    .y_axis_label("EER (%)")
+                    .show(&mut cols[0], |p| {
+                        p.line(Line::new("EER", PlotPoints::from(eers.clone())));
+                        p.points(Points::new("evaluations", PlotPoints::from(eers)).radius(3.0));
+                    })
+                    .response
+                    .rect;
+                png.button(&mut cols[0], rect, "EER");
+                egui::Grid::new("evals").striped(true).show(&mut cols[0], |ui| {
+                    for t in ["step", "epoch", "trials", "EER (%)", "minDCF 0.01", "minDCF 0.05"] {
+                        ui.strong(t);
+                    }
+                    ui.end_row();
+                    for e in run.evals.iter().rev() {
+                        ui.label(e.step.to_string());
+                        ui.label(format!("{:.2}", e.epoch));
+                        ui.label(&e.trials);
+                        ui.label(format!("{:.2}", 100.0 * e.eer));
+                        for p in ["0.01", "0.05"] {
+                            ui.label(e.min_dcf.get(p).map(|v| format!("{v:.3}")).unwrap_or_default());
+                        }
+                        ui.end_row();
+                    }
                 });
+            }
+            cols[1].strong("DET curve (latest evaluation)");
+            match run.latest_det() {
+                None => {
+                    cols[1].weak("No evaluation with a DET curve yet.");
+                }
+                Some(e) => {
+                    let label = format!("{}, step {}: EER {:.2} %", e.trials, e.step, 100.0 * e.eer);
+                    let rect = super::det_plot::det_plot(
+                        &mut cols[1],
+                        "monitor_det",
+                        &[DetSeries { label, points: &e.det, eer: Some(e.eer) }],
+                        h * 1.4,
+                    );
+                    png.button(&mut cols[1], rect, "DET");
+                }
+            }
+        });
+        ui.add_space(theme::GAP);
+        egui::CollapsingHeader::new(RichText::new(format!("Log ({} lines)", run.log.len())).strong())
+            .default_open(true)
+            .show(ui, |ui| {
+                ScrollArea::vertical()
+                    .id_salt("log")
+                    .max_height(h)
+                    .stick_to_bottom(true)
+                    .show(ui, |ui| {
+                        let start = run.log.len().saturating_sub(500);
+                        for l in &run.log[start..] {
+                            let colour = match l.level {
+                                LogLevel::Info => ui.visuals().text_color(),
+                                LogLevel::Warn => theme::WARN,
+                                LogLevel::Error => theme::ERROR,
+                            };
+                            ui.label(RichText::new(format!("{:>8} {}", duration(l.t), l.message)).monospace().color(colour));
+                        }
+                    });
+            });
+    }
+}
+
+/// `1 h 02 min`, `3 min 07 s`, `12 s`.
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// A perceptual ramp from dark blue through teal to yellow (close to viridis), for `v` in 0..=1.
+pub fn ramp(v: f64) -> Color32 {
+    const STOPS: [[f32; 3]; 5] = [
+        [68.0, 1.0, 84.0],
+        [59.0, 82.0, 139.0],
+        [33.0, 145.0, 140.0],
+        [94.0, 201.0, 98.0],
+        [253.0, 231.0, 37.0],
+    ];
+    let v = v.clamp(0.0, 1.0) as f32 * (STOPS.len() - 1) as f32;
+    let i = (v.floor() as usize).min(STOPS.len() - 2);
+    let f = v - i as f32;
+    let c = |k: usize| (STOPS[i][k] + f * (STOPS[i + 1][k] - STOPS[i][k])).round() as u8;
+    Color32::from_rgb(c(0), c(1), c(2))
+}
+
+/// The layer weights over training: one column per report (sampled down to the width), one row per hidden
+/// state (h0 at the bottom), colour = weight. Hover names the cell.
+fn heat_map(ui: &mut egui::Ui, history: &[(u64, Vec<f64>)], height: f32) -> egui::Rect {
+    let layers = history.iter().map(|(_, w)| w.len()).max().unwrap_or(0).max(1);
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(ui.available_width(), height), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    let label_w = 34.0;
+    let plot = egui::Rect::from_min_max(rect.min + egui::vec2(label_w, 0.0), rect.max - egui::vec2(0.0, 16.0));
+    let columns = history.len().min((plot.width() / 2.0).max(1.0) as usize).max(1);
+    let vmax = history
+        .iter()
+        .flat_map(|(_, w)| w.iter().copied())
+        .fold(f64::MIN_POSITIVE, f64::max);
+    let cw = plot.width() / columns as f32;
+    let ch = plot.height() / layers as f32;
+    let pick = |c: usize| &history[c * history.len() / columns];
+    for c in 0..columns {
+        let (_, w) = pick(c);
+        for (l, &v) in w.iter().enumerate() {
+            let min = egui::pos2(plot.min.x + c as f32 * cw, plot.max.y - (l + 1) as f32 * ch);
+            painter.rect_filled(egui::Rect::from_min_size(min, egui::vec2(cw + 0.5, ch + 0.5)), 0.0, ramp(v / vmax));
         }
     }
+    let text = ui.visuals().text_color();
+    let font = egui::FontId::proportional(10.0);
+    let every = (layers / 8).max(1);
+    for l in (0..layers).step_by(every) {
+        let y = plot.max.y - (l as f32 + 0.5) * ch;
+        painter.text(egui::pos2(rect.min.x + 2.0, y), egui::Align2::LEFT_CENTER, format!("h{l}"), font.clone(), text);
+    }
+    let (first, last) = (history[0].0, history[history.len() - 1].0);
+    painter.text(egui::pos2(plot.min.x, rect.max.y), egui::Align2::LEFT_BOTTOM, format!("step {first}"), font.clone(), text);
+    painter.text(egui::pos2(plot.max.x, rect.max.y), egui::Align2::RIGHT_BOTTOM, format!("step {last} · max {vmax:.3}"), font, text);
+    if let Some(pos) = response.hover_pos() {
+        if plot.contains(pos) {
+            let c = (((pos.x - plot.min.x) / cw) as usize).min(columns - 1);
+            let l = (((plot.max.y - pos.y) / ch) as usize).min(layers - 1);
+            let (step, w) = pick(c);
+            if let Some(v) = w.get(l) {
+                response.on_hover_text_at_pointer(format!("step {step} · h{l} · weight {v:.4}"));
+            }
+        }
+    }
+    rect
 }
 
 #[cfg(test)]
@@ -233,5 +556,19 @@ mod tests {
             assert!((y - 2.0).abs() < 1e-12);
         }
         assert_eq!(smooth(&pts, 0.0), pts);
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(duration(12.4), "12 s");
+        assert_eq!(duration(187.0), "3 min 07 s");
+        assert_eq!(duration(3720.0), "1 h 02 min");
+    }
+
+    #[test]
+    fn the_ramp_runs_dark_to_bright() {
+        let lum = |c: Color32| c.r() as u32 + c.g() as u32 + c.b() as u32;
+        assert!(lum(ramp(0.0)) < lum(ramp(0.5)) && lum(ramp(0.5)) < lum(ramp(1.0)));
+        assert_eq!(ramp(-1.0), ramp(0.0));
     }
 }

@@ -25,3 +25,6 @@ pub fn status_colour(status: crate::runs::RunStatus) -> Color32 {
         Failed | Crashed => ERROR,
     }
 }
+
+/// Highlights: adapters in the stack picture, the live series.
+pub const ACCENT: Color32 = Color32::from_rgb(90, 150, 230);

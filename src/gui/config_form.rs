@@ -1,0 +1,556 @@
+//! The experiment as a form: every field of [`ExperimentConfig`] as a widget with its unit, the method's own
+//! options only, the Transformer stack picture for placing adapters, and each validation problem beside its
+//! field. The form edits a parsed config in place and says whether anything changed; the Configure tab turns
+//! that into TOML (and back) and asks for the parameter count.
+
+use super::file_dialog::DialogPurpose;
+use super::layer_stack::{stack_ui, Columns, Stack};
+use super::theme;
+use crate::config::{
+    name_of, Activation, AdapterPosition, AggregationKind, ConfigProblem, DataSource, ExperimentConfig, HeadKind,
+    LayerSelection, LoraTarget, LossKind, Method, OptimizerKind, Schedule, ScoreNorm, PRESETS,
+};
+use crate::data::CorpusLayout;
+use eframe::egui::{self, CollapsingHeader, DragValue, RichText, Slider};
+use serde::Serialize;
+use std::cell::RefCell;
+
+/// What the form shows besides the config.
+pub struct FormContext<'a> {
+    pub problems: &'a [ConfigProblem],
+    /// Transformer layers of the backbone, when known (presets: always; checkpoints: once read).
+    pub layers: Option<usize>,
+    /// "wavlm · 12 layers · 768 wide · 94.4 M parameters", once the model was built off the UI thread.
+    pub architecture: Option<String>,
+    /// Keys whose problems were shown (the rest are listed at the end).
+    shown: RefCell<Vec<String>>,
+}
+
+impl<'a> FormContext<'a> {
+    pub fn new(problems: &'a [ConfigProblem], layers: Option<usize>, architecture: Option<String>) -> Self {
+        Self {
+            problems,
+            layers,
+            architecture,
+            shown: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Shows the problems of `key` (and of its list items `key[i]`) in red.
+    fn problems_of(&self, ui: &mut egui::Ui, key: &str) {
+        self.shown.borrow_mut().push(key.to_string());
+        for p in self.problems.iter().filter(|p| matches_key(&p.key, key)) {
+            ui.label(RichText::new(format!("⚠ {}", p.message)).color(theme::ERROR))
+                .on_hover_text(p.to_string());
+        }
+    }
+
+    fn unshown(&self) -> Vec<&ConfigProblem> {
+        let shown = self.shown.borrow();
+        self.problems
+            .iter()
+            .filter(|p| !shown.iter().any(|k| matches_key(&p.key, k)))
+            .collect()
+    }
+}
+
+fn matches_key(problem: &str, key: &str) -> bool {
+    problem == key || problem.strip_prefix(key).is_some_and(|rest| rest.starts_with('['))
+}
+
+/// A labelled row: label (with tooltip), the widget, then the field's problems.
+fn row(ui: &mut egui::Ui, cx: &FormContext<'_>, label: &str, tip: &str, key: &str, widget: impl FnOnce(&mut egui::Ui) -> bool) -> bool {
+    let mut changed = false;
+    ui.horizontal_wrapped(|ui| {
+        ui.label(label).on_hover_text(format!("{tip}\n\nTOML key: {key}"));
+        changed = widget(ui);
+        cx.problems_of(ui, key);
+    });
+    changed
+}
+
+/// A drop-down of enum values shown as written in TOML.
+fn choice<T: Copy + PartialEq + Serialize>(ui: &mut egui::Ui, id: &str, value: &mut T, options: &[T]) -> bool {
+    let mut changed = false;
+    egui::ComboBox::from_id_salt(id)
+        .selected_text(name_of(value))
+        .show_ui(ui, |ui| {
+            for o in options {
+                changed |= ui.selectable_value(value, *o, name_of(o)).changed();
+            }
+        });
+    changed
+}
+
+fn drag_usize(ui: &mut egui::Ui, v: &mut usize, range: std::ops::RangeInclusive<usize>, suffix: &str) -> bool {
+    ui.add(DragValue::new(v).range(range).suffix(suffix)).changed()
+}
+
+fn drag_f64(ui: &mut egui::Ui, v: &mut f64, range: std::ops::RangeInclusive<f64>, speed: f64, suffix: &str) -> bool {
+    ui.add(DragValue::new(v).range(range).speed(speed).suffix(suffix)).changed()
+}
+
+/// A learning rate on a log slider, shown as `1e-3`.
+fn lr_slider(ui: &mut egui::Ui, v: &mut f64) -> bool {
+    ui.add(
+        Slider::new(v, 1e-6..=1e-1)
+            .logarithmic(true)
+            .custom_formatter(|x, _| format!("{x:.1e}"))
+            .custom_parser(|s| s.trim().parse().ok()),
+    )
+    .changed()
+}
+
+fn path_text(p: &Option<std::path::PathBuf>) -> String {
+    p.as_ref().map_or("(none)".into(), |p| p.display().to_string())
+}
+
+/// One line per method, for the method picker.
+pub fn method_blurb(m: Method) -> &'static str {
+    match m {
+        Method::FullFinetune => "every backbone parameter trains",
+        Method::Frozen => "backbone frozen: only aggregation and head train (SUPERB)",
+        Method::PartialFinetune => "the top k Transformer layers train",
+        Method::Houlsby => "serial bottleneck adapters after MHSA and FFN",
+        Method::Lora => "low-rank updates of chosen projections",
+        Method::Prefix => "learned key/value prefixes per layer",
+        Method::Bitfit => "only the backbone's biases train",
+        Method::Adapters => "inner + inter parallel adapters (Sang & Hansen 2024)",
+    }
+}
+
+/// Draws the whole form; true when the config changed. File pickers wanted are pushed to `dialogs`.
+pub fn form_ui(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>, dialogs: &mut Vec<DialogPurpose>) -> bool {
+    let mut changed = false;
+    ui.columns(2, |cols| {
+        let ui = &mut cols[0];
+        changed |= experiment_section(ui, c, cx);
+        changed |= backbone_section(ui, c, cx, dialogs);
+        changed |= method_section(ui, c, cx);
+        changed |= data_section(ui, c, cx, dialogs);
+        let ui = &mut cols[1];
+        changed |= placement_section(ui, c, cx);
+        changed |= head_section(ui, c, cx);
+        changed |= optim_section(ui, c, cx);
+        changed |= eval_section(ui, c, cx);
+    });
+    let rest = cx.unshown();
+    if !rest.is_empty() {
+        ui.separator();
+        for p in rest {
+            ui.label(RichText::new(format!("⚠ {p}")).color(theme::ERROR));
+        }
+    }
+    changed
+}
+
+fn section(ui: &mut egui::Ui, title: &str, body: impl FnOnce(&mut egui::Ui) -> bool) -> bool {
+    CollapsingHeader::new(RichText::new(title).strong())
+        .default_open(true)
+        .show(ui, body)
+        .body_returned
+        .unwrap_or(false)
+}
+
+fn experiment_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>) -> bool {
+    section(ui, "Experiment", |ui| {
+        let mut ch = false;
+        ch |= row(ui, cx, "name", "names the run folder", "name", |ui| {
+            ui.add(egui::TextEdit::singleline(&mut c.name).desired_width(200.0)).changed()
+        });
+        ch |= row(ui, cx, "description", "free text, kept with the run", "description", |ui| {
+            ui.add(egui::TextEdit::singleline(&mut c.description).desired_width(300.0)).changed()
+        });
+        ch |= row(ui, cx, "seed", "initialisation, data order and crops", "seed", |ui| {
+            ui.add(DragValue::new(&mut c.seed)).changed()
+        });
+        ch |= row(ui, cx, "device", "where it trains: cpu, or cuda:N in a --features cuda build", "device", |ui| {
+            let mut ch = false;
+            egui::ComboBox::from_id_salt("device")
+                .selected_text(c.device.clone())
+                .show_ui(ui, |ui| {
+                    for d in ["cpu", "cuda:0", "cuda:1"] {
+                        if ui.selectable_label(c.device == d, d).clicked() {
+                            c.device = d.to_string();
+                            ch = true;
+                        }
+                    }
+                });
+            ch
+        });
+        ch
+    })
+}
+
+fn backbone_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>, dialogs: &mut Vec<DialogPurpose>) -> bool {
+    section(ui, "Backbone", |ui| {
+        let mut ch = false;
+        let mut from_preset = c.model.checkpoint.is_none();
+        ui.horizontal(|ui| {
+            if ui.radio_value(&mut from_preset, true, "preset (random init)").changed() {
+                c.model.checkpoint = None;
+                c.model.preset.get_or_insert_with(|| "wavlm-base-plus".into());
+                ch = true;
+            }
+            if ui.radio_value(&mut from_preset, false, "HF checkpoint folder").changed() {
+                c.model.preset = None;
+                dialogs.push(DialogPurpose::PickCheckpoint);
+            }
+        });
+        if from_preset {
+            ch |= row(ui, cx, "preset", "an architecture with random weights (for dry runs and benchmarks)", "model.preset", |ui| {
+                let mut ch = false;
+                egui::ComboBox::from_id_salt("preset")
+                    .selected_text(c.model.preset.clone().unwrap_or_default())
+                    .show_ui(ui, |ui| {
+                        for (name, layers) in PRESETS {
+                            let on = c.model.preset.as_deref() == Some(*name);
+                            if ui.selectable_label(on, format!("{name} ({layers} layers)")).clicked() {
+                                c.model.preset = Some(name.to_string());
+                                ch = true;
+                            }
+                        }
+                    });
+                ch
+            });
+        } else {
+            ch |= row(ui, cx, "folder", "config.json + model.safetensors (or pytorch_model.bin), as HF saves them", "model.checkpoint", |ui| {
+                ui.monospace(path_text(&c.model.checkpoint));
+                if ui.button("Choose…").clicked() {
+                    dialogs.push(DialogPurpose::PickCheckpoint);
+                }
+                false
+            });
+        }
+        cx.problems_of(ui, "model");
+        match &cx.architecture {
+            Some(a) => ui.weak(a),
+            None => ui.weak("reading the architecture…"),
+        };
+        ch
+    })
+}
+
+fn method_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>) -> bool {
+    section(ui, "Method", |ui| {
+        let mut ch = false;
+        let a = &mut c.adaptation;
+        for m in Method::ALL {
+            ch |= ui
+                .radio_value(&mut a.method, m, RichText::new(m.name()).strong())
+                .on_hover_text(method_blurb(m))
+                .changed();
+        }
+        cx.problems_of(ui, "adaptation.method");
+        ui.weak(method_blurb(a.method));
+        ui.add_space(theme::GAP / 2.0);
+        match a.method {
+            Method::FullFinetune => {
+                ch |= row(ui, cx, "freeze CNN encoder", "keep the convolutional feature encoder frozen (the usual choice)", "adaptation.freeze_feature_encoder", |ui| {
+                    ui.checkbox(&mut a.freeze_feature_encoder, "").changed()
+                });
+            }
+            Method::PartialFinetune => {
+                ch |= row(ui, cx, "top layers", "how many of the top Transformer layers train", "adaptation.partial_top_k", |ui| {
+                    drag_usize(ui, &mut a.partial_top_k, 1..=48, " layers")
+                });
+            }
+            Method::Houlsby => {
+                ch |= row(ui, cx, "bottleneck", "adapter width", "adaptation.houlsby.bottleneck", |ui| {
+                    drag_usize(ui, &mut a.houlsby.bottleneck, 1..=2048, " dims")
+                });
+            }
+            Method::Lora => {
+                ch |= row(ui, cx, "rank", "rank r of each update", "adaptation.lora.rank", |ui| {
+                    drag_usize(ui, &mut a.lora.rank, 1..=512, "")
+                });
+                ch |= row(ui, cx, "alpha", "updates are scaled by alpha / r", "adaptation.lora.alpha", |ui| {
+                    drag_f64(ui, &mut a.lora.alpha, 0.0..=1024.0, 0.5, "")
+                });
+                ch |= row(ui, cx, "targets", "which projections get an update", "adaptation.lora.targets", |ui| {
+                    let mut ch = false;
+                    for t in [LoraTarget::Q, LoraTarget::K, LoraTarget::V, LoraTarget::Out, LoraTarget::FfnIn, LoraTarget::FfnOut] {
+                        let mut on = a.lora.targets.contains(&t);
+                        if ui.checkbox(&mut on, name_of(&t)).changed() {
+                            if on {
+                                a.lora.targets.push(t);
+                            } else {
+                                a.lora.targets.retain(|x| *x != t);
+                            }
+                            ch = true;
+                        }
+                    }
+                    ch
+                });
+            }
+            Method::Prefix => {
+                ch |= row(ui, cx, "prefix length", "learned key/value vectors per layer", "adaptation.prefix.length", |ui| {
+                    drag_usize(ui, &mut a.prefix.length, 1..=512, " vectors")
+                });
+            }
+            Method::Adapters => {
+                ch |= adapter_options(ui, c, cx);
+            }
+            Method::Frozen | Method::Bitfit => {}
+        }
+        ch
+    })
+}
+
+fn adapter_options(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>) -> bool {
+    let mut ch = false;
+    let a = &mut c.adaptation;
+    if a.inner_enabled() {
+        ui.strong("inner adapters");
+        let inner = &mut a.inner;
+        ch |= row(ui, cx, "bottleneck", "width of each inner adapter", "adaptation.inner.bottleneck", |ui| {
+            ui.add(Slider::new(&mut inner.bottleneck, 1..=1024).logarithmic(true).suffix(" dims")).changed()
+        });
+        ch |= row(ui, cx, "scale", "the adapter's output is multiplied by this", "adaptation.inner.scale", |ui| {
+            ui.add(Slider::new(&mut inner.scale, 0.0..=4.0)).changed()
+        });
+        ch |= row(ui, cx, "activation", "between the down and up projections", "adaptation.inner.activation", |ui| {
+            choice(ui, "inner_act", &mut inner.activation, &[Activation::Relu, Activation::Gelu])
+        });
+        ui.horizontal(|ui| {
+            ch |= ui.checkbox(&mut inner.learnable_scale, "learnable scale").changed();
+            ch |= ui.checkbox(&mut inner.layer_norm, "layer norm").changed();
+        });
+    }
+    if a.inter_enabled() {
+        ui.strong("inter adapters");
+        let inter = &mut a.inter;
+        ch |= row(ui, cx, "bottleneck", "width of each inter adapter", "adaptation.inter.bottleneck", |ui| {
+            ui.add(Slider::new(&mut inter.bottleneck, 1..=1024).logarithmic(true).suffix(" dims")).changed()
+        });
+        ch |= row(ui, cx, "scale", "the adapter's output is multiplied by this", "adaptation.inter.scale", |ui| {
+            ui.add(Slider::new(&mut inter.scale, 0.0..=4.0)).changed()
+        });
+        ch |= row(ui, cx, "activation", "between the down and up projections", "adaptation.inter.activation", |ui| {
+            choice(ui, "inter_act", &mut inter.activation, &[Activation::Relu, Activation::Gelu])
+        });
+        ui.horizontal(|ui| {
+            ch |= ui.checkbox(&mut inter.learnable_scale, "learnable scale").changed();
+            ch |= ui.checkbox(&mut inter.layer_norm, "layer norm").changed();
+        });
+    }
+    if !a.inner_enabled() && !a.inter_enabled() {
+        ui.weak("No adapter is on: place some in the Transformer stack.");
+    }
+    ch
+}
+
+/// The stack picture for the methods that place something per layer.
+fn placement_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>) -> bool {
+    let method = c.adaptation.method;
+    if !matches!(method, Method::Adapters | Method::Houlsby | Method::Lora | Method::Prefix) {
+        return false;
+    }
+    section(ui, "Transformer stack", |ui| {
+        let Some(layers) = cx.layers else {
+            ui.weak("The layer picture appears once the backbone's config is read.");
+            return false;
+        };
+        let a = &mut c.adaptation;
+        let mut ch = false;
+        match method {
+            Method::Adapters => {
+                let mut selection = a.inner_enabled().then(|| a.inner.layers.clone());
+                let (mut mhsa, mut ffn) = match a.inner.position {
+                    AdapterPosition::Mhsa => (true, false),
+                    AdapterPosition::Ffn => (false, true),
+                    AdapterPosition::Both => (true, true),
+                };
+                let mut inter = a.inter_enabled();
+                ch = stack_ui(
+                    ui,
+                    Stack {
+                        id: "inner_stack",
+                        layers,
+                        selection: &mut selection,
+                        columns: Columns::Sublayers { mhsa: &mut mhsa, ffn: &mut ffn },
+                        inter: Some(&mut inter),
+                    },
+                );
+                if ch {
+                    match selection {
+                        Some(s) => {
+                            a.inner.layers = s;
+                            a.inner.enabled = Some(true);
+                        }
+                        None => a.inner.enabled = Some(false),
+                    }
+                    a.inner.position = match (mhsa, ffn) {
+                        (true, false) => AdapterPosition::Mhsa,
+                        (false, true) => AdapterPosition::Ffn,
+                        _ => AdapterPosition::Both,
+                    };
+                    a.inter.enabled = Some(inter);
+                }
+                ui.weak("A click adds or removes the adapters of a whole layer; MHSA / FFN choose where they sit in every selected layer.");
+                cx.problems_of(ui, "adaptation.inner.layers");
+                cx.problems_of(ui, "adaptation.inner.enabled");
+                cx.problems_of(ui, "adaptation.inter.enabled");
+                cx.problems_of(ui, "adaptation.inner");
+                cx.problems_of(ui, "adaptation.inter");
+            }
+            Method::Houlsby | Method::Lora | Method::Prefix => {
+                let (sel, name, key) = match method {
+                    Method::Houlsby => (&mut a.houlsby.layers, "adapter", "adaptation.houlsby.layers"),
+                    Method::Lora => (&mut a.lora.layers, "LoRA", "adaptation.lora.layers"),
+                    _ => (&mut a.prefix.layers, "prefix", "adaptation.prefix.layers"),
+                };
+                let mut selection = Some(sel.clone());
+                ch = stack_ui(
+                    ui,
+                    Stack {
+                        id: "method_stack",
+                        layers,
+                        selection: &mut selection,
+                        columns: Columns::Single(name),
+                        inter: None,
+                    },
+                );
+                if ch {
+                    // A method needs at least one layer; "none" keeps the lowest layer rather than an empty list.
+                    *sel = selection.unwrap_or(LayerSelection::List(vec![1]));
+                }
+                cx.problems_of(ui, key);
+            }
+            _ => {}
+        }
+        ch
+    })
+}
+
+fn head_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>) -> bool {
+    section(ui, "Aggregation, head and loss", |ui| {
+        let mut ch = false;
+        ch |= row(ui, cx, "aggregation", "how the hidden states h0…hL become one sequence", "aggregation.kind", |ui| {
+            choice(ui, "agg", &mut c.aggregation.kind, &[AggregationKind::WeightedSum, AggregationKind::Last, AggregationKind::Mean])
+        });
+        ch |= row(ui, cx, "layer norm", "normalise each hidden state before the weighted sum", "aggregation.layer_norm", |ui| {
+            ui.checkbox(&mut c.aggregation.layer_norm, "").changed()
+        });
+        let h = &mut c.head;
+        ch |= row(ui, cx, "head", "pooling + embedding", "head.kind", |ui| {
+            choice(ui, "head", &mut h.kind, &[HeadKind::Xvector, HeadKind::Ecapa, HeadKind::Mhfa])
+        });
+        ch |= row(ui, cx, "embedding", "speaker embedding size", "head.embedding_dim", |ui| {
+            drag_usize(ui, &mut h.embedding_dim, 1..=4096, " dims")
+        });
+        if h.kind == HeadKind::Mhfa {
+            ch |= row(ui, cx, "MHFA heads", "attention heads", "head.mhfa_heads", |ui| drag_usize(ui, &mut h.mhfa_heads, 1..=256, ""));
+            ch |= row(ui, cx, "compression", "key/value compression width", "head.mhfa_compression", |ui| {
+                drag_usize(ui, &mut h.mhfa_compression, 1..=4096, " dims")
+            });
+        } else {
+            ch |= row(ui, cx, "channels", "TDNN channels", "head.channels", |ui| drag_usize(ui, &mut h.channels, 1..=4096, ""));
+        }
+        let l = &mut c.loss;
+        ch |= row(ui, cx, "loss", "margin softmax", "loss.kind", |ui| {
+            choice(ui, "loss", &mut l.kind, &[LossKind::AamSoftmax, LossKind::AmSoftmax])
+        });
+        ch |= row(ui, cx, "margin", "additive margin (AAM: radians)", "loss.margin", |ui| drag_f64(ui, &mut l.margin, 0.0..=1.0, 0.005, ""));
+        ch |= row(ui, cx, "scale s", "logit scale", "loss.scale", |ui| drag_f64(ui, &mut l.scale, 1.0..=128.0, 0.5, ""));
+        ch |= row(ui, cx, "margin warm-up", "the margin rises from 0 over this many epochs", "loss.margin_warmup_epochs", |ui| {
+            drag_f64(ui, &mut l.margin_warmup_epochs, 0.0..=1000.0, 0.1, " epochs")
+        });
+        ch
+    })
+}
+
+fn data_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>, dialogs: &mut Vec<DialogPurpose>) -> bool {
+    section(ui, "Data", |ui| {
+        let mut ch = false;
+        let d = &mut c.data;
+        ui.horizontal(|ui| {
+            ch |= ui.radio_value(&mut d.source, DataSource::Synthetic, "synthetic speakers").changed();
+            ch |= ui.radio_value(&mut d.source, DataSource::Corpus, "corpus folder").changed();
+        });
+        match d.source {
+            DataSource::Synthetic => {
+                let s = &mut d.synthetic;
+                ch |= row(ui, cx, "training speakers", "voices the classifier learns", "data.synthetic.speakers", |ui| drag_usize(ui, &mut s.speakers, 2..=100_000, ""));
+                ch |= row(ui, cx, "test speakers", "unseen voices for the trial list", "data.synthetic.test_speakers", |ui| drag_usize(ui, &mut s.test_speakers, 2..=100_000, ""));
+                ch |= row(ui, cx, "utterances", "per speaker", "data.synthetic.utterances", |ui| drag_usize(ui, &mut s.utterances, 2..=100_000, ""));
+                ch |= row(ui, cx, "length", "of each utterance", "data.synthetic.seconds", |ui| drag_f64(ui, &mut s.seconds, 0.1..=600.0, 0.1, " s"));
+            }
+            DataSource::Corpus => {
+                for (label, tip, key, value, purpose) in [
+                    ("corpus", "training audio: VoxCeleb, Kaldi or speaker folders", "data.corpus", &d.corpus, DialogPurpose::PickCorpus),
+                    ("trials", "trial list: `label enroll test` lines", "data.trials", &d.trials, DialogPurpose::PickTrials),
+                    ("eval corpus", "where the trial list's files are (default: the corpus)", "data.eval_corpus", &d.eval_corpus, DialogPurpose::PickEvalCorpus),
+                ] {
+                    row(ui, cx, label, tip, key, |ui| {
+                        ui.monospace(path_text(value));
+                        if ui.button("Choose…").clicked() {
+                            dialogs.push(purpose);
+                        }
+                        false
+                    });
+                }
+                ch |= row(ui, cx, "layout", "how the corpus folder is organised", "data.layout", |ui| {
+                    choice(ui, "layout", &mut d.layout, &[CorpusLayout::Auto, CorpusLayout::VoxCeleb, CorpusLayout::Kaldi, CorpusLayout::Folders])
+                });
+            }
+        }
+        ch |= row(ui, cx, "augmentation", "noise and reverberation (folders set in the TOML)", "data.augment.enabled", |ui| {
+            ui.checkbox(&mut d.augment.enabled, "").changed()
+        });
+        ch
+    })
+}
+
+fn optim_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>) -> bool {
+    section(ui, "Optimisation", |ui| {
+        let mut ch = false;
+        let o = &mut c.optim;
+        ch |= row(ui, cx, "optimiser", "AdamW, or SGD with momentum", "optim.optimizer", |ui| {
+            choice(ui, "optimizer", &mut o.optimizer, &[OptimizerKind::Adamw, OptimizerKind::Sgd])
+        });
+        if o.optimizer == OptimizerKind::Sgd {
+            ch |= row(ui, cx, "momentum", "SGD momentum", "optim.momentum", |ui| drag_f64(ui, &mut o.momentum, 0.0..=0.999, 0.01, ""));
+        }
+        ch |= row(ui, cx, "epochs", "passes over the training data", "optim.epochs", |ui| drag_usize(ui, &mut o.epochs, 1..=10_000, " epochs"));
+        ch |= row(ui, cx, "batch", "crops per optimiser step", "optim.batch_size", |ui| drag_usize(ui, &mut o.batch_size, 1..=4096, " crops"));
+        ch |= row(ui, cx, "crop length", "random training crop", "optim.segment_seconds", |ui| drag_f64(ui, &mut o.segment_seconds, 0.1..=60.0, 0.05, " s"));
+        ch |= row(ui, cx, "lr adapters", "adapters, inter adapters and aggregation", "optim.lr_adapters", |ui| lr_slider(ui, &mut o.lr_adapters));
+        ch |= row(ui, cx, "lr head", "head and classifier", "optim.lr_head", |ui| lr_slider(ui, &mut o.lr_head));
+        if matches!(c.adaptation.method, Method::FullFinetune | Method::PartialFinetune | Method::Bitfit) {
+            ch |= row(ui, cx, "lr backbone", "backbone parameters that train", "optim.lr_backbone", |ui| lr_slider(ui, &mut o.lr_backbone));
+        }
+        ch |= row(ui, cx, "weight decay", "decoupled (AdamW) / L2 (SGD); not on biases and norms", "optim.weight_decay", |ui| {
+            drag_f64(ui, &mut o.weight_decay, 0.0..=1.0, 1e-5, "")
+        });
+        ch |= row(ui, cx, "schedule", "learning-rate schedule after warm-up", "optim.schedule", |ui| {
+            choice(ui, "schedule", &mut o.schedule, &[Schedule::Constant, Schedule::WarmupCosine, Schedule::WarmupExponential])
+        });
+        ch |= row(ui, cx, "warm-up", "linear warm-up", "optim.warmup_steps", |ui| drag_usize(ui, &mut o.warmup_steps, 0..=1_000_000, " steps"));
+        ch |= row(ui, cx, "final lr", "the schedule ends at this fraction of each rate", "optim.min_lr_ratio", |ui| {
+            drag_f64(ui, &mut o.min_lr_ratio, 0.0..=1.0, 0.001, " × lr")
+        });
+        ch |= row(ui, cx, "clip", "global gradient-norm clipping (0 = off)", "optim.grad_clip", |ui| drag_f64(ui, &mut o.grad_clip, 0.0..=1e6, 0.1, ""));
+        ch |= row(ui, cx, "accumulate", "batches per optimiser step", "optim.grad_accum_steps", |ui| {
+            drag_usize(ui, &mut o.grad_accum_steps, 1..=1024, " batches")
+        });
+        ch
+    })
+}
+
+fn eval_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>) -> bool {
+    section(ui, "Evaluation", |ui| {
+        let mut ch = false;
+        let e = &mut c.eval;
+        ch |= row(ui, cx, "every", "evaluate on the trial list every N epochs (0 = only at the end)", "eval.every_epochs", |ui| {
+            drag_usize(ui, &mut e.every_epochs, 0..=10_000, " epochs")
+        });
+        ch |= row(ui, cx, "score norm", "score normalisation", "eval.score_norm", |ui| {
+            choice(ui, "norm", &mut e.score_norm, &[ScoreNorm::None, ScoreNorm::SNorm, ScoreNorm::AsNorm])
+        });
+        ch |= row(ui, cx, "layer weights", "report the aggregation weights every N steps", "eval.layer_weights_every_steps", |ui| {
+            drag_usize(ui, &mut e.layer_weights_every_steps, 1..=1_000_000, " steps")
+        });
+        ch
+    })
+}
