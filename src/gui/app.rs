@@ -340,7 +340,7 @@ impl AdaptsvApp {
                 }
                 let theme_cmd = UiCommand::ToggleTheme;
                 if ui
-                    .button(if self.dark { "☀" } else { "🌙" })
+                    .button(if self.dark { "Light theme" } else { "Dark theme" })
                     .on_hover_text(theme_cmd.hover_text(ui.ctx()))
                     .clicked()
                 {

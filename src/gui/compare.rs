@@ -313,8 +313,8 @@ impl ComparePanel {
                     ui.label("plot");
                     for col in Column::ALL {
                         let arrow = match (col == self.sort, self.ascending) {
-                            (true, true) => " ⏶",
-                            (true, false) => " ⏷",
+                            (true, true) => " ^",
+                            (true, false) => " v",
                             _ => "",
                         };
                         let mut b = ui.button(format!("{}{arrow}", col.title()));

@@ -7,7 +7,7 @@ use super::file_dialog::DialogPurpose;
 use super::layer_stack::{stack_ui, Columns, Stack};
 use super::theme;
 use crate::config::{
-    name_of, Activation, AdapterPosition, AggregationKind, ConfigProblem, DataSource, ExperimentConfig, HeadKind,
+    name_of, Activation, AdaptationConfig, AdapterPosition, AggregationKind, ConfigProblem, DataSource, ExperimentConfig, HeadKind,
     LayerSelection, LoraTarget, LossKind, Method, OptimizerKind, Schedule, ScoreNorm, PRESETS,
 };
 use crate::data::CorpusLayout;
@@ -40,7 +40,7 @@ impl<'a> FormContext<'a> {
     fn problems_of(&self, ui: &mut egui::Ui, key: &str) {
         self.shown.borrow_mut().push(key.to_string());
         for p in self.problems.iter().filter(|p| matches_key(&p.key, key)) {
-            ui.label(RichText::new(format!("⚠ {}", p.message)).color(theme::ERROR))
+            ui.label(RichText::new(format!("! {}", p.message)).color(theme::ERROR))
                 .on_hover_text(p.to_string());
         }
     }
@@ -58,47 +58,91 @@ fn matches_key(problem: &str, key: &str) -> bool {
     problem == key || problem.strip_prefix(key).is_some_and(|rest| rest.starts_with('['))
 }
 
-/// A labelled row: label (with tooltip), the widget, then the field's problems.
-fn row(ui: &mut egui::Ui, cx: &FormContext<'_>, label: &str, tip: &str, key: &str, widget: impl FnOnce(&mut egui::Ui) -> bool) -> bool {
+/// A labelled row: label (with tooltip, and naming the widget for screen readers and tests), the widget,
+/// then the field's problems. True when the widget changed its value.
+fn row(
+    ui: &mut egui::Ui,
+    cx: &FormContext<'_>,
+    label: &str,
+    tip: &str,
+    key: &str,
+    widget: impl FnOnce(&mut egui::Ui) -> egui::Response,
+) -> bool {
     let mut changed = false;
     ui.horizontal_wrapped(|ui| {
-        ui.label(label).on_hover_text(format!("{tip}\n\nTOML key: {key}"));
-        changed = widget(ui);
+        let label = ui.label(label).on_hover_text(format!("{tip}\n\nTOML key: {key}"));
+        changed = widget(ui).labelled_by(label.id).changed();
         cx.problems_of(ui, key);
     });
     changed
 }
 
-/// A drop-down of enum values shown as written in TOML.
-fn choice<T: Copy + PartialEq + Serialize>(ui: &mut egui::Ui, id: &str, value: &mut T, options: &[T]) -> bool {
+/// A drop-down of labelled options; the response counts as changed when one was picked.
+fn combo<T: Clone + PartialEq>(ui: &mut egui::Ui, id: &str, value: &mut T, options: &[(T, String)]) -> egui::Response {
     let mut changed = false;
-    egui::ComboBox::from_id_salt(id)
-        .selected_text(name_of(value))
+    let shown = options.iter().find(|(o, _)| o == value).map_or_else(String::new, |(_, l)| l.clone());
+    let mut r = egui::ComboBox::from_id_salt(id)
+        .selected_text(shown)
         .show_ui(ui, |ui| {
-            for o in options {
-                changed |= ui.selectable_value(value, *o, name_of(o)).changed();
+            for (o, label) in options {
+                changed |= ui.selectable_value(value, o.clone(), label).changed();
             }
-        });
-    changed
+        })
+        .response;
+    if changed {
+        r.mark_changed();
+    }
+    r
 }
 
-fn drag_usize(ui: &mut egui::Ui, v: &mut usize, range: std::ops::RangeInclusive<usize>, suffix: &str) -> bool {
-    ui.add(DragValue::new(v).range(range).suffix(suffix)).changed()
+/// A drop-down of enum values shown as written in TOML.
+fn choice<T: Copy + PartialEq + Serialize>(ui: &mut egui::Ui, id: &str, value: &mut T, options: &[T]) -> egui::Response {
+    let labelled: Vec<(T, String)> = options.iter().map(|o| (*o, name_of(o))).collect();
+    combo(ui, id, value, &labelled)
 }
 
-fn drag_f64(ui: &mut egui::Ui, v: &mut f64, range: std::ops::RangeInclusive<f64>, speed: f64, suffix: &str) -> bool {
-    ui.add(DragValue::new(v).range(range).speed(speed).suffix(suffix)).changed()
+fn drag_usize(ui: &mut egui::Ui, v: &mut usize, range: std::ops::RangeInclusive<usize>, suffix: &str) -> egui::Response {
+    ui.add(DragValue::new(v).range(range).suffix(suffix))
+}
+
+fn drag_f64(ui: &mut egui::Ui, v: &mut f64, range: std::ops::RangeInclusive<f64>, speed: f64, suffix: &str) -> egui::Response {
+    ui.add(DragValue::new(v).range(range).speed(speed).suffix(suffix))
 }
 
 /// A learning rate on a log slider, shown as `1e-3`.
-fn lr_slider(ui: &mut egui::Ui, v: &mut f64) -> bool {
+fn lr_slider(ui: &mut egui::Ui, v: &mut f64) -> egui::Response {
     ui.add(
         Slider::new(v, 1e-6..=1e-1)
             .logarithmic(true)
             .custom_formatter(|x, _| format!("{x:.1e}"))
             .custom_parser(|s| s.trim().parse().ok()),
     )
-    .changed()
+}
+
+/// A file or folder field: the path and a button that asks the caller for a dialog.
+fn path_row(
+    ui: &mut egui::Ui,
+    cx: &FormContext<'_>,
+    label: &str,
+    tip: &str,
+    key: &str,
+    value: &Option<std::path::PathBuf>,
+    pick: DialogPurpose,
+    dialogs: &mut Vec<DialogPurpose>,
+) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label(label).on_hover_text(format!("{tip}\n\nTOML key: {key}"));
+        ui.monospace(path_text(value));
+        if ui.button("Choose…").accessible_name(format!("choose {label}")).clicked() {
+            dialogs.push(pick);
+        }
+        cx.problems_of(ui, key);
+    });
+}
+
+/// A bottleneck width on a log slider.
+fn bottleneck_slider(ui: &mut egui::Ui, v: &mut usize) -> egui::Response {
+    ui.add(Slider::new(v, 1..=1024).logarithmic(true).suffix(" dims"))
 }
 
 fn path_text(p: &Option<std::path::PathBuf>) -> String {
@@ -138,7 +182,7 @@ pub fn form_ui(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>
     if !rest.is_empty() {
         ui.separator();
         for p in rest {
-            ui.label(RichText::new(format!("⚠ {p}")).color(theme::ERROR));
+            ui.label(RichText::new(format!("! {p}")).color(theme::ERROR));
         }
     }
     changed
@@ -156,27 +200,21 @@ fn experiment_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormCont
     section(ui, "Experiment", |ui| {
         let mut ch = false;
         ch |= row(ui, cx, "name", "names the run folder", "name", |ui| {
-            ui.add(egui::TextEdit::singleline(&mut c.name).desired_width(200.0)).changed()
+            ui.add(egui::TextEdit::singleline(&mut c.name).desired_width(200.0))
         });
         ch |= row(ui, cx, "description", "free text, kept with the run", "description", |ui| {
-            ui.add(egui::TextEdit::singleline(&mut c.description).desired_width(300.0)).changed()
+            ui.add(egui::TextEdit::singleline(&mut c.description).desired_width(300.0))
         });
         ch |= row(ui, cx, "seed", "initialisation, data order and crops", "seed", |ui| {
-            ui.add(DragValue::new(&mut c.seed)).changed()
+            ui.add(DragValue::new(&mut c.seed))
         });
         ch |= row(ui, cx, "device", "where it trains: cpu, or cuda:N in a --features cuda build", "device", |ui| {
-            let mut ch = false;
-            egui::ComboBox::from_id_salt("device")
-                .selected_text(c.device.clone())
-                .show_ui(ui, |ui| {
-                    for d in ["cpu", "cuda:0", "cuda:1"] {
-                        if ui.selectable_label(c.device == d, d).clicked() {
-                            c.device = d.to_string();
-                            ch = true;
-                        }
-                    }
-                });
-            ch
+            let mut options: Vec<(String, String)> =
+                ["cpu", "cuda:0", "cuda:1"].iter().map(|d| (d.to_string(), d.to_string())).collect();
+            if !options.iter().any(|(d, _)| *d == c.device) {
+                options.push((c.device.clone(), c.device.clone()));
+            }
+            combo(ui, "device", &mut c.device, &options)
         });
         ch
     })
@@ -199,28 +237,23 @@ fn backbone_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContex
         });
         if from_preset {
             ch |= row(ui, cx, "preset", "an architecture with random weights (for dry runs and benchmarks)", "model.preset", |ui| {
-                let mut ch = false;
-                egui::ComboBox::from_id_salt("preset")
-                    .selected_text(c.model.preset.clone().unwrap_or_default())
-                    .show_ui(ui, |ui| {
-                        for (name, layers) in PRESETS {
-                            let on = c.model.preset.as_deref() == Some(*name);
-                            if ui.selectable_label(on, format!("{name} ({layers} layers)")).clicked() {
-                                c.model.preset = Some(name.to_string());
-                                ch = true;
-                            }
-                        }
-                    });
-                ch
+                let options: Vec<(Option<String>, String)> = PRESETS
+                    .iter()
+                    .map(|(name, layers)| (Some(name.to_string()), format!("{name} ({layers} layers)")))
+                    .collect();
+                combo(ui, "preset", &mut c.model.preset, &options)
             });
         } else {
-            ch |= row(ui, cx, "folder", "config.json + model.safetensors (or pytorch_model.bin), as HF saves them", "model.checkpoint", |ui| {
-                ui.monospace(path_text(&c.model.checkpoint));
-                if ui.button("Choose…").clicked() {
-                    dialogs.push(DialogPurpose::PickCheckpoint);
-                }
-                false
-            });
+            path_row(
+                ui,
+                cx,
+                "folder",
+                "config.json + model.safetensors (or pytorch_model.bin), as HF saves them",
+                "model.checkpoint",
+                &c.model.checkpoint,
+                DialogPurpose::PickCheckpoint,
+                dialogs,
+            );
         }
         cx.problems_of(ui, "model");
         match &cx.architecture {
@@ -235,11 +268,15 @@ fn method_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<
     section(ui, "Method", |ui| {
         let mut ch = false;
         let a = &mut c.adaptation;
+        let before = a.method;
         for m in Method::ALL {
             ch |= ui
                 .radio_value(&mut a.method, m, RichText::new(m.name()).strong())
                 .on_hover_text(method_blurb(m))
                 .changed();
+        }
+        if a.method != before {
+            switch_method(ui, a, before);
         }
         cx.problems_of(ui, "adaptation.method");
         ui.weak(method_blurb(a.method));
@@ -247,7 +284,7 @@ fn method_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<
         match a.method {
             Method::FullFinetune => {
                 ch |= row(ui, cx, "freeze CNN encoder", "keep the convolutional feature encoder frozen (the usual choice)", "adaptation.freeze_feature_encoder", |ui| {
-                    ui.checkbox(&mut a.freeze_feature_encoder, "").changed()
+                    ui.checkbox(&mut a.freeze_feature_encoder, "")
                 });
             }
             Method::PartialFinetune => {
@@ -267,8 +304,8 @@ fn method_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<
                 ch |= row(ui, cx, "alpha", "updates are scaled by alpha / r", "adaptation.lora.alpha", |ui| {
                     drag_f64(ui, &mut a.lora.alpha, 0.0..=1024.0, 0.5, "")
                 });
-                ch |= row(ui, cx, "targets", "which projections get an update", "adaptation.lora.targets", |ui| {
-                    let mut ch = false;
+                ui.horizontal_wrapped(|ui| {
+                    ui.label("targets").on_hover_text("which projections get an update\n\nTOML key: adaptation.lora.targets");
                     for t in [LoraTarget::Q, LoraTarget::K, LoraTarget::V, LoraTarget::Out, LoraTarget::FfnIn, LoraTarget::FfnOut] {
                         let mut on = a.lora.targets.contains(&t);
                         if ui.checkbox(&mut on, name_of(&t)).changed() {
@@ -280,7 +317,7 @@ fn method_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<
                             ch = true;
                         }
                     }
-                    ch
+                    cx.problems_of(ui, "adaptation.lora.targets");
                 });
             }
             Method::Prefix => {
@@ -297,19 +334,56 @@ fn method_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<
     })
 }
 
+/// After the method changed from `before`: the options of every other method go back to their defaults (a
+/// config that sets options its method ignores is invalid), and the new method's options come back as they
+/// were when the user last left it (kept in the UI's memory for the session).
+fn switch_method(ui: &mut egui::Ui, a: &mut AdaptationConfig, before: Method) {
+    let id = egui::Id::new("adaptation_stash");
+    let mut stash: AdaptationConfig = ui.data(|d| d.get_temp(id)).unwrap_or_default();
+    match before {
+        Method::Adapters => {
+            stash.inner = a.inner.clone();
+            stash.inter = a.inter.clone();
+        }
+        Method::Houlsby => stash.houlsby = a.houlsby.clone(),
+        Method::Lora => stash.lora = a.lora.clone(),
+        Method::Prefix => stash.prefix = a.prefix.clone(),
+        Method::PartialFinetune => stash.partial_top_k = a.partial_top_k,
+        Method::FullFinetune => stash.freeze_feature_encoder = a.freeze_feature_encoder,
+        Method::Frozen | Method::Bitfit => {}
+    }
+    let method = a.method;
+    *a = AdaptationConfig {
+        method,
+        ..AdaptationConfig::default()
+    };
+    match method {
+        Method::Adapters => {
+            a.inner = stash.inner.clone();
+            a.inter = stash.inter.clone();
+        }
+        Method::Houlsby => a.houlsby = stash.houlsby.clone(),
+        Method::Lora => a.lora = stash.lora.clone(),
+        Method::Prefix => a.prefix = stash.prefix.clone(),
+        Method::PartialFinetune => a.partial_top_k = stash.partial_top_k,
+        Method::FullFinetune => a.freeze_feature_encoder = stash.freeze_feature_encoder,
+        Method::Frozen | Method::Bitfit => {}
+    }
+    ui.data_mut(|d| d.insert_temp(id, stash));
+}
+
 fn adapter_options(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>) -> bool {
     let mut ch = false;
     let a = &mut c.adaptation;
     if a.inner_enabled() {
-        ui.strong("inner adapters");
         let inner = &mut a.inner;
-        ch |= row(ui, cx, "bottleneck", "width of each inner adapter", "adaptation.inner.bottleneck", |ui| {
-            ui.add(Slider::new(&mut inner.bottleneck, 1..=1024).logarithmic(true).suffix(" dims")).changed()
+        ch |= row(ui, cx, "inner bottleneck", "width of each inner adapter", "adaptation.inner.bottleneck", |ui| {
+            bottleneck_slider(ui, &mut inner.bottleneck)
         });
-        ch |= row(ui, cx, "scale", "the adapter's output is multiplied by this", "adaptation.inner.scale", |ui| {
-            ui.add(Slider::new(&mut inner.scale, 0.0..=4.0)).changed()
+        ch |= row(ui, cx, "inner scale", "the adapter's output is multiplied by this", "adaptation.inner.scale", |ui| {
+            ui.add(Slider::new(&mut inner.scale, 0.0..=4.0))
         });
-        ch |= row(ui, cx, "activation", "between the down and up projections", "adaptation.inner.activation", |ui| {
+        ch |= row(ui, cx, "inner activation", "between the down and up projections", "adaptation.inner.activation", |ui| {
             choice(ui, "inner_act", &mut inner.activation, &[Activation::Relu, Activation::Gelu])
         });
         ui.horizontal(|ui| {
@@ -318,15 +392,14 @@ fn adapter_options(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext
         });
     }
     if a.inter_enabled() {
-        ui.strong("inter adapters");
         let inter = &mut a.inter;
-        ch |= row(ui, cx, "bottleneck", "width of each inter adapter", "adaptation.inter.bottleneck", |ui| {
-            ui.add(Slider::new(&mut inter.bottleneck, 1..=1024).logarithmic(true).suffix(" dims")).changed()
+        ch |= row(ui, cx, "inter bottleneck", "width of each inter adapter", "adaptation.inter.bottleneck", |ui| {
+            bottleneck_slider(ui, &mut inter.bottleneck)
         });
-        ch |= row(ui, cx, "scale", "the adapter's output is multiplied by this", "adaptation.inter.scale", |ui| {
-            ui.add(Slider::new(&mut inter.scale, 0.0..=4.0)).changed()
+        ch |= row(ui, cx, "inter scale", "the adapter's output is multiplied by this", "adaptation.inter.scale", |ui| {
+            ui.add(Slider::new(&mut inter.scale, 0.0..=4.0))
         });
-        ch |= row(ui, cx, "activation", "between the down and up projections", "adaptation.inter.activation", |ui| {
+        ch |= row(ui, cx, "inter activation", "between the down and up projections", "adaptation.inter.activation", |ui| {
             choice(ui, "inter_act", &mut inter.activation, &[Activation::Relu, Activation::Gelu])
         });
         ui.horizontal(|ui| {
@@ -430,7 +503,7 @@ fn head_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_
             choice(ui, "agg", &mut c.aggregation.kind, &[AggregationKind::WeightedSum, AggregationKind::Last, AggregationKind::Mean])
         });
         ch |= row(ui, cx, "layer norm", "normalise each hidden state before the weighted sum", "aggregation.layer_norm", |ui| {
-            ui.checkbox(&mut c.aggregation.layer_norm, "").changed()
+            ui.checkbox(&mut c.aggregation.layer_norm, "")
         });
         let h = &mut c.head;
         ch |= row(ui, cx, "head", "pooling + embedding", "head.kind", |ui| {
@@ -482,13 +555,7 @@ fn data_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_
                     ("trials", "trial list: `label enroll test` lines", "data.trials", &d.trials, DialogPurpose::PickTrials),
                     ("eval corpus", "where the trial list's files are (default: the corpus)", "data.eval_corpus", &d.eval_corpus, DialogPurpose::PickEvalCorpus),
                 ] {
-                    row(ui, cx, label, tip, key, |ui| {
-                        ui.monospace(path_text(value));
-                        if ui.button("Choose…").clicked() {
-                            dialogs.push(purpose);
-                        }
-                        false
-                    });
+                    path_row(ui, cx, label, tip, key, value, purpose, dialogs);
                 }
                 ch |= row(ui, cx, "layout", "how the corpus folder is organised", "data.layout", |ui| {
                     choice(ui, "layout", &mut d.layout, &[CorpusLayout::Auto, CorpusLayout::VoxCeleb, CorpusLayout::Kaldi, CorpusLayout::Folders])
@@ -496,7 +563,7 @@ fn data_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_
             }
         }
         ch |= row(ui, cx, "augmentation", "noise and reverberation (folders set in the TOML)", "data.augment.enabled", |ui| {
-            ui.checkbox(&mut d.augment.enabled, "").changed()
+            ui.checkbox(&mut d.augment.enabled, "")
         });
         ch
     })

@@ -141,6 +141,16 @@ impl ConfigurePanel {
         self.checker.problems_for(self.draft.as_ref().ok())
     }
 
+    /// Whether the current config's problems are known (checked after its last change).
+    pub fn problems_known(&self) -> bool {
+        self.problems().is_some()
+    }
+
+    /// The parameter counts of the current config's model, once counted.
+    pub fn report(&self) -> Option<&crate::model::param_report::ParamReport> {
+        self.checker.report_for(self.draft.as_ref().ok()?)?.as_ref().ok()
+    }
+
     /// The config, if it parses and has no problems.
     pub fn valid_config(&self) -> Option<&ExperimentConfig> {
         let c = self.draft.as_ref().ok()?;
@@ -306,7 +316,7 @@ impl ConfigurePanel {
             let hover = cmd.hover_text(ui.ctx());
             let valid = self.valid_config().is_some();
             if ui
-                .add_enabled(valid, egui::Button::new(RichText::new(format!("▶ {}", cmd.label())).strong()))
+                .add_enabled(valid, egui::Button::new(RichText::new(cmd.label()).strong()))
                 .on_hover_text(hover)
                 .on_disabled_hover_text("the config has problems (shown beside their fields)")
                 .clicked()
@@ -338,7 +348,7 @@ impl ConfigurePanel {
                             ui.weak("building the model to count its parameters…");
                         }
                     }
-                    ui.weak("ⓘ").on_hover_text(SHARE_DEFINITION);
+                    ui.weak("(definition)").on_hover_text(SHARE_DEFINITION);
                 });
                 match self.problems() {
                     None => {

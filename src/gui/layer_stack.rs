@@ -49,11 +49,11 @@ pub fn stack_ui(ui: &mut egui::Ui, stack: Stack<'_>) -> bool {
     });
     ui.horizontal_wrapped(|ui| {
         ui.label("layers:");
-        if ui.button("all").clicked() {
+        if named_button(ui, "all", "all layers").clicked() {
             mask = vec![true; n];
             changed = true;
         }
-        if ui.button("none").clicked() {
+        if named_button(ui, "none", "no layer").clicked() {
             mask = vec![false; n];
             changed = true;
         }
@@ -64,9 +64,11 @@ pub fn stack_ui(ui: &mut egui::Ui, stack: Stack<'_>) -> bool {
             changed = true;
         }
         ui.separator();
-        ui.add(egui::DragValue::new(&mut quick.from).range(1..=n));
+        ui.add(egui::DragValue::new(&mut quick.from).range(1..=n))
+            .accessible_name("first layer of the range");
         ui.label("to");
-        ui.add(egui::DragValue::new(&mut quick.to).range(1..=n));
+        ui.add(egui::DragValue::new(&mut quick.to).range(1..=n))
+            .accessible_name("last layer of the range");
         if ui.button("set").on_hover_text("select this range of layers (1 = lowest)").clicked() {
             let (a, b) = (quick.from.min(quick.to), quick.from.max(quick.to));
             mask = (1..=n).map(|l| l >= a && l <= b).collect();
@@ -156,6 +158,14 @@ pub fn stack_ui(ui: &mut egui::Ui, stack: Stack<'_>) -> bool {
     changed
 }
 
+/// A button whose accessible name says more than its short text.
+fn named_button(ui: &mut egui::Ui, text: &str, name: &str) -> egui::Response {
+    let r = ui.button(text);
+    let name = name.to_string();
+    r.widget_info(|| WidgetInfo::labeled(Role::Button, true, &name));
+    r
+}
+
 /// One clickable cell; true when clicked. `label` names it for screen readers and tests.
 fn cell(ui: &mut egui::Ui, on: bool, label: &str) -> bool {
     let text = if on { RichText::new("adapter").strong() } else { RichText::new("·") };
@@ -167,8 +177,8 @@ fn cell(ui: &mut egui::Ui, on: bool, label: &str) -> bool {
 
 fn inter_chip(ui: &mut egui::Ui, inter: Option<bool>) {
     match inter {
-        Some(true) => ui.label(RichText::new("◆ inter → Σ").color(super::theme::ACCENT)),
-        Some(false) => ui.weak("→ Σ"),
+        Some(true) => ui.label(RichText::new("+ inter, to the sum").color(super::theme::ACCENT)),
+        Some(false) => ui.weak("to the sum"),
         None => ui.weak(""),
     };
 }

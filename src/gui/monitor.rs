@@ -154,7 +154,7 @@ impl MonitorPanel {
             for e in &queue.entries {
                 ui.horizontal(|ui| {
                     let label = format!("remove {} from the queue", e.name);
-                    let r = ui.small_button("✕").on_hover_text(&label);
+                    let r = ui.small_button("x").on_hover_text(&label);
                     r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
                     if r.clicked() {
                         remove = Some(e.ticket);
@@ -258,7 +258,7 @@ impl MonitorPanel {
             ui.label(&s.message);
         }
         for d in run.damage.iter().take(5) {
-            ui.label(RichText::new(format!("⚠ {d}")).color(theme::WARN));
+            ui.label(RichText::new(format!("! {d}")).color(theme::WARN));
         }
         ui.horizontal(|ui| {
             ui.label("x axis:");
@@ -508,10 +508,12 @@ fn heat_map(ui: &mut egui::Ui, history: &[(u64, Vec<f64>)], height: f32) -> egui
     let label_w = 34.0;
     let plot = egui::Rect::from_min_max(rect.min + egui::vec2(label_w, 0.0), rect.max - egui::vec2(0.0, 16.0));
     let columns = history.len().min((plot.width() / 2.0).max(1.0) as usize).max(1);
-    let vmax = history
+    // Colours span the weights' own range, so small shifts between layers stay visible.
+    let (vmin, vmax) = history
         .iter()
         .flat_map(|(_, w)| w.iter().copied())
-        .fold(f64::MIN_POSITIVE, f64::max);
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let span = (vmax - vmin).max(1e-12);
     let cw = plot.width() / columns as f32;
     let ch = plot.height() / layers as f32;
     let pick = |c: usize| &history[c * history.len() / columns];
@@ -519,7 +521,7 @@ fn heat_map(ui: &mut egui::Ui, history: &[(u64, Vec<f64>)], height: f32) -> egui
         let (_, w) = pick(c);
         for (l, &v) in w.iter().enumerate() {
             let min = egui::pos2(plot.min.x + c as f32 * cw, plot.max.y - (l + 1) as f32 * ch);
-            painter.rect_filled(egui::Rect::from_min_size(min, egui::vec2(cw + 0.5, ch + 0.5)), 0.0, ramp(v / vmax));
+            painter.rect_filled(egui::Rect::from_min_size(min, egui::vec2(cw + 0.5, ch + 0.5)), 0.0, ramp((v - vmin) / span));
         }
     }
     let text = ui.visuals().text_color();
@@ -531,7 +533,7 @@ fn heat_map(ui: &mut egui::Ui, history: &[(u64, Vec<f64>)], height: f32) -> egui
     }
     let (first, last) = (history[0].0, history[history.len() - 1].0);
     painter.text(egui::pos2(plot.min.x, rect.max.y), egui::Align2::LEFT_BOTTOM, format!("step {first}"), font.clone(), text);
-    painter.text(egui::pos2(plot.max.x, rect.max.y), egui::Align2::RIGHT_BOTTOM, format!("step {last} · max {vmax:.3}"), font, text);
+    painter.text(egui::pos2(plot.max.x, rect.max.y), egui::Align2::RIGHT_BOTTOM, format!("step {last} · colour {vmin:.3} (dark) to {vmax:.3} (bright)"), font, text);
     if let Some(pos) = response.hover_pos() {
         if plot.contains(pos) {
             let c = (((pos.x - plot.min.x) / cw) as usize).min(columns - 1);

@@ -32,7 +32,8 @@ impl PngExport {
     pub fn button(&mut self, ui: &mut egui::Ui, rect: Rect, name: &str) {
         let busy = self.dialog.is_some() || self.shot.is_some();
         let response = ui
-            .add_enabled(!busy, egui::Button::new("⤓ PNG").small())
+            .horizontal(|ui| ui.add_enabled(!busy, egui::Button::new("Save PNG").small()))
+            .inner
             .on_hover_text(format!("Save the {name} plot as a PNG image"));
         let label = format!("save {name} as PNG");
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, !busy, &label));

@@ -8,6 +8,7 @@ mod engine;
 mod eval_cli;
 mod framework;
 mod fuzz;
+mod gui;
 mod metrics;
 mod model;
 mod runs;

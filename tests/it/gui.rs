@@ -1,0 +1,225 @@
+//! The real app driven like a user drives it (egui_kittest, no window): build a config by clicking, launch
+//! tiny runs on the CPU, watch the Monitor fill, pause / resume / stop, queue two runs, compare them.
+//! Waiting is on the app's state (bounded by a deadline), never on fixed sleeps.
+
+use super::train::tiny_config;
+use adaptsv::config::{LayerSelection, Method};
+use adaptsv::gui::{AdaptsvApp, AppOptions, Remembered, Tab};
+use adaptsv::runs::RunStatus;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The app, created on the first frame (it needs the harness's egui context).
+struct Shell {
+    options: Option<AppOptions>,
+    app: Option<AdaptsvApp>,
+}
+
+impl Shell {
+    fn app(&self) -> &AdaptsvApp {
+        self.app.as_ref().expect("the first frame created the app")
+    }
+    fn app_mut(&mut self) -> &mut AdaptsvApp {
+        self.app.as_mut().expect("the first frame created the app")
+    }
+}
+
+fn harness(runs_root: &Path, config_toml: String, tab: Tab) -> Harness<'static, Shell> {
+    let options = AppOptions {
+        examples_dir: PathBuf::from("experiments"),
+        runs_root: runs_root.to_path_buf(),
+        initial_config: Some(("test config".into(), config_toml)),
+        initial_tab: Some(tab),
+        fresh: true,
+    };
+    let mut h = Harness::builder().with_size([1600.0, 1400.0]).build_ui_state(
+        |ui, shell: &mut Shell| {
+            if shell.app.is_none() {
+                let options = shell.options.take().expect("options for the first frame");
+                shell.app = Some(AdaptsvApp::new(ui.ctx(), options, Remembered::default()));
+            }
+            shell.app_mut().show(ui);
+        },
+        Shell {
+            options: Some(options),
+            app: None,
+        },
+    );
+    h.step();
+    h
+}
+
+/// Steps frames until `done` holds (or fails the test after `secs`).
+fn wait_for(h: &mut Harness<'static, Shell>, secs: u64, what: &str, done: impl Fn(&AdaptsvApp) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        h.step();
+        if done(h.state().app()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Two frames: one to take the input, one to show its effect.
+fn step(h: &mut Harness<'static, Shell>) {
+    h.step();
+    h.step();
+}
+
+fn share(app: &AdaptsvApp) -> Option<f64> {
+    app.configure.report().map(|r| r.trainable_percent_without_classifier())
+}
+
+#[test]
+fn a_config_is_built_by_clicking_and_the_share_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let mut h = harness(dir.path(), config.to_toml_string(), Tab::Configure);
+    wait_for(&mut h, 60, "the first parameter count", |a| share(a).is_some());
+    let all_layers = share(h.state().app()).unwrap();
+
+    // Layer 4's adapters off, by clicking its MHSA cell in the stack picture.
+    h.get_by_label("layer 4 MHSA").click();
+    wait_for(&mut h, 60, "the recount after removing layer 4", |a| {
+        share(a).is_some_and(|s| s < all_layers)
+    });
+    let draft = h.state().app().configure.draft().unwrap().clone();
+    assert_eq!(draft.adaptation.inner.layers, LayerSelection::Range(1, 3), "the TOML says what was clicked");
+    assert!(h.state().app().configure.current().1.contains("layers = \"1-3\""));
+    let three_layers = share(h.state().app()).unwrap();
+
+    // A wider inner bottleneck trains more.
+    h.get_by_role_and_label(eframe::egui::accesskit::Role::Slider, "inner bottleneck").set_value_accesskit(64.0);
+    wait_for(&mut h, 60, "the recount after a wider bottleneck", |a| {
+        share(a).is_some_and(|s| s > three_layers)
+    });
+    assert_eq!(h.state().app().configure.draft().unwrap().adaptation.inner.bottleneck, 64);
+    assert!(h.query_by_label_contains("% trainable").is_some(), "the share is on screen");
+
+    // Another method shows only its own options: LoRA has a rank, no inner bottleneck.
+    h.get_by_label("lora").click();
+    step(&mut h);
+    assert_eq!(h.state().app().configure.draft().unwrap().adaptation.method, Method::Lora);
+    assert!(h.query_by_label_contains("inner bottleneck").is_none());
+    assert!(h.query_by_label("layer 2 LoRA").is_some(), "the stack picks LoRA's layers");
+
+    // An invalid value is shown beside its field and Launch is refused.
+    h.get_by_label("adapters").click();
+    step(&mut h);
+    assert_eq!(
+        h.state().app().configure.draft().unwrap().adaptation.inner.layers,
+        LayerSelection::Range(1, 3),
+        "the adapters' settings come back when the method does"
+    );
+    h.get_by_label("no layer").click();
+    step(&mut h);
+    h.get_by_label("inter adapter").click();
+    step(&mut h);
+    wait_for(&mut h, 30, "the problem of a method with no adapter", |a| {
+        a.configure.draft().is_some() && a.configure.valid_config().is_none() && a.configure.problems_known()
+    });
+    h.get_by_label("Launch").click();
+    h.step();
+    assert!(h.state().app().queue.entries.is_empty(), "an invalid config is not launched");
+}
+
+#[test]
+fn a_launched_run_is_watched_paused_resumed_and_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tiny_config(dir.path());
+    config.name = "long".into();
+    config.optim.epochs = 200;
+    let mut h = harness(dir.path(), config.to_toml_string(), Tab::Configure);
+    wait_for(&mut h, 30, "a valid config", |a| a.configure.valid_config().is_some());
+    h.get_by_label("Launch").click();
+    wait_for(&mut h, 60, "loss and layer weights in the Monitor", |a| {
+        a.tab == Tab::Monitor
+            && a.monitor.selected.as_ref().and_then(|d| a.runs.get(d)).is_some_and(|r| {
+                r.steps.len() >= 3 && !r.layer_weights.is_empty() && r.status == RunStatus::Running
+            })
+    });
+    assert!(h.query_by_label("Training loss").is_some());
+    assert!(h.query_by_label("Layer weights over training").is_some());
+    let dir_of_run = h.state().app().monitor.selected.clone().unwrap();
+    let steps = |a: &AdaptsvApp| a.runs.get(&dir_of_run).map_or(0, |r| r.steps.len());
+
+    h.get_by_label("Pause").click();
+    wait_for(&mut h, 30, "the run to pause", |a| a.runs.get(&dir_of_run).is_some_and(|r| r.paused));
+    let held = steps(h.state().app());
+    for _ in 0..15 {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(steps(h.state().app()) <= held + 1, "a paused run takes no more steps");
+    assert!(h.query_all_by_label_contains("paused").next().is_some());
+
+    h.get_by_label("Resume").click();
+    wait_for(&mut h, 30, "steps after resuming", |a| steps(a) > held + 2);
+
+    h.get_by_label("Stop").click();
+    wait_for(&mut h, 60, "the run to show stopped", |a| {
+        a.runs.get(&dir_of_run).is_some_and(|r| r.status == RunStatus::Stopped)
+    });
+    assert!(h.query_by_label_contains("stopped · adapters").is_some(), "the run list says stopped");
+    assert!(h.query_by_label("Continue training").is_some());
+}
+
+#[test]
+fn two_queued_runs_train_in_turn_and_meet_in_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tiny_config(dir.path());
+    config.name = "first".into();
+    config.optim.epochs = 2;
+    let mut h = harness(dir.path(), config.to_toml_string(), Tab::Configure);
+    wait_for(&mut h, 30, "a valid config", |a| a.configure.valid_config().is_some());
+    h.get_by_label("Launch").click();
+    h.step();
+    // The second: another method, launched while the first trains on the same device.
+    let mut second = config.clone();
+    second.name = "second".into();
+    h.state_mut().app_mut().configure.set_config(second);
+    h.get_by_label("Configure").click();
+    step(&mut h);
+    h.get_by_label("frozen").click();
+    step(&mut h);
+    wait_for(&mut h, 30, "the second config checked", |a| {
+        a.configure.valid_config().is_some_and(|c| c.name == "second" && c.adaptation.method == Method::Frozen)
+    });
+    h.get_by_label("Launch").click();
+    wait_for(&mut h, 30, "the second run queued behind the first", |a| {
+        a.queue.entries.len() == 1 && a.runs.runs.len() == 1
+    });
+    step(&mut h);
+    assert!(h.query_by_label_contains("queued #1 on cpu").is_some(), "the Monitor lists the queued run");
+    let started_second = |a: &AdaptsvApp| a.runs.runs.len() == 2;
+    assert!(!started_second(h.state().app()));
+    wait_for(&mut h, 120, "both runs to finish, one after the other", |a| {
+        a.queue.entries.is_empty()
+            && a.runs.runs.len() == 2
+            && a.runs.runs.iter().all(|r| r.status == RunStatus::Finished && r.summary.eer.is_some())
+    });
+    let app = h.state().app();
+    let (a, b) = (&app.runs.runs[0], &app.runs.runs[1]);
+    assert_eq!((a.name(), b.name()), ("first", "second"));
+    let first_end = a.events.last().unwrap().utc.clone();
+    let second_start = b.events.first().unwrap().utc.clone();
+    assert!(second_start >= first_end, "the second started after the first ended ({second_start} < {first_end})");
+    let ids = [a.id.clone(), b.id.clone()];
+
+    h.get_by_label("Compare").click();
+    h.step();
+    for r in &ids {
+        assert!(h.query_by_label(r).is_some(), "{r} in the table");
+    }
+    h.get_by_label("tick all").click();
+    h.step();
+    h.step();
+    assert!(h.query_by_label_contains("EER vs trainable share").is_some());
+    for name in ["first (adapters)", "second (frozen)"] {
+        assert!(h.query_by_label_contains(name).is_some(), "{name} on the EER / share plot");
+    }
+}
