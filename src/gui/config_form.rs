@@ -338,7 +338,7 @@ fn method_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<
 /// config that sets options its method ignores is invalid), and the new method's options come back as they
 /// were when the user last left it (kept in the UI's memory for the session).
 fn switch_method(ui: &mut egui::Ui, a: &mut AdaptationConfig, before: Method) {
-    let id = egui::Id::new("adaptation_stash");
+    let id = ui.scope_id().with("adaptation_stash");
     let mut stash: AdaptationConfig = ui.data(|d| d.get_temp(id)).unwrap_or_default();
     match before {
         Method::Adapters => {

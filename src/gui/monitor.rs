@@ -56,6 +56,52 @@ pub struct MonitorPanel {
     pub smoothing: f64,
     pub x_axis: XAxis,
     png: PngExport,
+    /// The selected run's step series, rebuilt only when its events, the x axis or the smoothing change.
+    series: Option<StepSeries>,
+}
+
+/// What the cached series were built from: run folder, events, x axis, smoothing.
+type SeriesKey = (PathBuf, usize, XAxis, u64);
+
+/// The per-step plots of one run, ready to draw.
+struct StepSeries {
+    key: SeriesKey,
+    loss: Vec<Series>,
+    accuracy: Vec<Series>,
+    lr: Vec<Series>,
+    throughput: Vec<Series>,
+}
+
+impl StepSeries {
+    fn build(run: &RunView, x: XAxis, smoothing: f64, key: SeriesKey) -> Self {
+        let raw_and_smoothed = |points: Vec<[f64; 2]>| {
+            let smoothed = smooth(&points, smoothing);
+            vec![
+                Series { name: "raw".into(), points, color: Some(theme::MUTED) },
+                Series { name: "smoothed".into(), points: smoothed, color: Some(theme::ACCENT) },
+            ]
+        };
+        let loss = raw_and_smoothed(run.steps.iter().map(|r| [x.of(r), r.loss]).collect());
+        let accuracy = raw_and_smoothed(run.steps.iter().filter_map(|r| Some([x.of(r), 100.0 * r.accuracy?])).collect());
+        let throughput = raw_and_smoothed(run.steps.iter().filter_map(|r| Some([x.of(r), r.samples_per_sec?])).collect());
+        let lr = run
+            .lr_groups
+            .iter()
+            .zip(&run.lrs)
+            .map(|(g, v)| Series {
+                name: g.clone(),
+                points: run
+                    .steps
+                    .iter()
+                    .zip(v)
+                    .filter(|(_, lr)| lr.is_finite() && **lr > 0.0)
+                    .map(|(r, lr)| [x.of(r), lr.log10()])
+                    .collect(),
+                color: None,
+            })
+            .collect();
+        Self { key, loss, accuracy, lr, throughput }
+    }
 }
 
 impl Default for MonitorPanel {
@@ -67,6 +113,7 @@ impl Default for MonitorPanel {
             smoothing: 0.9,
             x_axis: XAxis::Step,
             png: PngExport::default(),
+            series: None,
         }
     }
 }
@@ -274,101 +321,39 @@ impl MonitorPanel {
     fn plots_ui(&mut self, ui: &mut egui::Ui, run: &RunView) {
         let x = self.x_axis;
         let h = theme::PLOT_HEIGHT;
-        let loss: Vec<[f64; 2]> = run.steps.iter().map(|r| [x.of(r), r.loss]).collect();
-        let acc: Vec<[f64; 2]> = run
-            .steps
-            .iter()
-            .filter_map(|r| Some([x.of(r), 100.0 * r.accuracy?]))
-            .collect();
+        let key = (run.dir.clone(), run.events.len(), x, self.smoothing.to_bits());
+        if self.series.as_ref().is_none_or(|c| c.key != key) {
+            self.series = Some(StepSeries::build(run, x, self.smoothing, key));
+        }
+        let Some(series) = &self.series else { return };
         let png = &mut self.png;
-        let smoothing = self.smoothing;
-        ui.columns(2, |cols| {
-            cols[0].strong("Training loss");
-            if loss.is_empty() {
-                cols[0].weak("No training steps yet.");
-            } else {
-                let smoothed = smooth(&loss, smoothing);
-                let rect = series_plot(
-                    &mut cols[0],
-                    "loss",
-                    x.label(),
-                    "loss",
-                    &[
-                        Series { name: "raw".into(), points: loss, color: Some(theme::MUTED) },
-                        Series { name: "smoothed".into(), points: smoothed, color: Some(theme::ACCENT) },
-                    ],
-                    h,
-                );
-                png.button(&mut cols[0], rect, "loss");
+        for (row, (left, right)) in [
+            (("Training loss", "loss", &series.loss, "No training steps yet."), ("Training accuracy (%)", "accuracy (%)", &series.accuracy, "No accuracy reported yet.")),
+            (
+                ("Learning rate per group (log10)", "log10 learning rate", &series.lr, "No steps yet."),
+                ("Throughput (training crops per second)", "crops/s", &series.throughput, "No throughput reported yet."),
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if row > 0 {
+                ui.add_space(theme::GAP);
             }
-            cols[1].strong("Training accuracy (%)");
-            if acc.is_empty() {
-                cols[1].weak("No accuracy reported yet.");
-            } else {
-                let smoothed = smooth(&acc, smoothing);
-                let rect = series_plot(
-                    &mut cols[1],
-                    "accuracy",
-                    x.label(),
-                    "accuracy (%)",
-                    &[
-                        Series { name: "raw".into(), points: acc, color: Some(theme::MUTED) },
-                        Series { name: "smoothed".into(), points: smoothed, color: Some(theme::ACCENT) },
-                    ],
-                    h,
-                );
-                png.button(&mut cols[1], rect, "accuracy");
-            }
-        });
-        ui.add_space(theme::GAP);
-        ui.columns(2, |cols| {
-            cols[0].strong("Learning rate per group (log10)");
-            let lrs: Vec<Series> = run
-                .lr_groups
-                .iter()
-                .zip(&run.lrs)
-                .map(|(g, v)| Series {
-                    name: g.clone(),
-                    points: run
-                        .steps
-                        .iter()
-                        .zip(v)
-                        .filter(|(_, lr)| lr.is_finite() && **lr > 0.0)
-                        .map(|(r, lr)| [x.of(r), lr.log10()])
-                        .collect(),
-                    color: None,
-                })
-                .collect();
-            if lrs.is_empty() {
-                cols[0].weak("No steps yet.");
-            } else {
-                let rect = series_plot(&mut cols[0], "lr", x.label(), "log10 learning rate", &lrs, h * 0.8);
-                png.button(&mut cols[0], rect, "learning rate");
-            }
-            cols[1].strong("Throughput (training crops per second)");
-            let thr: Vec<[f64; 2]> = run
-                .steps
-                .iter()
-                .filter_map(|r| Some([x.of(r), r.samples_per_sec?]))
-                .collect();
-            if thr.is_empty() {
-                cols[1].weak("No throughput reported yet.");
-            } else {
-                let smoothed = smooth(&thr, smoothing);
-                let rect = series_plot(
-                    &mut cols[1],
-                    "throughput",
-                    x.label(),
-                    "crops/s",
-                    &[
-                        Series { name: "raw".into(), points: thr, color: Some(theme::MUTED) },
-                        Series { name: "smoothed".into(), points: smoothed, color: Some(theme::ACCENT) },
-                    ],
-                    h * 0.8,
-                );
-                png.button(&mut cols[1], rect, "throughput");
-            }
-        });
+            ui.columns(2, |cols| {
+                for (col, (title, y_label, lines, empty)) in [left, right].into_iter().enumerate() {
+                    let ui = &mut cols[col];
+                    ui.strong(title);
+                    if lines.iter().all(|l| l.points.is_empty()) {
+                        ui.weak(empty);
+                        continue;
+                    }
+                    let height = if row == 0 { h } else { h * 0.8 };
+                    let rect = series_plot(ui, title, x.label(), y_label, lines, height);
+                    png.button(ui, rect, y_label);
+                }
+            });
+        }
         ui.add_space(theme::GAP);
         ui.columns(2, |cols| {
             cols[0].strong("Layer weights (softmax, latest)");
