@@ -118,7 +118,7 @@ pub fn stack_ui(ui: &mut egui::Ui, stack: Stack<'_>) -> bool {
                 match &mut columns {
                     Columns::Sublayers { mhsa, ffn } => {
                         for (name, column_on) in [("MHSA", &mut **mhsa), ("FFN", &mut **ffn)] {
-                            if cell(ui, on && *column_on, &format!("layer {layer} {name}")) {
+                            if cell(ui, on && *column_on, "adapter", &format!("layer {layer} {name}")) {
                                 if on && *column_on {
                                     mask[layer - 1] = false;
                                 } else {
@@ -130,7 +130,7 @@ pub fn stack_ui(ui: &mut egui::Ui, stack: Stack<'_>) -> bool {
                         }
                     }
                     Columns::Single(name) => {
-                        if cell(ui, on, &format!("layer {layer} {name}")) {
+                        if cell(ui, on, name, &format!("layer {layer} {name}")) {
                             mask[layer - 1] = !on;
                             changed = true;
                         }
@@ -166,9 +166,9 @@ fn named_button(ui: &mut egui::Ui, text: &str, name: &str) -> egui::Response {
     r
 }
 
-/// One clickable cell; true when clicked. `label` names it for screen readers and tests.
-fn cell(ui: &mut egui::Ui, on: bool, label: &str) -> bool {
-    let text = if on { RichText::new("adapter").strong() } else { RichText::new("·") };
+/// One clickable cell showing `what` when on; true when clicked. `label` names it for screen readers and tests.
+fn cell(ui: &mut egui::Ui, on: bool, what: &str, label: &str) -> bool {
+    let text = if on { RichText::new(what).strong() } else { RichText::new("·") };
     let response = ui.add(Button::selectable(on, text).min_size(egui::vec2(64.0, 0.0)));
     let name = label.to_string();
     response.widget_info(|| WidgetInfo::selected(Role::Button, true, on, &name));

@@ -70,7 +70,8 @@ fn worker<In: Send + 'static, Out: Send + 'static>(
 impl Default for ConfigChecker {
     fn default() -> Self {
         let (validate, problems) = worker("config-check", |c: ExperimentConfig| {
-            let problems = c.validate().err().unwrap_or_default();
+            let mut problems = c.validate().err().unwrap_or_default();
+            problems.extend(c.check_paths());
             (c, problems)
         });
         let (count_tx, counts) = worker("param-counter", |c: ExperimentConfig| {
