@@ -434,6 +434,33 @@ impl ComparePanel {
 /// Shares shown as ticks on the log axis (percent).
 const SHARE_TICKS: [f64; 13] = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0];
 
+/// Ticks of the log share axis: the round shares in view, or five evenly spaced ones when the view is narrower
+/// than two round values (runs of similar size).
+fn share_marks(input: egui_plot::GridInput) -> Vec<GridMark> {
+    let (lo, hi) = input.bounds;
+    let round: Vec<GridMark> = SHARE_TICKS
+        .iter()
+        .map(|t| t.log10())
+        .filter(|v| *v >= lo && *v <= hi)
+        .map(|value| GridMark { value, step_size: 1.0 })
+        .collect();
+    if round.len() >= 2 || hi <= lo {
+        return round;
+    }
+    (0..5)
+        .map(|i| GridMark {
+            value: lo + (hi - lo) * (i as f64 + 0.5) / 5.0,
+            step_size: 1.0,
+        })
+        .collect()
+}
+
+/// A share in percent with three significant digits.
+fn share_label(percent: f64) -> String {
+    let digits = (2 - percent.abs().log10().floor() as i32).clamp(0, 6) as usize;
+    format!("{percent:.digits$}")
+}
+
 fn pareto_plot(ui: &mut egui::Ui, ticked: &[&RunView], height: f32, png: &mut PngExport) {
     let points: Vec<(String, &'static str, [f64; 2])> = ticked
         .iter()
@@ -454,15 +481,8 @@ fn pareto_plot(ui: &mut egui::Ui, ticked: &[&RunView], height: f32, png: &mut Pn
         .legend(Legend::default())
         .x_axis_label("trainable share (%, log scale)")
         .y_axis_label("EER (%)")
-        .x_grid_spacer(|input| {
-            SHARE_TICKS
-                .iter()
-                .map(|t| t.log10())
-                .filter(|v| *v >= input.bounds.0 && *v <= input.bounds.1)
-                .map(|value| GridMark { value, step_size: 1.0 })
-                .collect()
-        })
-        .x_axis_formatter(|mark, _| format!("{}", 10f64.powf(mark.value)))
+        .x_grid_spacer(share_marks)
+        .x_axis_formatter(|mark, _| share_label(10f64.powf(mark.value)))
         .label_formatter(|hover| {
             let (name, pos) = match hover {
                 HoverPosition::NearDataPoint { plot_name, position, .. } => (*plot_name, *position),
@@ -532,6 +552,14 @@ mod tests {
         assert_eq!(cells[7], "1.2300");
         assert_eq!(cells[8], "0.25000");
         assert!(lines[1].contains("\"veri test, 2.txt\",7,"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn share_labels_keep_three_significant_digits() {
+        assert_eq!(share_label(57.49), "57.5");
+        assert_eq!(share_label(5.06), "5.06");
+        assert_eq!(share_label(0.123), "0.123");
+        assert_eq!(share_label(100.0), "100");
     }
 
     #[test]
