@@ -12,6 +12,7 @@
 //! | `eval`   | EER, minDCF, DET, score files, cosine scoring, S-norm / AS-norm                  |
 //! | `model`  | adapters, layer aggregation, speaker heads, margin losses, parameter accounting  |
 //! | `runs`   | the run folder: event schema, writer, store (list/load/delete), status detection |
+//! | `sweep`  | a base config and what to vary → the configs of its runs; resumable sweep state  |
 //! | `gui`    | the eframe app: Configure / Monitor / Compare                                    |
 //! | `cli`    | the clap command line, one subcommand per GUI action                             |
 //!
@@ -26,3 +27,4 @@ pub mod eval;
 pub mod gui;
 pub mod model;
 pub mod runs;
+pub mod sweep;

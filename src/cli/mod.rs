@@ -5,10 +5,12 @@ mod config_cmd;
 mod eval_cmd;
 pub mod features;
 mod gui_cmd;
+mod interrupt;
 pub mod metrics;
 pub mod params_cmd;
 mod runs_cmd;
 pub mod synth;
+mod sweep_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +47,8 @@ pub enum Command {
     Params(params_cmd::ParamsArgs),
     /// Write the built-in synthetic speaker corpus as a VoxCeleb-style folder plus a trial list.
     Synth(synth::SynthArgs),
+    /// Run a sweep (a base config and what to vary) one run after another, resumable; prints a summary table.
+    Sweep(sweep_cmd::SweepArgs),
 }
 
 /// Runs the parsed command line. Errors are reported once, by `main`.
@@ -60,5 +64,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Eval(args)) => eval_cmd::run(&args),
         Some(Command::Params(args)) => params_cmd::run(&args),
         Some(Command::Features(args)) => features::run(&args),
+        Some(Command::Sweep(args)) => sweep_cmd::run(&args),
     }
 }

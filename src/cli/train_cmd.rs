@@ -42,12 +42,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         }
     };
     eprintln!("run folder: {}", handle.dir.display());
-    stop_on_ctrl_c(&handle);
-    let outcome = if args.json {
-        print_json(handle)?
-    } else {
-        show_progress(handle)
-    };
+    let outcome = follow(handle, args.json)?;
     match outcome.status {
         EndStatus::Finished => Ok(()),
         EndStatus::Stopped => {
@@ -61,11 +56,22 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Follows a run to its end: a progress bar on stderr, or (`json`) every event as a line on stdout; Ctrl-C
+/// stops it cleanly.
+pub(crate) fn follow(handle: RunHandle, json: bool) -> anyhow::Result<Ended> {
+    super::interrupt::follow(&handle);
+    if json {
+        print_json(handle)
+    } else {
+        Ok(show_progress(handle))
+    }
+}
+
 /// The end of a run as this command reports it.
-struct Ended {
-    status: EndStatus,
-    message: String,
-    dir: PathBuf,
+pub(crate) struct Ended {
+    pub status: EndStatus,
+    pub message: String,
+    pub dir: PathBuf,
 }
 
 impl Ended {
@@ -148,17 +154,4 @@ fn show_progress(handle: RunHandle) -> Ended {
         }
     }
     Ended::of(handle)
-}
-
-/// The first Ctrl-C asks the run to stop cleanly (a second one kills the process as usual).
-fn stop_on_ctrl_c(handle: &RunHandle) {
-    let stopper = handle.stopper();
-    let _ = ctrlc::set_handler(move || {
-        static ASKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        if ASKED.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after the current step (Ctrl-C again to kill)…");
-        stopper();
-    });
 }

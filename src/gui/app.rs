@@ -78,7 +78,7 @@ pub struct AdaptsvApp {
     pub tab: Tab,
     pub configure: ConfigurePanel,
     pub monitor: MonitorPanel,
-    compare: ComparePanel,
+    pub compare: ComparePanel,
     pub runs: RunSet,
     runs_root: PathBuf,
     watcher: RunWatcher,
@@ -372,6 +372,12 @@ impl AdaptsvApp {
         }
         if let Some(config) = self.configure.take_launch() {
             self.enqueue_launch(config);
+        }
+        if let Some(configs) = self.configure.take_sweep() {
+            self.compare.auto_tick.extend(configs.iter().map(|c| c.name.clone()));
+            for c in configs {
+                self.enqueue_launch(c);
+            }
         }
         if let Some(dir) = self.monitor.resume_request.take() {
             self.enqueue_resume(dir);

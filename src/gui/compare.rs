@@ -209,6 +209,8 @@ pub struct ComparePanel {
     ascending: bool,
     /// Runs ticked for the overlaid plots.
     pub ticked: BTreeSet<PathBuf>,
+    /// Config names whose runs are ticked as soon as they appear (a "compare methods" sweep).
+    pub auto_tick: BTreeSet<String>,
     export: Option<(PendingDialog, String)>,
     writes: Jobs<Result<PathBuf, String>>,
     notice: Option<(String, bool)>,
@@ -221,6 +223,7 @@ impl Default for ComparePanel {
             sort: Column::Run,
             ascending: true,
             ticked: BTreeSet::new(),
+            auto_tick: BTreeSet::new(),
             export: None,
             writes: Jobs::spawn("compare-export"),
             notice: None,
@@ -259,6 +262,11 @@ impl ComparePanel {
 
     pub fn ui(&mut self, ui: &mut egui::Ui, runs: &RunSet) {
         self.poll_export();
+        for r in &runs.runs {
+            if self.auto_tick.remove(r.name()) {
+                self.ticked.insert(r.dir.clone());
+            }
+        }
         self.png.poll(ui.ctx());
         egui::CentralPanel::default().show(ui, |ui| {
             let mut order: Vec<&RunView> = runs.runs.iter().collect();

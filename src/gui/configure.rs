@@ -77,6 +77,21 @@ pub struct ConfigurePanel {
     io: Jobs<IoAnswer>,
     /// A config the user asked to launch, taken by the app.
     launch: Option<ExperimentConfig>,
+    /// The configs of a "compare methods" sweep the user asked for, taken by the app.
+    sweep: Option<Vec<ExperimentConfig>>,
+}
+
+/// The methods "Compare methods" queues: the variants of the paper comparison shipped in `experiments/`.
+const METHOD_SWEEP: &str = include_str!("../../experiments/paper-comparison.toml");
+
+/// The paper's comparison on `base`: one config per method, named `<base name>-<method variant>`.
+pub fn compare_methods(base: &ExperimentConfig) -> anyhow::Result<Vec<ExperimentConfig>> {
+    let base_toml = base.to_toml_string();
+    let mut sweep = crate::sweep::Sweep::parse(METHOD_SWEEP, "the built-in method comparison", |_| {
+        Ok(("the current config".into(), base_toml.clone()))
+    })?;
+    sweep.name = base.name.clone();
+    Ok(sweep.expand()?.into_iter().map(|r| r.config).collect())
 }
 
 impl ConfigurePanel {
@@ -100,6 +115,7 @@ impl ConfigurePanel {
             checker: ConfigChecker::default(),
             io,
             launch: None,
+            sweep: None,
         };
         panel.set_text(origin, text);
         panel
@@ -323,6 +339,17 @@ impl ConfigurePanel {
             {
                 self.request_launch();
             }
+            if ui
+                .add_enabled(valid, egui::Button::new("Compare methods"))
+                .on_hover_text(
+                    "Queue the paper's comparison on this config, one run per method: full and partial fine-tuning, \
+                     frozen, BitFit, LoRA, prefix, Houlsby, inner, inter, inner + inter (the variants of \
+                     experiments/paper-comparison.toml; CLI: adaptsv sweep). The runs are ticked in Compare.",
+                )
+                .clicked()
+            {
+                self.request_compare_methods();
+            }
             ui.heading("Experiment");
             ui.weak(&self.origin);
             ui.separator();
@@ -409,6 +436,23 @@ impl ConfigurePanel {
                 }
             }
         });
+    }
+
+    /// The configs of the method comparison, if the user asked for it.
+    pub fn take_sweep(&mut self) -> Option<Vec<ExperimentConfig>> {
+        self.sweep.take()
+    }
+
+    /// Asks to queue the paper's comparison on the current config.
+    pub fn request_compare_methods(&mut self) {
+        let Some(c) = self.valid_config() else {
+            self.notice = Some(("fix the problems shown before launching".into(), false));
+            return;
+        };
+        match compare_methods(c) {
+            Ok(configs) => self.sweep = Some(configs),
+            Err(e) => self.notice = Some((format!("cannot compare methods on this config: {e:#}"), false)),
+        }
     }
 
     /// The config to launch, if the user asked (button or shortcut) and it is valid.

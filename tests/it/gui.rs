@@ -223,3 +223,35 @@ fn two_queued_runs_train_in_turn_and_meet_in_compare() {
         assert!(h.query_by_label_contains(name).is_some(), "{name} on the EER / share plot");
     }
 }
+
+#[test]
+fn compare_methods_queues_one_run_per_method_and_queued_runs_can_be_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tiny_config(dir.path());
+    config.name = "cm".into();
+    config.optim.epochs = 200;
+    let mut h = harness(dir.path(), config.to_toml_string(), Tab::Configure);
+    wait_for(&mut h, 30, "a valid config", |a| a.configure.valid_config().is_some());
+    h.get_by_label("Compare methods").click();
+    wait_for(&mut h, 30, "the first method training, nine queued", |a| {
+        a.queue.entries.len() == 9 && a.runs.runs.len() == 1 && a.runs.runs[0].config.is_some()
+    });
+    let queued: Vec<String> = h.state().app().queue.entries.iter().map(|e| e.name.clone()).collect();
+    assert_eq!(queued[0], "cm-partial-finetune");
+    assert_eq!(queued[8], "cm-inner-inter");
+    assert_eq!(h.state().app().runs.runs[0].name(), "cm-full-finetune");
+    step(&mut h);
+    // Take every queued run out, from the Monitor's list.
+    for name in &queued {
+        h.get_by_label(&format!("remove {name} from the queue")).click();
+        step(&mut h);
+    }
+    assert!(h.state().app().queue.entries.is_empty());
+    h.get_by_label("Stop").click();
+    wait_for(&mut h, 60, "the running method to stop", |a| a.runs.runs.iter().all(|r| r.status == RunStatus::Stopped));
+    step(&mut h);
+    assert_eq!(h.state().app().runs.runs.len(), 1, "no removed run started");
+    h.get_by_label("Compare").click();
+    step(&mut h);
+    assert!(h.state().app().compare.ticked.contains(&h.state().app().runs.runs[0].dir), "the sweep's run is ticked");
+}

@@ -13,4 +13,5 @@ mod metrics;
 mod model;
 mod runs;
 mod scoring;
+mod sweep;
 mod train;
