@@ -64,6 +64,12 @@ pub struct Sweep {
     pub variants: Vec<Variant>,
 }
 
+/// Whether a TOML text is a sweep (it has a `[sweep]` table) rather than an experiment config: both live in
+/// `experiments/`.
+pub fn is_sweep(text: &str) -> bool {
+    text.lines().any(|l| l.trim() == "[sweep]")
+}
+
 /// One run of a sweep.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepRun {

@@ -27,6 +27,8 @@ pub fn find_examples(dir: &Path) -> Vec<Example> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        // Sweeps (`adaptsv sweep`) live beside the experiments; they are not configs to edit here.
+        .filter(|p| std::fs::read_to_string(p).is_ok_and(|t| !crate::sweep::is_sweep(&t)))
         // experiments/default.toml is the built-in default, listed first under that name.
         .filter(|p| p.file_name().is_none_or(|n| n != "default.toml"))
         .map(|p| Example {

@@ -60,7 +60,13 @@ fn every_example_config_is_valid() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            ExperimentConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            if adaptsv::sweep::is_sweep(&text) {
+                // A sweep: every run it expands to must be valid.
+                adaptsv::sweep::Sweep::load(&path).and_then(|s| s.expand()).unwrap_or_else(|e| panic!("{e:#}"));
+            } else {
+                ExperimentConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            }
             n += 1;
         }
     }
