@@ -23,6 +23,7 @@ pub mod augment;
 pub mod corpus;
 pub mod error;
 pub mod loader;
+pub mod mfcc;
 pub mod report;
 pub mod resample;
 pub mod sampler;

@@ -16,6 +16,7 @@ pub mod checkpoint;
 pub mod data_prep;
 pub mod embedder;
 pub mod evaluate;
+pub mod kmeans;
 pub mod optim;
 pub mod schedule;
 pub mod tensor_file;

@@ -97,8 +97,41 @@ pub(crate) fn load_from_tensors<B: Backend>(
     Ok((model, report))
 }
 
+/// What the key table does at each HF key: the loader fills the field from the checkpoint, the exporter
+/// writes the field under the key (`export.rs`). The conversions (transposes, `gamma`/`beta` names, weight norm)
+/// live in the two implementations; which key goes with which field lives only in [`apply_key_table`].
+pub(crate) trait KeyTable<B: Backend> {
+    fn param<const D: usize>(&mut self, param: &mut Param<Tensor<B, D>>, key: &str);
+    fn linear(&mut self, linear: &mut Linear<B>, prefix: &str);
+    fn layer_norm(&mut self, norm: &mut LayerNorm<B>, prefix: &str);
+    fn group_norm(&mut self, norm: &mut GroupNorm<B>, prefix: &str);
+    fn conv(&mut self, conv: &mut Conv1d<B>, prefix: &str);
+    /// A weight-normalised conv (HF `weight_norm(conv, name="weight", dim=2)`).
+    fn weight_norm_conv(&mut self, conv: &mut Conv1d<B>, prefix: &str);
+
+    fn embedding(&mut self, embedding: &mut Embedding<B>, key: &str) {
+        self.param(&mut embedding.weight, key);
+    }
+
+    fn attention(&mut self, attention: &mut Attention<B>, prefix: &str) {
+        self.linear(&mut attention.k_proj, &format!("{prefix}.k_proj"));
+        self.linear(&mut attention.v_proj, &format!("{prefix}.v_proj"));
+        self.linear(&mut attention.q_proj, &format!("{prefix}.q_proj"));
+        self.linear(&mut attention.out_proj, &format!("{prefix}.out_proj"));
+        if let Some(c) = attention.gru_rel_pos_const.as_mut() {
+            self.param(c, &format!("{prefix}.gru_rel_pos_const"));
+        }
+        if let Some(linear) = attention.gru_rel_pos_linear.as_mut() {
+            self.linear(linear, &format!("{prefix}.gru_rel_pos_linear"));
+        }
+        if let Some(embedding) = attention.rel_attn_embed.as_mut() {
+            self.embedding(embedding, &format!("{prefix}.rel_attn_embed.weight"));
+        }
+    }
+}
+
 /// The key table: every HF key of the backbone and the field it fills.
-fn apply_key_table<B: Backend>(model: &mut SslBackbone<B>, l: &mut Loader<'_, B>) {
+pub(crate) fn apply_key_table<B: Backend>(model: &mut SslBackbone<B>, l: &mut impl KeyTable<B>) {
     for (i, layer) in model.feature_extractor.conv_layers.iter_mut().enumerate() {
         let p = format!("feature_extractor.conv_layers.{i}");
         l.conv(&mut layer.conv, &format!("{p}.conv"));
@@ -228,6 +261,40 @@ impl<'d, B: Backend> Loader<'d, B> {
         Some(Tensor::from_data(TensorData::new(t.data, shape), self.device))
     }
 
+    /// Fails with every problem, or reports what was used and skipped.
+    fn finish(mut self, weights_path: &Path, config_path: &Path) -> Result<LoadReport, BackboneError> {
+        let leftover: Vec<String> = self
+            .tensors
+            .keys()
+            .map(|k| self.original.get(k).cloned().unwrap_or_else(|| k.clone()))
+            .chain(self.unexpected.drain(..))
+            .collect();
+        for key in leftover {
+            self.problems
+                .push(format!("unexpected key {key} (not part of this architecture)"));
+        }
+        if !self.problems.is_empty() {
+            const MAX: usize = 40;
+            let n = self.problems.len();
+            if n > MAX {
+                self.problems.truncate(MAX);
+                self.problems.push(format!("… and {} more", n - MAX));
+            }
+            return Err(BackboneError::CheckpointMismatch {
+                path: weights_path.to_path_buf(),
+                config: config_path.to_path_buf(),
+                problems: self.problems,
+            });
+        }
+        Ok(LoadReport {
+            weights_path: weights_path.to_path_buf(),
+            used: self.used,
+            skipped: self.skipped,
+        })
+    }
+}
+
+impl<B: Backend> KeyTable<B> for Loader<'_, B> {
     fn param<const D: usize>(&mut self, param: &mut Param<Tensor<B, D>>, key: &str) {
         let shape: [usize; D] = match param.lazy_shape().to_vec().try_into() {
             Ok(s) => s,
@@ -275,10 +342,6 @@ impl<'d, B: Backend> Loader<'d, B> {
         }
     }
 
-    fn embedding(&mut self, embedding: &mut Embedding<B>, key: &str) {
-        self.param(&mut embedding.weight, key);
-    }
-
     /// A weight-normalised conv (HF `weight_norm(conv, name="weight", dim=2)`), folded into a plain weight.
     fn weight_norm_conv(&mut self, conv: &mut Conv1d<B>, prefix: &str) {
         let shape = conv.weight.lazy_shape().to_vec();
@@ -306,54 +369,6 @@ impl<'d, B: Backend> Loader<'d, B> {
         if let Some(bias) = conv.bias.as_mut() {
             self.param(bias, &format!("{prefix}.bias"));
         }
-    }
-
-    fn attention(&mut self, attention: &mut Attention<B>, prefix: &str) {
-        self.linear(&mut attention.k_proj, &format!("{prefix}.k_proj"));
-        self.linear(&mut attention.v_proj, &format!("{prefix}.v_proj"));
-        self.linear(&mut attention.q_proj, &format!("{prefix}.q_proj"));
-        self.linear(&mut attention.out_proj, &format!("{prefix}.out_proj"));
-        if let Some(c) = attention.gru_rel_pos_const.as_mut() {
-            self.param(c, &format!("{prefix}.gru_rel_pos_const"));
-        }
-        if let Some(linear) = attention.gru_rel_pos_linear.as_mut() {
-            self.linear(linear, &format!("{prefix}.gru_rel_pos_linear"));
-        }
-        if let Some(embedding) = attention.rel_attn_embed.as_mut() {
-            self.embedding(embedding, &format!("{prefix}.rel_attn_embed.weight"));
-        }
-    }
-
-    /// Fails with every problem, or reports what was used and skipped.
-    fn finish(mut self, weights_path: &Path, config_path: &Path) -> Result<LoadReport, BackboneError> {
-        let leftover: Vec<String> = self
-            .tensors
-            .keys()
-            .map(|k| self.original.get(k).cloned().unwrap_or_else(|| k.clone()))
-            .chain(self.unexpected.drain(..))
-            .collect();
-        for key in leftover {
-            self.problems
-                .push(format!("unexpected key {key} (not part of this architecture)"));
-        }
-        if !self.problems.is_empty() {
-            const MAX: usize = 40;
-            let n = self.problems.len();
-            if n > MAX {
-                self.problems.truncate(MAX);
-                self.problems.push(format!("… and {} more", n - MAX));
-            }
-            return Err(BackboneError::CheckpointMismatch {
-                path: weights_path.to_path_buf(),
-                config: config_path.to_path_buf(),
-                problems: self.problems,
-            });
-        }
-        Ok(LoadReport {
-            weights_path: weights_path.to_path_buf(),
-            used: self.used,
-            skipped: self.skipped,
-        })
     }
 }
 

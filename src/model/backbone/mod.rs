@@ -4,7 +4,8 @@
 //! The module tree mirrors HF's: [`feature_encoder`] (`feature_extractor`), [`feature_projection`],
 //! [`positional`] (`encoder.pos_conv_embed`), [`encoder`] (layers, feed-forward), [`attention`] (including WavLM's
 //! gated relative position bias). [`model::SslBackbone`] ties them together; [`hooks`] defines where adapters
-//! plug in; [`load`] is the one place that maps checkpoint keys to fields; [`presets`] names real architectures.
+//! plug in; [`load`] is the one place that maps checkpoint keys to fields ([`export`] writes them back as an HF
+//! folder); [`presets`] names real architectures.
 //!
 //! Typical use:
 //! ```ignore
@@ -22,6 +23,7 @@ pub mod attention;
 pub mod config;
 pub mod encoder;
 pub mod error;
+pub mod export;
 pub mod feature_encoder;
 pub mod feature_projection;
 pub mod hooks;
@@ -36,6 +38,7 @@ mod weights;
 
 pub use config::{BackboneConfig, FeatExtractNorm, ModelType};
 pub use error::BackboneError;
+pub use export::{save_hf_folder, ExportDtype};
 pub use hooks::{LayerHooks, NoHooks, Projection};
 pub use load::{load_backbone, load_backbone_with_report, LoadReport};
 pub use model::SslBackbone;
