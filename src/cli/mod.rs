@@ -32,6 +32,9 @@ pub enum Command {
     Gui(gui_cmd::GuiArgs),
     /// Train an experiment (the GUI's Launch), or resume a stopped or crashed run.
     Train(train_cmd::TrainArgs),
+    /// Pre-train a backbone (HuBERT-style masked prediction of MFCC clusters; a config with `[pretrain]`),
+    /// writing it as a HuggingFace folder; resume with `--resume DIR`.
+    Pretrain(train_cmd::TrainArgs),
     /// List run folders with their status and headline figures.
     Runs(runs_cmd::RunsArgs),
     /// Check or print experiment configs.
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => gui_cmd::run(&gui_cmd::GuiArgs::default()),
         Some(Command::Gui(args)) => gui_cmd::run(&args),
         Some(Command::Train(args)) => train_cmd::run(&args),
+        Some(Command::Pretrain(args)) => train_cmd::run_pretrain(&args),
         Some(Command::Runs(args)) => runs_cmd::run(&args),
         Some(Command::Config(cmd)) => config_cmd::run(&cmd),
         Some(Command::Metrics(args)) => metrics::run(&args),

@@ -27,6 +27,24 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
+/// `adaptsv pretrain`: the same command for configs with a `[pretrain]` table (refuses others, so a
+/// pre-training command line never trains a speaker model by mistake).
+pub fn run_pretrain(args: &TrainArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.config {
+        let config = ExperimentConfig::load(path)?;
+        if config.pretrain.is_none() {
+            bail!(
+                "{} has no [pretrain] table: it trains a speaker model (use `adaptsv train`); see \
+                 experiments/pretrain-wavlm-mini.toml",
+                path.display()
+            );
+        }
+    } else if args.resume.is_none() {
+        bail!("give --config FILE (a config with a [pretrain] table, e.g. experiments/pretrain-wavlm-mini.toml)");
+    }
+    run(args)
+}
+
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let handle = match &args.resume {
         Some(dir) => Engine::resume(dir).with_context(|| format!("cannot resume {}", dir.display()))?,

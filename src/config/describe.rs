@@ -6,6 +6,16 @@ use super::{ExperimentConfig, Method};
 /// wavlm-base-plus · weighted-sum · xvector 256-d · aam-softmax · cpu".
 pub fn describe(c: &ExperimentConfig) -> String {
     let a = &c.adaptation;
+    if let Some(p) = &c.pretrain {
+        return format!(
+            "pre-training of {} (masked prediction of {} MFCC clusters, spans of {} frames, p = {}) · {}",
+            model_text(c),
+            p.clusters,
+            p.mask_length,
+            p.mask_prob,
+            c.device
+        );
+    }
     let method = match a.method {
         Method::Adapters => {
             let mut parts = Vec::new();
@@ -24,11 +34,7 @@ pub fn describe(c: &ExperimentConfig) -> String {
         }
         m => m.name().to_string(),
     };
-    let model = match (&c.model.preset, &c.model.checkpoint) {
-        (Some(p), _) => format!("preset {p} (random init)"),
-        (_, Some(path)) => format!("checkpoint {}", path.display()),
-        _ => "no model".into(),
-    };
+    let model = model_text(c);
     format!(
         "{method} on {model} · {} aggregation · {} head {}-d · {} · {}",
         name_of(&c.aggregation.kind),
@@ -37,6 +43,14 @@ pub fn describe(c: &ExperimentConfig) -> String {
         name_of(&c.loss.kind),
         c.device
     )
+}
+
+fn model_text(c: &ExperimentConfig) -> String {
+    match (&c.model.preset, &c.model.checkpoint) {
+        (Some(p), _) => format!("preset {p} (random init)"),
+        (_, Some(path)) => format!("checkpoint {}", path.display()),
+        _ => "no model".into(),
+    }
 }
 
 /// An option's value as written in TOML (`weighted-sum`, `aam-softmax`).

@@ -42,6 +42,61 @@ pub struct ExperimentConfig {
     pub optim: OptimConfig,
     #[serde(default)]
     pub eval: EvalConfig,
+    /// Present: this run pre-trains the backbone itself (HuBERT's masked prediction of clustered MFCC frames)
+    /// instead of training a speaker model; adaptation, aggregation, head, loss and evaluation do not apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrain: Option<PretrainConfig>,
+}
+
+/// Self-supervised pre-training as HuBERT's first iteration: targets are k-means clusters of MFCC frames (one
+/// per CNN frame), spans of frames are masked and the model predicts the masked frames' clusters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainConfig {
+    /// k-means clusters (HuBERT's first iteration: 100).
+    #[serde(default = "default_clusters")]
+    pub clusters: usize,
+    /// Probability that a frame starts a masked span (HuBERT: 0.08).
+    #[serde(default = "default_mask_prob")]
+    pub mask_prob: f64,
+    /// Frames per masked span (HuBERT: 10).
+    #[serde(default = "default_mask_length")]
+    pub mask_length: usize,
+    /// Weight of the prediction loss on unmasked frames (HuBERT's α; 0 = masked frames only, the paper's
+    /// choice for long runs; a short run learns faster with some weight here).
+    #[serde(default)]
+    pub unmasked_weight: f64,
+    /// MFCC frames k-means is fitted on (drawn from the training audio with the run's seed).
+    #[serde(default = "default_kmeans_frames")]
+    pub kmeans_frames: usize,
+    #[serde(default = "default_kmeans_iterations")]
+    pub kmeans_iterations: usize,
+    /// Where the finished backbone is written as a HuggingFace folder (`config.json` + `model.safetensors`);
+    /// it is always also written into the run folder as `backbone/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<PathBuf>,
+    /// Weights written as `f32` or `f16` (half the size).
+    #[serde(default = "default_export_dtype")]
+    pub export_dtype: String,
+}
+
+fn default_clusters() -> usize {
+    100
+}
+fn default_mask_prob() -> f64 {
+    0.08
+}
+fn default_mask_length() -> usize {
+    10
+}
+fn default_kmeans_frames() -> usize {
+    50_000
+}
+fn default_kmeans_iterations() -> usize {
+    15
+}
+fn default_export_dtype() -> String {
+    "f32".into()
 }
 
 fn default_seed() -> u64 {

@@ -35,6 +35,7 @@ pub const PRESETS: &[(&str, usize)] = &[
     ("wav2vec2-base", 12),
     ("wav2vec2-large", 24),
     ("wavlm-tiny", 4),
+    ("wavlm-mini", 6),
 ];
 
 #[derive(Default)]
@@ -86,8 +87,24 @@ impl ExperimentConfig {
     pub fn validate(&self) -> Result<(), Vec<ConfigProblem>> {
         let mut p = Problems::default();
         self.check_top(&mut p);
-        self.check_adaptation(&mut p);
-        self.check_rest(&mut p);
+        if let Some(pre) = &self.pretrain {
+            // A pre-training run has no adapters, head or evaluation: only its own table and the data and
+            // optimisation settings matter.
+            p.at_least("pretrain.clusters", pre.clusters, 2);
+            p.at_least("pretrain.mask_length", pre.mask_length, 1);
+            p.at_least("pretrain.kmeans_frames", pre.kmeans_frames, pre.clusters);
+            if !(pre.mask_prob > 0.0 && pre.mask_prob < 1.0) {
+                p.add("pretrain.mask_prob", pre.mask_prob, "must be strictly between 0 and 1");
+            }
+            p.non_negative("pretrain.unmasked_weight", pre.unmasked_weight);
+            if !matches!(pre.export_dtype.as_str(), "f32" | "f16") {
+                p.add("pretrain.export_dtype", format!("{:?}", pre.export_dtype), "must be \"f32\" or \"f16\"");
+            }
+            self.check_rest(&mut p);
+        } else {
+            self.check_adaptation(&mut p);
+            self.check_rest(&mut p);
+        }
         if p.0.is_empty() {
             Ok(())
         } else {
@@ -264,7 +281,7 @@ impl ExperimentConfig {
                 if d.corpus.is_none() {
                     p.add("data.corpus", "", "data.source = \"corpus\" needs the corpus folder");
                 }
-                if d.trials.is_none() {
+                if d.trials.is_none() && self.pretrain.is_none() {
                     p.add(
                         "data.trials",
                         "",

@@ -18,6 +18,7 @@ pub mod embedder;
 pub mod evaluate;
 pub mod kmeans;
 pub mod optim;
+mod pretrain;
 pub mod schedule;
 pub mod tensor_file;
 pub mod train;

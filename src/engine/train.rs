@@ -178,7 +178,7 @@ fn check_device(text: &str) -> Result<(DeviceChoice, String), EngineError> {
 }
 
 /// Where a resumed run continues from: `None` inside means from the start.
-type ResumeFrom = Option<Option<(TrainState, StepFiles)>>;
+pub(super) type ResumeFrom = Option<Option<(TrainState, StepFiles)>>;
 
 fn spawn(
     writer: RunWriter,
@@ -238,21 +238,21 @@ fn spawn(
 }
 
 /// The run as the training thread sees it: the folder it writes and the channels it talks through.
-struct Live {
-    writer: RunWriter,
+pub(super) struct Live {
+    pub(super) writer: RunWriter,
     events: Sender<EventRecord>,
     commands: Receiver<Command>,
 }
 
 impl Live {
     /// Writes `event` to the run folder and sends it to the caller (who may have gone: that is fine).
-    fn emit(&mut self, event: RunEvent) -> Result<(), EngineError> {
+    pub(super) fn emit(&mut self, event: RunEvent) -> Result<(), EngineError> {
         let rec = self.writer.emit(event)?;
         let _ = self.events.send(rec);
         Ok(())
     }
 
-    fn log(&mut self, level: LogLevel, message: impl Into<String>) -> Result<(), EngineError> {
+    pub(super) fn log(&mut self, level: LogLevel, message: impl Into<String>) -> Result<(), EngineError> {
         self.emit(RunEvent::Log {
             level,
             message: message.into(),
@@ -261,10 +261,10 @@ impl Live {
 }
 
 /// How the loop ended on its own terms.
-struct LoopEnd {
-    status: EndStatus,
-    message: String,
-    step: u64,
+pub(super) struct LoopEnd {
+    pub(super) status: EndStatus,
+    pub(super) message: String,
+    pub(super) step: u64,
 }
 
 fn run_to_end(
@@ -368,6 +368,9 @@ fn train<B: AutodiffBackend>(
     resume: ResumeFrom,
     options: &LaunchOptions,
 ) -> Result<LoopEnd, EngineError> {
+    if let Some(pre) = &config.pretrain {
+        return super::pretrain::pretrain::<B>(run, config, pre, device, description, resume);
+    }
     let dir = run.writer.dir().to_path_buf();
     let checkpoints = run.writer.checkpoints_dir();
     if resume.is_none() {
@@ -699,13 +702,13 @@ struct StepContext<'a, B: AutodiffBackend> {
     device: &'a B::Device,
 }
 
-enum Flow {
+pub(super) enum Flow {
     Go,
     Stop,
 }
 
 /// Obeys pending commands; while paused, waits for Resume or Stop.
-fn poll_commands(run: &mut Live, step: u64) -> Result<Flow, EngineError> {
+pub(super) fn poll_commands(run: &mut Live, step: u64) -> Result<Flow, EngineError> {
     loop {
         match run.commands.try_recv() {
             Ok(Command::Stop) => return Ok(Flow::Stop),
@@ -735,7 +738,7 @@ fn poll_commands(run: &mut Live, step: u64) -> Result<Flow, EngineError> {
 }
 
 /// `path` relative to the run folder `dir`, as events name files.
-fn relative(dir: &Path, path: &Path) -> String {
+pub(super) fn relative(dir: &Path, path: &Path) -> String {
     path.strip_prefix(dir).unwrap_or(path).to_string_lossy().into_owned()
 }
 
@@ -885,14 +888,14 @@ fn checkpoint<B: AutodiffBackend>(
 }
 
 /// Utterances per second over recent steps, and the time left.
-struct Throughput {
+pub(super) struct Throughput {
     last: Instant,
     rate: Option<f64>,
     total_steps: u64,
 }
 
 impl Throughput {
-    fn new(total_steps: u64) -> Self {
+    pub(super) fn new(total_steps: u64) -> Self {
         Self {
             last: Instant::now(),
             rate: None,
@@ -901,7 +904,7 @@ impl Throughput {
     }
 
     /// After a step of `samples` crops: (crops per second, seconds left), smoothed over recent steps.
-    fn tick(&mut self, step: u64, samples: f64) -> (f64, Option<f64>) {
+    pub(super) fn tick(&mut self, step: u64, samples: f64) -> (f64, Option<f64>) {
         let dt = self.last.elapsed().as_secs_f64().max(1e-9);
         self.last = Instant::now();
         let now = samples / dt;

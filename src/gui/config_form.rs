@@ -166,6 +166,19 @@ pub fn method_blurb(m: Method) -> &'static str {
 /// Draws the whole form; true when the config changed. File pickers wanted are pushed to `dialogs`.
 pub fn form_ui(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>, dialogs: &mut Vec<DialogPurpose>) -> bool {
     let mut changed = false;
+    if c.pretrain.is_some() {
+        ui.label(
+            "This config pre-trains a backbone (its [pretrain] table: clusters, masking, export are set in the TOML \
+             view). Adapters, head, loss and evaluation do not apply.",
+        );
+        ui.columns(2, |cols| {
+            changed |= experiment_section(&mut cols[0], c, cx);
+            changed |= backbone_section(&mut cols[0], c, cx, dialogs);
+            changed |= data_section(&mut cols[0], c, cx, dialogs);
+            changed |= optim_section(&mut cols[1], c, cx);
+        });
+        return changed;
+    }
     ui.columns(2, |cols| {
         let ui = &mut cols[0];
         changed |= experiment_section(ui, c, cx);

@@ -102,7 +102,11 @@ impl RunView {
 
     /// The adaptation method as written in the config, `?` when it is unreadable.
     pub fn method(&self) -> &'static str {
-        self.config.as_ref().map_or("?", |c| c.adaptation.method.name())
+        match &self.config {
+            Some(c) if c.pretrain.is_some() => "pretrain",
+            Some(c) => c.adaptation.method.name(),
+            None => "?",
+        }
     }
 
     /// The device as configured.

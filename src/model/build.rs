@@ -21,6 +21,19 @@ pub fn preset_config(name: &str) -> Option<BackboneConfig> {
         c.num_conv_pos_embedding_groups = 4;
         return Some(c);
     }
+    if name == "wavlm-mini" {
+        // The architecture of the shipped pre-trained backbone (assets/backbones/wavlm-mini): 6 layers of
+        // 192, a 128-channel conv stack; ~3 M parameters, so that the default's adapters are about 5 % of it.
+        let mut c = BackbonePreset::WavlmBasePlus.config();
+        c.hidden_size = 192;
+        c.num_hidden_layers = 6;
+        c.num_attention_heads = 4;
+        c.intermediate_size = 768;
+        c.conv_dim = vec![128; 7];
+        c.num_conv_pos_embeddings = 32;
+        c.num_conv_pos_embedding_groups = 8;
+        return Some(c);
+    }
     let preset: BackbonePreset = serde_json::from_value(serde_json::Value::String(name.to_string())).ok()?;
     Some(preset.config())
 }

@@ -47,7 +47,11 @@ pub struct LoadedRun {
 impl LoadedRun {
     /// The adaptation method as written in the config (`adapters`, `lora`, …), `?` when the config is unreadable.
     pub fn method(&self) -> &'static str {
-        self.config.as_ref().map_or("?", |c| c.adaptation.method.name())
+        match &self.config {
+            Some(c) if c.pretrain.is_some() => "pretrain",
+            Some(c) => c.adaptation.method.name(),
+            None => "?",
+        }
     }
 
     /// The latest evaluation that carries a DET curve: `(step, trial list, EER, [p_fa, p_miss] points)`.

@@ -17,6 +17,9 @@ type Ad = Autodiff<Flex>;
 /// The built-in default, shrunk so a test runs in a second or two.
 fn small_config() -> ExperimentConfig {
     let mut c = ExperimentConfig::builtin_default();
+    // The tiny random backbone keeps tests fast (the default's is the shipped pre-trained one).
+    c.model.checkpoint = None;
+    c.model.preset = Some("wavlm-tiny".into());
     c.head.channels = 16;
     c.head.embedding_dim = 16;
     c.data.synthetic.speakers = 4;

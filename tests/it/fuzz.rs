@@ -149,6 +149,9 @@ fn mutated_trial_lists_scores_configs_and_event_lines_parse_or_fail_cleanly() {
 fn mutated_checkpoints_and_training_states_load_or_fail_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let mut config = ExperimentConfig::builtin_default();
+    // The tiny random backbone keeps tests fast (the default's is the shipped pre-trained one).
+    config.model.checkpoint = None;
+    config.model.preset = Some("wavlm-tiny".into());
     config.head.channels = 8;
     config.head.embedding_dim = 8;
     config.adaptation.inner.bottleneck = 2;

@@ -11,6 +11,7 @@ mod fuzz;
 mod gui;
 mod metrics;
 mod model;
+mod pretrain;
 mod runs;
 mod scoring;
 mod sweep;

@@ -15,6 +15,9 @@ use std::process::{Command, Stdio};
 /// The built-in default shrunk so a whole run takes seconds: 4 speakers × 6 utterances, batches of 4.
 pub fn tiny_config(out: &Path) -> ExperimentConfig {
     let mut c = ExperimentConfig::builtin_default();
+    // The tiny random backbone keeps tests fast (the default's is the shipped pre-trained one).
+    c.model.checkpoint = None;
+    c.model.preset = Some("wavlm-tiny".into());
     c.name = "tiny".into();
     c.output_dir = out.to_path_buf();
     c.head.channels = 16;
