@@ -11,6 +11,7 @@
 //! [[variant]]                      # optional: named sets of overrides; each is crossed with the axes
 //! name = "lora"
 //! set = { "adaptation.method" = "lora", "adaptation.lora.rank" = 8 }
+//! unset = ["model.checkpoint"]     # optional: keys removed from the base first
 //! ```
 //!
 //! A variant (or axis value) that changes `adaptation.method` starts from that method's defaults: the base's
@@ -51,6 +52,9 @@ pub struct Variant {
     /// Dotted config key → value.
     #[serde(default)]
     pub set: BTreeMap<String, toml::Value>,
+    /// Dotted config keys to remove from the base (e.g. `model.checkpoint` to use a preset instead).
+    #[serde(default)]
+    pub unset: Vec<String>,
 }
 
 /// A parsed sweep: its name, the base config's TOML, and what varies.
@@ -155,6 +159,7 @@ impl Sweep {
             vec![Variant {
                 name: String::new(),
                 set: BTreeMap::new(),
+                unset: Vec::new(),
             }]
         } else {
             self.variants.clone()
@@ -195,6 +200,9 @@ impl Sweep {
                             a.remove(key);
                         }
                     }
+                }
+                for k in &variant.unset {
+                    unset_dotted(&mut table, k);
                 }
                 for (k, v) in &overrides {
                     set_dotted(&mut table, k, v.clone()).map_err(|e| anyhow::anyhow!("sweep {}, run {name}: {e}", self.name))?;
@@ -244,6 +252,20 @@ pub fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Res
     }
     t.insert(last.to_string(), value);
     Ok(())
+}
+
+/// Removes `a.b.c` from a TOML table, if it is there.
+pub fn unset_dotted(table: &mut toml::Table, key: &str) {
+    let parts: Vec<&str> = key.split('.').collect();
+    let Some((last, path)) = parts.split_last() else { return };
+    let mut t = table;
+    for p in path {
+        match t.get_mut(*p) {
+            Some(toml::Value::Table(inner)) => t = inner,
+            _ => return,
+        }
+    }
+    t.remove(*last);
 }
 
 /// Which run folder belongs to which run of a sweep (`state.json` in the sweep's folder).
@@ -385,7 +407,8 @@ set = { "adaptation.inner.enabled" = false }
 
 [[variant]]
 name = "lora"
-set = { "adaptation.method" = "lora", "adaptation.lora.rank" = 4 }
+set = { "adaptation.method" = "lora", "adaptation.lora.rank" = 4, "model.preset" = "wavlm-base" }
+unset = ["model.checkpoint", "model.preset"]
 "#;
 
     #[test]
@@ -404,6 +427,8 @@ set = { "adaptation.method" = "lora", "adaptation.lora.rank" = 4 }
         let inter = &runs[3].config.adaptation;
         assert!(!inter.inner_enabled() && inter.inter_enabled());
         assert_eq!(runs[4].config.adaptation.lora.rank, 4);
+        assert_eq!(runs[4].config.model.preset.as_deref(), Some("wavlm-base"), "unset first, then set");
+        assert_eq!(runs[4].config.model.checkpoint, None);
         assert_eq!(runs[5].config.name, "cmp-lora-seed-2");
     }
 

@@ -1,7 +1,7 @@
 //! From the `[model]` table to a backbone: a HuggingFace checkpoint folder, or a named architecture with
-//! random initialisation. Besides the published architectures there is `wavlm-tiny`, a 4-layer, 64-wide WavLM
-//! with a slim conv stack (same strides, so the same 20 ms frame rate) for the built-in default experiment and
-//! tests: it trains on a CPU in minutes.
+//! random initialisation. Besides the published architectures there are `wavlm-mini` (the architecture of the
+//! shipped pre-trained backbone, 6 × 192) and `wavlm-tiny`, a 4-layer, 64-wide WavLM for tests; both have slim
+//! conv stacks with the standard kernels and strides (so the same 20 ms frame rate) and train on a CPU in minutes.
 
 use super::backbone::{load_backbone, BackboneConfig, BackbonePreset, SslBackbone};
 use super::ModelError;

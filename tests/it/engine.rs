@@ -20,6 +20,8 @@ fn small_config() -> ExperimentConfig {
     // The tiny random backbone keeps tests fast (the default's is the shipped pre-trained one).
     c.model.checkpoint = None;
     c.model.preset = Some("wavlm-tiny".into());
+    c.adaptation.inner.bottleneck = 16;
+    c.adaptation.inter.bottleneck = 32;
     c.head.channels = 16;
     c.head.embedding_dim = 16;
     c.data.synthetic.speakers = 4;

@@ -41,7 +41,7 @@ fn a_finished_run_has_every_file_and_its_figures() {
     let tmp = tempfile::tempdir().unwrap();
     let mut w = RunWriter::create(tmp.path(), &config()).unwrap();
     let id = w.id().to_string();
-    assert!(id.ends_with("-default-tiny-inner-inter"), "{id}");
+    assert!(id.ends_with("-default-inner-inter"), "{id}");
     w.emit(started(&local_host())).unwrap();
     for s in 1..=5 {
         w.emit(step(s, 10.0 - s as f64)).unwrap();

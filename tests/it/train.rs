@@ -18,6 +18,8 @@ pub fn tiny_config(out: &Path) -> ExperimentConfig {
     // The tiny random backbone keeps tests fast (the default's is the shipped pre-trained one).
     c.model.checkpoint = None;
     c.model.preset = Some("wavlm-tiny".into());
+    c.adaptation.inner.bottleneck = 16;
+    c.adaptation.inter.bottleneck = 32;
     c.name = "tiny".into();
     c.output_dir = out.to_path_buf();
     c.head.channels = 16;
