@@ -602,6 +602,10 @@ pub struct SyntheticConfig {
     pub seconds: f64,
     #[serde(default = "default_synth_seed")]
     pub seed: u64,
+    /// Trials per test utterance (half target, half non-target; the target half is capped by the utterances
+    /// of a speaker). More trials measure the EER more precisely: about 2 × test_speakers × utterances × this/2.
+    #[serde(default = "default_trials_per_utterance")]
+    pub trials_per_utterance: usize,
 }
 fn default_speakers() -> usize {
     32
@@ -618,6 +622,9 @@ fn default_seconds() -> f64 {
 fn default_synth_seed() -> u64 {
     7
 }
+fn default_trials_per_utterance() -> usize {
+    4
+}
 impl Default for SyntheticConfig {
     fn default() -> Self {
         Self {
@@ -626,6 +633,7 @@ impl Default for SyntheticConfig {
             utterances: default_utterances(),
             seconds: default_seconds(),
             seed: default_synth_seed(),
+            trials_per_utterance: default_trials_per_utterance(),
         }
     }
 }

@@ -294,6 +294,7 @@ impl ExperimentConfig {
                 p.at_least("data.synthetic.speakers", s.speakers, 2);
                 p.at_least("data.synthetic.test_speakers", s.test_speakers, 2);
                 p.at_least("data.synthetic.utterances", s.utterances, 2);
+                p.at_least("data.synthetic.trials_per_utterance", s.trials_per_utterance, 2);
                 p.positive("data.synthetic.seconds", s.seconds);
             }
         }

@@ -21,6 +21,7 @@ pub fn synth_config(config: &ExperimentConfig) -> SynthConfig {
     let s = &config.data.synthetic;
     SynthConfig {
         test_speakers: s.test_speakers,
+        trials_per_utterance: s.trials_per_utterance,
         ..SynthConfig::new(s.speakers + s.test_speakers, s.utterances, s.seconds as f32, s.seed)
     }
 }

@@ -561,6 +561,7 @@ fn data_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_
                 ch |= row(ui, cx, "test speakers", "unseen voices for the trial list", "data.synthetic.test_speakers", |ui| drag_usize(ui, &mut s.test_speakers, 2..=100_000, ""));
                 ch |= row(ui, cx, "utterances", "per speaker", "data.synthetic.utterances", |ui| drag_usize(ui, &mut s.utterances, 2..=100_000, ""));
                 ch |= row(ui, cx, "length", "of each utterance", "data.synthetic.seconds", |ui| drag_f64(ui, &mut s.seconds, 0.1..=600.0, 0.1, " s"));
+                ch |= row(ui, cx, "trials", "per test utterance, half target (more: a more precise EER)", "data.synthetic.trials_per_utterance", |ui| drag_usize(ui, &mut s.trials_per_utterance, 2..=1000, ""));
             }
             DataSource::Corpus => {
                 for (label, tip, key, value, purpose) in [
