@@ -27,4 +27,5 @@ pub mod eval;
 pub mod gui;
 pub mod model;
 pub mod runs;
+pub mod bench;
 pub mod sweep;

@@ -1,6 +1,7 @@
 //! The command line: `adaptsv` with no arguments opens the GUI; each subcommand is the headless twin of a GUI
 //! action, sharing its engine and run-folder format, so the same config runs on a server with no display.
 
+mod bench_cmd;
 mod config_cmd;
 mod eval_cmd;
 pub mod features;
@@ -52,6 +53,9 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Run a sweep (a base config and what to vary) one run after another, resumable; prints a summary table.
     Sweep(sweep_cmd::SweepArgs),
+    /// Time training steps (full fine-tuning, frozen, inner+inter adapters, LoRA) and embedding extraction of a
+    /// real-size backbone, with peak memory; compare with PyTorch via benches/pytorch/compare.sh.
+    Bench(bench_cmd::BenchArgs),
 }
 
 /// Runs the parsed command line. Errors are reported once, by `main`.
@@ -69,5 +73,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Params(args)) => params_cmd::run(&args),
         Some(Command::Features(args)) => features::run(&args),
         Some(Command::Sweep(args)) => sweep_cmd::run(&args),
+        Some(Command::Bench(args)) => bench_cmd::run(&args),
     }
 }

@@ -1,0 +1,352 @@
+//! Training-step and extraction benchmarks at real model size: what one optimiser step costs for each way of
+//! adapting a backbone, and how fast a trained model embeds utterances.
+//!
+//! Each row builds the real [`SpeakerModel`] of a config (randomly initialised backbone of a preset, the
+//! method's adapters, weighted-sum layer aggregation with layer norm, x-vector head, AAM-softmax over
+//! [`BenchSettings::speakers`] classes) and times the same calls the training loop makes: forward to the loss,
+//! backward, global gradient norm (read back, as the loop does for clipping), the per-group optimiser update.
+//! Input is random noise cropped to `seconds`: the cost of a step does not depend on what the audio says.
+//!
+//! Rows (their configs are [`row_config`]):
+//!
+//! | row            | what trains                                                                      |
+//! |----------------|----------------------------------------------------------------------------------|
+//! | `full-finetune`| the whole Transformer (CNN feature encoder frozen, as usual), aggregation, head   |
+//! | `frozen`       | aggregation and head only (SUPERB); the backbone runs outside autodiff           |
+//! | `inner-inter`  | inner adapters (b = 32, beside MHSA and FFN of all layers) + inter (b = 64)      |
+//! | `lora`         | LoRA rank 8 on the query and value maps of all layers                            |
+//! | `extract`      | nothing: forward-only embedding extraction with the `inner-inter` model, batch 1 |
+//!
+//! Peak memory is the process's peak resident set (`VmHWM`), so each row runs in a fresh process (the CLI
+//! spawns itself per row); it includes the program and its libraries, as PyTorch's figure does.
+
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::GradientsParams;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::config::ExperimentConfig;
+use crate::device::DeviceChoice;
+use crate::engine::optim::{global_grad_norm_sq, GroupedOptimizer, ParamGroup};
+use crate::model::SpeakerModel;
+
+/// One benchmark row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Row {
+    FullFinetune,
+    Frozen,
+    InnerInter,
+    Lora,
+    Extract,
+}
+
+impl Row {
+    pub const ALL: [Row; 5] = [Row::FullFinetune, Row::Frozen, Row::InnerInter, Row::Lora, Row::Extract];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Row::FullFinetune => "full-finetune",
+            Row::Frozen => "frozen",
+            Row::InnerInter => "inner-inter",
+            Row::Lora => "lora",
+            Row::Extract => "extract",
+        }
+    }
+
+    /// What the row measures, for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Row::FullFinetune => "train step: full fine-tuning",
+            Row::Frozen => "train step: frozen + weighted sum",
+            Row::InnerInter => "train step: inner+inter adapters",
+            Row::Lora => "train step: LoRA (q, v; r = 8)",
+            Row::Extract => "extraction: embedding, batch 1",
+        }
+    }
+
+    /// The `[adaptation]` table of the row's config.
+    fn adaptation(self) -> &'static str {
+        match self {
+            Row::FullFinetune => "method = \"full-finetune\"\n",
+            Row::Frozen => "method = \"frozen\"\n",
+            Row::InnerInter | Row::Extract => {
+                "method = \"adapters\"\n\
+                 [adaptation.inner]\nenabled = true\nlayers = \"all\"\nposition = \"both\"\nbottleneck = 32\n\
+                 [adaptation.inter]\nenabled = true\nbottleneck = 64\n"
+            }
+            Row::Lora => "method = \"lora\"\n[adaptation.lora]\nrank = 8\nalpha = 16.0\ntargets = [\"q\", \"v\"]\n",
+        }
+    }
+}
+
+/// What to measure and where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchSettings {
+    /// Backbone preset name as configs write it (e.g. `wavlm-base-plus`).
+    pub preset: String,
+    /// Utterances per training step.
+    pub batch: usize,
+    /// Crop length in seconds (16 kHz).
+    pub seconds: f64,
+    /// Untimed steps first.
+    pub warmup: usize,
+    /// Timed steps.
+    pub steps: usize,
+    /// Classes of the AAM-softmax (VoxCeleb1 dev has 1 211 speakers).
+    pub speakers: usize,
+    /// `cpu` or `cuda:N`.
+    pub device: String,
+}
+
+impl Default for BenchSettings {
+    fn default() -> Self {
+        Self {
+            preset: "wavlm-base-plus".into(),
+            batch: 4,
+            seconds: 3.0,
+            warmup: 2,
+            steps: 5,
+            speakers: 1211,
+            device: "cpu".into(),
+        }
+    }
+}
+
+/// The measured figures of one row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowResult {
+    pub row: Row,
+    pub label: String,
+    /// Utterances per step (1 for extraction).
+    pub batch: usize,
+    pub seconds: f64,
+    /// Every timed step (or utterance), in milliseconds.
+    pub times_ms: Vec<f64>,
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    /// Utterances per second at the median.
+    pub utterances_per_sec: f64,
+    /// Peak resident memory of the process, in MiB (`None` where it cannot be read).
+    pub peak_rss_mib: Option<f64>,
+    pub trainable_params: u64,
+    pub total_params: u64,
+}
+
+/// The config a row trains (validated: a bug in these strings is caught by a test).
+pub fn row_config(row: Row, settings: &BenchSettings) -> Result<ExperimentConfig, String> {
+    let text = format!(
+        "name = \"bench-{name}\"\ndevice = \"{device}\"\n\
+         [model]\npreset = \"{preset}\"\n\
+         [adaptation]\n{adaptation}\
+         [aggregation]\nkind = \"weighted-sum\"\nlayer_norm = true\n\
+         [head]\nkind = \"xvector\"\nembedding_dim = 256\nchannels = 256\n\
+         [loss]\nkind = \"aam-softmax\"\nmargin = 0.2\nscale = 30.0\n\
+         [optim]\nbatch_size = {batch}\nsegment_seconds = {seconds}\noptimizer = \"adamw\"\n\
+         lr_backbone = {lr_backbone}\nlr_adapters = 5e-4\nlr_head = 5e-4\nweight_decay = 1e-4\ngrad_clip = 5.0\n",
+        name = row.name(),
+        device = settings.device,
+        preset = settings.preset,
+        adaptation = row.adaptation(),
+        batch = settings.batch,
+        seconds = settings.seconds,
+        lr_backbone = if row == Row::FullFinetune { "5e-5" } else { "0.0" },
+    );
+    ExperimentConfig::from_toml_str(&text, &format!("benchmark row {}", row.name())).map_err(|e| e.to_string())
+}
+
+/// Runs one row in this process on the settings' device.
+pub fn run_row(row: Row, settings: &BenchSettings) -> Result<RowResult, String> {
+    if settings.batch == 0 || settings.steps == 0 || !(settings.seconds > 0.0) || settings.speakers < 2 {
+        return Err("batch, steps and seconds must be positive and speakers at least 2".into());
+    }
+    let config = row_config(row, settings)?;
+    let choice = DeviceChoice::parse(&settings.device)?;
+    crate::device::probe(choice).map_err(|e| e.to_string())?;
+    match choice {
+        DeviceChoice::Cpu => run_on::<burn::backend::Autodiff<crate::device::CpuBackend>>(
+            row,
+            settings,
+            &config,
+            Default::default(),
+        ),
+        #[cfg(feature = "cuda")]
+        DeviceChoice::Cuda(index) => run_on::<burn::backend::Autodiff<crate::device::CudaBackend>>(
+            row,
+            settings,
+            &config,
+            burn::backend::cuda::CudaDevice { index },
+        ),
+        #[cfg(not(feature = "cuda"))]
+        DeviceChoice::Cuda(_) => Err(crate::device::DeviceError::NotBuilt(choice).to_string()),
+    }
+}
+
+fn run_on<B: AutodiffBackend>(
+    row: Row,
+    settings: &BenchSettings,
+    config: &ExperimentConfig,
+    device: B::Device,
+) -> Result<RowResult, String> {
+    B::seed(&device, 0);
+    let model = SpeakerModel::<B>::from_config(config, settings.speakers, &device).map_err(|e| e.to_string())?;
+    let counts = crate::model::count_params(&model);
+    let samples = (settings.seconds * 16_000.0).round() as usize;
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let (batch, times) = if row == Row::Extract {
+        let model = model.valid();
+        let mut one = || {
+            let wave: Vec<f32> = (0..samples).map(|_| rng.random_range(-0.5..0.5)).collect();
+            let x = Tensor::<B::InnerBackend, 2>::from_data(TensorData::new(wave, [1, samples]), &device);
+            let e = model.embed(x);
+            // Reading the embedding back waits for the device.
+            let _ = e.into_data();
+        };
+        (1, timed(settings, &mut one))
+    } else {
+        let mut optim = GroupedOptimizer::<B>::new(&config.optim);
+        let lrs = ParamGroup::ALL.map(|g| g.base_lr(&config.optim));
+        let clip = config.optim.grad_clip;
+        let mut slot = Some(model);
+        let n = settings.batch;
+        let mut one = || {
+            let model = slot.take().expect("the model is put back after every step");
+            let wave: Vec<f32> = (0..n * samples).map(|_| rng.random_range(-0.5..0.5)).collect();
+            let labels: Vec<i64> = (0..n).map(|_| rng.random_range(0..settings.speakers as i64)).collect();
+            let x = Tensor::<B, 2>::from_data(TensorData::new(wave, [n, samples]), &device);
+            let y = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [n]), &device);
+            // The training loop's calls, in its order.
+            let out = model.train_step_output(x, y);
+            let _loss: f64 = out.loss.clone().into_scalar().elem();
+            let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+            let norm = global_grad_norm_sq::<B, _>(&model, &grads)
+                .map(|t| t.into_scalar().elem::<f64>().sqrt())
+                .unwrap_or(0.0);
+            let scale = if clip > 0.0 && norm > clip { clip / (norm + 1e-6) } else { 1.0 };
+            let model = optim.step(model, grads, lrs, scale);
+            // Reading the layer weights back waits for the update.
+            let _ = model.layer_weights();
+            slot = Some(model);
+        };
+        (n, timed(settings, &mut one))
+    };
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    Ok(RowResult {
+        row,
+        label: row.label().to_string(),
+        batch,
+        seconds: settings.seconds,
+        median_ms: median,
+        min_ms: sorted[0],
+        max_ms: sorted[sorted.len() - 1],
+        utterances_per_sec: batch as f64 / (median / 1e3),
+        times_ms: times,
+        peak_rss_mib: peak_rss_mib(),
+        trainable_params: counts.trainable as u64,
+        total_params: counts.total as u64,
+    })
+}
+
+/// `warmup` untimed calls, then `steps` timed ones (milliseconds each).
+fn timed(settings: &BenchSettings, f: &mut dyn FnMut()) -> Vec<f64> {
+    for _ in 0..settings.warmup {
+        f();
+    }
+    (0..settings.steps)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect()
+}
+
+/// The peak resident set of this process in MiB (`VmHWM` of `/proc/self/status`; Linux only).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// The CPU model and logical core count (`/proc/cpuinfo`), e.g. `AMD EPYC 9B14 (2 logical cores, avx512f)`.
+pub fn machine() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let flags = info.lines().find(|l| l.starts_with("flags")).unwrap_or("");
+    let simd = if flags.split_whitespace().any(|f| f == "avx512f") {
+        "AVX-512"
+    } else if flags.split_whitespace().any(|f| f == "avx2") {
+        "AVX2"
+    } else {
+        "no AVX2"
+    };
+    format!("{model} ({cores} logical cores, {simd})")
+}
+
+/// Threads the CPU backend uses (`RAYON_NUM_THREADS`, else every core).
+pub fn cpu_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .filter(|&t| t > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// `release` or `dev (deps opt-level 3, adaptsv opt-level 1)` — what a figure was built with.
+pub fn build_profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "dev profile (dependencies at opt-level 3, adaptsv at opt-level 1, debug assertions on)"
+    } else {
+        "release profile"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_config_is_valid_and_trains_what_it_says() {
+        let settings = BenchSettings::default();
+        for row in Row::ALL {
+            let config = row_config(row, &settings).unwrap_or_else(|e| panic!("{}: {e}", row.name()));
+            assert_eq!(config.optim.batch_size, 4);
+        }
+        let lora = row_config(Row::Lora, &settings).unwrap();
+        assert_eq!(lora.adaptation.lora.rank, 8);
+    }
+
+    #[test]
+    fn a_tiny_row_runs_and_reports_its_steps() {
+        let settings = BenchSettings {
+            preset: "wavlm-tiny".into(),
+            batch: 2,
+            seconds: 0.5,
+            warmup: 1,
+            steps: 2,
+            speakers: 5,
+            device: "cpu".into(),
+        };
+        for row in [Row::InnerInter, Row::Extract] {
+            let r = run_row(row, &settings).unwrap();
+            assert_eq!(r.times_ms.len(), 2);
+            assert!(r.median_ms > 0.0 && r.utterances_per_sec > 0.0);
+            assert!(r.trainable_params > 0 && r.trainable_params < r.total_params);
+        }
+        let err = run_row(Row::Frozen, &BenchSettings { batch: 0, ..settings }).unwrap_err();
+        assert!(err.contains("positive"), "{err}");
+    }
+}
