@@ -16,7 +16,7 @@
 
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::gelu;
+use super::gelu::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 

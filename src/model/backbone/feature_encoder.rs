@@ -10,7 +10,7 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig};
-use burn::tensor::activation::gelu;
+use super::gelu::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 

@@ -29,6 +29,7 @@ pub mod feature_projection;
 pub mod hooks;
 pub mod load;
 pub mod model;
+pub mod gelu;
 mod ops;
 pub mod positional;
 pub mod presets;

@@ -11,7 +11,7 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::PaddingConfig1d;
-use burn::tensor::activation::gelu;
+use super::gelu::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
