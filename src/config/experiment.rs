@@ -53,6 +53,10 @@ pub struct ExperimentConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PretrainConfig {
+    /// What the k-means targets cluster: `mfcc` (13 cepstra + deltas, HuBERT's first iteration) or `log-mel`
+    /// (the 40 log-mel energies, which keep the spectral detail cepstra smooth away).
+    #[serde(default)]
+    pub targets: TargetFeatures,
     /// k-means clusters (HuBERT's first iteration: 100).
     #[serde(default = "default_clusters")]
     pub clusters: usize,
@@ -78,6 +82,32 @@ pub struct PretrainConfig {
     /// Weights written as `f32` or `f16` (half the size).
     #[serde(default = "default_export_dtype")]
     pub export_dtype: String,
+}
+
+/// Frame features the pre-training targets are k-means clusters of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetFeatures {
+    #[default]
+    Mfcc,
+    LogMel,
+}
+
+impl TargetFeatures {
+    /// Values per frame.
+    pub fn dim(self) -> usize {
+        match self {
+            Self::Mfcc => crate::data::mfcc::DIM,
+            Self::LogMel => crate::data::mfcc::LOG_MEL_DIM,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mfcc => "MFCC",
+            Self::LogMel => "log-mel",
+        }
+    }
 }
 
 fn default_clusters() -> usize {

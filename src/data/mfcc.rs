@@ -2,7 +2,9 @@
 //! clusters into targets: frame `i` covers samples `[320 i, 320 i + 400)` of 16 kHz audio (the receptive field
 //! and stride of the wav2vec 2.0 / HuBERT / WavLM conv stack), so there is exactly one target per model frame.
 //! Per frame: Hamming window, 512-point power spectrum, 40 triangular mel filters (0–8 kHz), log, DCT-II →
-//! 13 cepstra, plus their deltas over ±2 frames → 26 values.
+//! 13 cepstra, plus their deltas over ±2 frames → 26 values ([`Mfcc::compute`]); or the 40 log-mel energies
+//! themselves ([`Mfcc::compute_log_mel`]), which keep the spectral detail (harmonics of low voices, tilt) the
+//! cepstral truncation smooths away.
 
 use realfft::RealFftPlanner;
 
@@ -14,6 +16,8 @@ const MELS: usize = 40;
 pub const CEPSTRA: usize = 13;
 /// Values per frame: cepstra and their deltas.
 pub const DIM: usize = 2 * CEPSTRA;
+/// Values per frame of [`Mfcc::compute_log_mel`].
+pub const LOG_MEL_DIM: usize = MELS;
 
 /// Frames of a crop of `samples` samples (what the CNN makes of it).
 pub fn frames(samples: usize) -> usize {
@@ -90,13 +94,13 @@ impl Default for Mfcc {
 }
 
 impl Mfcc {
-    /// `[frames(samples.len())][DIM]` features of one crop, row-major.
-    pub fn compute(&mut self, samples: &[f32]) -> Vec<f32> {
+    /// `[frames(samples.len())][LOG_MEL_DIM]` log-mel energies of one crop, row-major.
+    pub fn compute_log_mel(&mut self, samples: &[f32]) -> Vec<f32> {
         let n = frames(samples.len());
         let fft = self.planner.plan_fft_forward(FFT);
         let mut input = fft.make_input_vec();
         let mut spectrum = fft.make_output_vec();
-        let mut cep = vec![0f32; n * CEPSTRA];
+        let mut out = vec![0f32; n * MELS];
         let mut power = vec![0f32; FFT / 2 + 1];
         for f in 0..n {
             let frame = &samples[f * HOP..f * HOP + WINDOW];
@@ -110,13 +114,21 @@ impl Mfcc {
             for (p, c) in power.iter_mut().zip(&spectrum) {
                 *p = c.norm_sqr();
             }
-            let logmel: Vec<f32> = self
-                .filters
-                .iter()
-                .map(|w| (w.iter().zip(&power).map(|(a, b)| a * b).sum::<f32>() + 1e-10).ln())
-                .collect();
+            for (o, w) in out[f * MELS..(f + 1) * MELS].iter_mut().zip(&self.filters) {
+                *o = (w.iter().zip(&power).map(|(a, b)| a * b).sum::<f32>() + 1e-10).ln();
+            }
+        }
+        out
+    }
+
+    /// `[frames(samples.len())][DIM]` features of one crop, row-major.
+    pub fn compute(&mut self, samples: &[f32]) -> Vec<f32> {
+        let logmel = self.compute_log_mel(samples);
+        let n = logmel.len() / MELS;
+        let mut cep = vec![0f32; n * CEPSTRA];
+        for (f, frame) in logmel.chunks(MELS).enumerate() {
             for (k, basis) in self.dct.iter().enumerate() {
-                cep[f * CEPSTRA + k] = basis.iter().zip(&logmel).map(|(a, b)| a * b).sum();
+                cep[f * CEPSTRA + k] = basis.iter().zip(frame).map(|(a, b)| a * b).sum();
             }
         }
         // Deltas over ±2 frames (HTK's regression formula), edges repeated.
@@ -158,5 +170,22 @@ mod tests {
         assert!(dist > 10.0, "a 300 Hz and a 3 kHz tone differ ({dist})");
         let delta: f32 = (CEPSTRA..DIM).map(|k| low[f + k].abs()).sum();
         assert!(delta < 0.1, "a steady tone has no deltas ({delta})");
+    }
+
+    #[test]
+    fn log_mel_frames_peak_at_the_tone_and_give_the_cepstra_by_dct() {
+        let wave: Vec<f32> = (0..16_000).map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16000.0).sin()).collect();
+        let mut m = Mfcc::default();
+        let mel = m.compute_log_mel(&wave);
+        assert_eq!(mel.len(), 49 * LOG_MEL_DIM);
+        let frame = &mel[20 * LOG_MEL_DIM..21 * LOG_MEL_DIM];
+        let peak = (0..LOG_MEL_DIM).max_by(|&a, &b| frame[a].total_cmp(&frame[b])).unwrap();
+        let centre = |m: usize| mel_to_hz(hz_to_mel(8000.0) * (m + 1) as f64 / (MELS + 1) as f64);
+        assert!((centre(peak) - 1000.0).abs() < 150.0, "a 1 kHz tone peaks in the filter at {} Hz", centre(peak));
+        let cep = m.compute(&wave);
+        for k in 0..CEPSTRA {
+            let by_dct: f32 = m.dct[k].iter().zip(frame).map(|(a, b)| a * b).sum();
+            assert!((by_dct - cep[20 * DIM + k]).abs() < 1e-3);
+        }
     }
 }

@@ -24,7 +24,7 @@ use super::schedule::LrSchedule;
 use super::train::{poll_commands, relative, Flow, Live, LoopEnd, ResumeFrom, Throughput};
 use super::train_state::{prune, StepFiles, TrainState};
 use super::EngineError;
-use crate::config::{DataSource, ExperimentConfig, PretrainConfig};
+use crate::config::{DataSource, ExperimentConfig, PretrainConfig, TargetFeatures};
 use crate::data::mfcc::{self, Mfcc};
 use crate::data::{Corpus, Loader, LoaderConfig};
 use crate::model::backbone::{save_hf_folder, ExportDtype, NoHooks, SslBackbone};
@@ -104,6 +104,14 @@ pub fn span_mask(frames: usize, p: f64, length: usize, rng: &mut impl rand::Rng)
     mask
 }
 
+/// The target features of one crop, `[frames][targets.dim()]` row-major.
+fn target_features(mfcc: &mut Mfcc, targets: TargetFeatures, crop: &[f32]) -> Vec<f32> {
+    match targets {
+        TargetFeatures::Mfcc => mfcc.compute(crop),
+        TargetFeatures::LogMel => mfcc.compute_log_mel(crop),
+    }
+}
+
 const KMEANS_FILE: &str = "kmeans.safetensors";
 const KMEANS_FORMAT: &str = "adaptsv-kmeans-1";
 
@@ -116,46 +124,48 @@ fn fit_kmeans(
     seed: u64,
 ) -> Result<Centroids, EngineError> {
     let mut mfcc = Mfcc::default();
-    let mut rows: Vec<f32> = Vec::with_capacity(pre.kmeans_frames * mfcc::DIM);
+    let dim = pre.targets.dim();
+    let mut rows: Vec<f32> = Vec::with_capacity(pre.kmeans_frames * dim);
     let sampling = LoaderConfig {
         seed: seed ^ 0x6b6d_6561_6e73,
         augment: Default::default(),
         ..loader_config.clone()
     };
     let mut epoch = 0;
-    while rows.len() < pre.kmeans_frames * mfcc::DIM {
+    while rows.len() < pre.kmeans_frames * dim {
         let before = rows.len();
         for batch in Loader::start(corpus.clone(), &sampling, epoch)? {
             let batch = batch?;
             for crop in batch.samples.chunks(batch.crop_samples) {
-                rows.extend(mfcc.compute(crop));
+                rows.extend(target_features(&mut mfcc, pre.targets, crop));
             }
             run.emit(RunEvent::Progress {
-                stage: "MFCC frames for the k-means targets".into(),
-                done: (rows.len() / mfcc::DIM).min(pre.kmeans_frames) as u64,
+                stage: format!("{} frames for the k-means targets", pre.targets.name()),
+                done: (rows.len() / dim).min(pre.kmeans_frames) as u64,
                 total: Some(pre.kmeans_frames as u64),
             })?;
-            if rows.len() >= pre.kmeans_frames * mfcc::DIM {
+            if rows.len() >= pre.kmeans_frames * dim {
                 break;
             }
         }
         if rows.len() == before {
-            return Err(EngineError::Config("the training audio gives no MFCC frame for k-means".into()));
+            return Err(EngineError::Config("the training audio gives no frame for k-means".into()));
         }
         epoch += 1;
     }
-    rows.truncate(pre.kmeans_frames * mfcc::DIM);
+    rows.truncate(pre.kmeans_frames * dim);
     // Cepstra and deltas have very different ranges: standardise each dimension before clustering (the
     // statistics are kept in the centroids' space by standardising at labelling time too).
     let started = Instant::now();
-    let km = Centroids::fit(&rows, mfcc::DIM, pre.clusters, pre.kmeans_iterations, seed);
+    let km = Centroids::fit(&rows, dim, pre.clusters, pre.kmeans_iterations, seed);
     run.log(
         LogLevel::Info,
         format!(
-            "k-means: {} clusters of {} MFCC frames ({} dims) in {:.1} s",
+            "k-means: {} clusters of {} {} frames ({} dims) in {:.1} s",
             pre.clusters,
-            rows.len() / mfcc::DIM,
-            mfcc::DIM,
+            rows.len() / dim,
+            pre.targets.name(),
+            dim,
             started.elapsed().as_secs_f64()
         ),
     )?;
@@ -168,17 +178,17 @@ fn save_kmeans(km: &Centroids, path: &Path) -> Result<(), EngineError> {
     Ok(())
 }
 
-fn load_kmeans(path: &Path) -> Result<Centroids, EngineError> {
+fn load_kmeans(path: &Path, dim: usize) -> Result<Centroids, EngineError> {
     let file = super::tensor_file::read_f32(path, KMEANS_FORMAT, "k-means centroids")?;
     let (shape, values) = file.tensors.get("centroids").cloned().ok_or_else(|| EngineError::Checkpoint {
         path: path.to_path_buf(),
         message: "no centroids tensor".into(),
     })?;
     match shape.as_slice() {
-        [k, dim] if *dim == mfcc::DIM => Ok(Centroids { k: *k, dim: *dim, values }),
+        [k, d] if *d == dim => Ok(Centroids { k: *k, dim, values }),
         other => Err(EngineError::Checkpoint {
             path: path.to_path_buf(),
-            message: format!("centroids of shape {other:?}, expected [k, {}]", mfcc::DIM),
+            message: format!("centroids of shape {other:?}, expected [k, {dim}] (pretrain.targets)"),
         }),
     }
 }
@@ -243,7 +253,7 @@ pub(super) fn pretrain<B: AutodiffBackend>(
 
     let kmeans_path = checkpoints.join(KMEANS_FILE);
     let km = if kmeans_path.is_file() {
-        load_kmeans(&kmeans_path)?
+        load_kmeans(&kmeans_path, pre.targets.dim())?
     } else {
         let km = fit_kmeans(run, &corpus, &loader_config, pre, config.seed)?;
         save_kmeans(&km, &kmeans_path)?;
@@ -335,8 +345,8 @@ pub(super) fn pretrain<B: AutodiffBackend>(
             let t = mfcc::frames(n);
             let mut targets = Vec::with_capacity(b * t);
             for crop in batch.samples.chunks(n) {
-                let feats = mfcc.compute(crop);
-                targets.extend(feats.chunks(mfcc::DIM).map(|f| km.nearest(f) as i64));
+                let feats = target_features(&mut mfcc, pre.targets, crop);
+                targets.extend(feats.chunks(pre.targets.dim()).map(|f| km.nearest(f) as i64));
             }
             // The masks depend only on the seed and the step, so a resumed run draws the same ones.
             let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ (state.step + 1).wrapping_mul(0x9e37_79b9));

@@ -2,7 +2,7 @@
 //! with a HuggingFace folder that adaptsv loads.
 
 use super::train::tiny_config;
-use adaptsv::config::PretrainConfig;
+use adaptsv::config::{PretrainConfig, TargetFeatures};
 use adaptsv::engine::Engine;
 use adaptsv::model::backbone::load_backbone;
 use adaptsv::runs::{load_dir, EndStatus, RunEvent, RunStatus};
@@ -15,7 +15,10 @@ fn a_tiny_pretraining_run_stops_resumes_and_exports_a_loadable_backbone() {
     config.optim.epochs = 4;
     config.optim.lr_backbone = 1e-3;
     let export = tmp.path().join("exported");
+    // Log-mel targets here (40 values per frame, the centroids' shape checked again on resume); MFCC targets,
+    // the default, differ only in the frame features (unit-tested in data::mfcc).
     config.pretrain = Some(PretrainConfig {
+        targets: TargetFeatures::LogMel,
         clusters: 8,
         mask_prob: 0.08,
         mask_length: 10,
