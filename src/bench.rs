@@ -170,12 +170,9 @@ pub fn run_row(row: Row, settings: &BenchSettings) -> Result<RowResult, String> 
     let choice = DeviceChoice::parse(&settings.device)?;
     crate::device::probe(choice).map_err(|e| e.to_string())?;
     match choice {
-        DeviceChoice::Cpu => run_on::<burn::backend::Autodiff<crate::device::CpuBackend>>(
-            row,
-            settings,
-            &config,
-            Default::default(),
-        ),
+        DeviceChoice::Cpu => {
+            run_on::<burn::backend::Autodiff<crate::device::CpuBackend>>(row, settings, &config, Default::default())
+        }
         #[cfg(feature = "cuda")]
         DeviceChoice::Cuda(index) => run_on::<burn::backend::Autodiff<crate::device::CudaBackend>>(
             row,
@@ -228,7 +225,11 @@ fn run_on<B: AutodiffBackend>(
             let norm = global_grad_norm_sq::<B, _>(&model, &grads)
                 .map(|t| t.into_scalar().elem::<f64>().sqrt())
                 .unwrap_or(0.0);
-            let scale = if clip > 0.0 && norm > clip { clip / (norm + 1e-6) } else { 1.0 };
+            let scale = if clip > 0.0 && norm > clip {
+                clip / (norm + 1e-6)
+            } else {
+                1.0
+            };
             let model = optim.step(model, grads, lrs, scale);
             // Reading the layer weights back waits for the update.
             let _ = model.layer_weights();
@@ -282,7 +283,11 @@ pub fn machine() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = info
         .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let flags = info.lines().find(|l| l.starts_with("flags")).unwrap_or("");

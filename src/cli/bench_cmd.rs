@@ -72,7 +72,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         speakers: args.speakers,
         device: args.device.clone(),
     };
-    let rows = if args.rows.is_empty() { Row::ALL.to_vec() } else { args.rows.clone() };
+    let rows = if args.rows.is_empty() {
+        Row::ALL.to_vec()
+    } else {
+        args.rows.clone()
+    };
     let threads = args.threads.unwrap_or_else(cpu_threads);
     let device = {
         let choice = crate::device::DeviceChoice::parse(&args.device).map_err(|e| anyhow::anyhow!("--device: {e}"))?;
@@ -119,9 +123,24 @@ fn child_row(row: Row, settings: &BenchSettings, threads: usize) -> anyhow::Resu
         .env("RAYON_NUM_THREADS", threads.to_string())
         .args(["bench", "--in-process", "--json", "--row", row.name()])
         .args(["--device", &settings.device, "--preset", &settings.preset])
-        .args(["--batch", &settings.batch.to_string(), "--seconds", &settings.seconds.to_string()])
-        .args(["--warmup", &settings.warmup.to_string(), "--steps", &settings.steps.to_string()])
-        .args(["--speakers", &settings.speakers.to_string(), "--threads", &threads.to_string()])
+        .args([
+            "--batch",
+            &settings.batch.to_string(),
+            "--seconds",
+            &settings.seconds.to_string(),
+        ])
+        .args([
+            "--warmup",
+            &settings.warmup.to_string(),
+            "--steps",
+            &settings.steps.to_string(),
+        ])
+        .args([
+            "--speakers",
+            &settings.speakers.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
         .output()
         .with_context(|| format!("cannot start the benchmark row {}", row.name()))?;
     if !output.status.success() {
@@ -162,7 +181,9 @@ pub fn table(report: &BenchReport) -> String {
         s.steps,
         s.warmup
     );
-    out.push_str("| row | median ms | min–max ms | utt/s | peak MiB | trainable params |\n|---|---:|---:|---:|---:|---:|\n");
+    out.push_str(
+        "| row | median ms | min–max ms | utt/s | peak MiB | trainable params |\n|---|---:|---:|---:|---:|---:|\n",
+    );
     for r in &report.rows {
         out.push_str(&format!(
             "| {} | {:.0} | {:.0}–{:.0} | {:.2} | {} | {} |\n",
@@ -172,7 +193,11 @@ pub fn table(report: &BenchReport) -> String {
             r.max_ms,
             r.utterances_per_sec,
             r.peak_rss_mib.map_or("–".into(), |m| format!("{m:.0}")),
-            if r.row == Row::Extract { "–".to_string() } else { r.trainable_params.to_string() }
+            if r.row == Row::Extract {
+                "–".to_string()
+            } else {
+                r.trainable_params.to_string()
+            }
         ));
     }
     out

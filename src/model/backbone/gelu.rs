@@ -39,11 +39,19 @@ pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     }
     let x: Box<dyn Any> = Box::new(x);
     let x = match x.downcast::<Tensor<Cpu, D>>() {
-        Ok(t) => return cast(Tensor::<Cpu, D>::from_primitive(TensorPrimitive::Float(gelu_host(float(*t))))),
+        Ok(t) => {
+            return cast(Tensor::<Cpu, D>::from_primitive(TensorPrimitive::Float(gelu_host(
+                float(*t),
+            ))))
+        }
         Err(x) => x,
     };
     let x = match x.downcast::<Tensor<CpuAd, D>>() {
-        Ok(t) => return cast(Tensor::<CpuAd, D>::from_primitive(TensorPrimitive::Float(gelu_autodiff(float(*t))))),
+        Ok(t) => {
+            return cast(Tensor::<CpuAd, D>::from_primitive(TensorPrimitive::Float(
+                gelu_autodiff(float(*t)),
+            )))
+        }
         Err(x) => x,
     };
     match x.downcast::<Tensor<B, D>>() {
@@ -244,8 +252,7 @@ fn exp_neg(y: f32) -> f32 {
     let shifted = y * LOG2E + MAGIC;
     let n = shifted - MAGIC; // round(y / ln 2), in [-126, 0]
     let r = y - n * C1 - n * C2;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1)
         * r
         + 5.000_000_1e-1;
     let e = p * r * r + r + 1.0;
@@ -267,7 +274,10 @@ mod tests {
     #[test]
     fn matches_the_exact_gelu_to_f32_precision() {
         let mut worst = 0.0f64;
-        let xs: Vec<f32> = (-200_000..=200_000).map(|i| i as f32 * 1e-4).chain([-100.0, -30.0, 30.0, 100.0]).collect();
+        let xs: Vec<f32> = (-200_000..=200_000)
+            .map(|i| i as f32 * 1e-4)
+            .chain([-100.0, -30.0, 30.0, 100.0])
+            .collect();
         let mut ys = xs.clone();
         gelu_in_place(&mut ys);
         for (x, y) in xs.iter().zip(&ys) {
@@ -287,7 +297,8 @@ mod tests {
         let x = Tensor::<Flex, 3>::random([2, 70, 1000], Distribution::Normal(0.0, 3.0), &device);
         let fast = gelu(x.clone());
         let slow = activation::gelu(x);
-        fast.into_data().assert_approx_eq::<f32>(&slow.into_data(), Tolerance::absolute(1e-6));
+        fast.into_data()
+            .assert_approx_eq::<f32>(&slow.into_data(), Tolerance::absolute(1e-6));
     }
 
     #[test]
@@ -300,10 +311,17 @@ mod tests {
         let w = Tensor::<Flex, 2>::random([300, 400], Distribution::Normal(0.0, 1.0), &device);
         let run = |fast: bool| {
             let x = Tensor::<A, 2>::from_inner(x0.clone()).require_grad();
-            let y = if fast { gelu(x.clone()) } else { activation::gelu(x.clone()) };
+            let y = if fast {
+                gelu(x.clone())
+            } else {
+                activation::gelu(x.clone())
+            };
             let loss = (y.clone() * Tensor::<A, 2>::from_inner(w.clone())).sum();
             let grads = loss.backward();
-            (y.inner().into_data(), x.grad(&grads).expect("x requires grad").into_data())
+            (
+                y.inner().into_data(),
+                x.grad(&grads).expect("x requires grad").into_data(),
+            )
         };
         let (y_fast, g_fast) = run(true);
         let (y_slow, g_slow) = run(false);
