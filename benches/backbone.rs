@@ -71,10 +71,7 @@ fn main() {
         "WavLM Base+ ({}), random init, {SECONDS} s at 16 kHz = {frames} frames, batch 1",
         preset.hub_id()
     );
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|t| t.parse::<usize>().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = adaptsv::device::cpu_threads();
     println!("backend: Burn Flex (CPU, SIMD + rayon, {threads} threads), median of {runs} after 1 warm-up");
     println!("{:<34} {:>10}", "piece", "ms");
     println!("{:<34} {:>10.1}", "conv feature encoder", ms(t_conv));

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ExperimentConfig;
 use crate::device::DeviceChoice;
-use crate::engine::optim::{global_grad_norm_sq, GroupedOptimizer, ParamGroup};
+use crate::engine::optim::{clip_scale, global_grad_norm, GroupedOptimizer, ParamGroup};
 use crate::model::SpeakerModel;
 
 /// One benchmark row.
@@ -222,14 +222,8 @@ fn run_on<B: AutodiffBackend>(
             let out = model.train_step_output(x, y);
             let _loss: f64 = out.loss.clone().into_scalar().elem();
             let grads = GradientsParams::from_grads(out.loss.backward(), &model);
-            let norm = global_grad_norm_sq::<B, _>(&model, &grads)
-                .map(|t| t.into_scalar().elem::<f64>().sqrt())
-                .unwrap_or(0.0);
-            let scale = if clip > 0.0 && norm > clip {
-                clip / (norm + 1e-6)
-            } else {
-                1.0
-            };
+            let norm = global_grad_norm::<B, _>(&model, &grads);
+            let scale = clip_scale(norm, clip);
             let model = optim.step(model, grads, lrs, scale);
             // Reading the layer weights back waits for the update.
             let _ = model.layer_weights();
@@ -299,15 +293,6 @@ pub fn machine() -> String {
         "no AVX2"
     };
     format!("{model} ({cores} logical cores, {simd})")
-}
-
-/// Threads the CPU backend uses (`RAYON_NUM_THREADS`, else every core).
-pub fn cpu_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .filter(|&t| t > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// `release` or `dev (deps opt-level 3, adaptsv opt-level 1)` — what a figure was built with.

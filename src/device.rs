@@ -53,6 +53,15 @@ pub enum DeviceError {
 }
 
 /// Whether this binary was built with the CUDA backend.
+/// Threads the CPU backend uses: Flex's rayon pool honours `RAYON_NUM_THREADS`, else takes every core.
+pub fn cpu_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .filter(|&t| t > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 pub fn cuda_compiled() -> bool {
     cfg!(feature = "cuda")
 }
@@ -61,8 +70,7 @@ pub fn cuda_compiled() -> bool {
 pub fn probe(choice: DeviceChoice) -> Result<String, DeviceError> {
     match choice {
         DeviceChoice::Cpu => {
-            let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-            Ok(format!("CPU (Burn Flex, {threads} threads)"))
+            Ok(format!("CPU (Burn Flex, {} threads)", cpu_threads()))
         }
         DeviceChoice::Cuda(index) => probe_cuda(choice, index),
     }

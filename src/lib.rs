@@ -18,6 +18,7 @@
 //!
 //! See `ARCHITECTURE.md` for the data flow and the file formats.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod data;
@@ -27,5 +28,4 @@ pub mod eval;
 pub mod gui;
 pub mod model;
 pub mod runs;
-pub mod bench;
 pub mod sweep;

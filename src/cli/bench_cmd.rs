@@ -3,10 +3,11 @@
 //!
 //! Every row runs in a fresh child process (`adaptsv bench --in-process --row R --json`) so that each peak
 //! memory figure is that row's own; the parent prints one table (or `--json`: one object with the machine,
-//! threads, build and rows). `benches/pytorch/compare.sh` runs this and the PyTorch reference
+//! threads, build and rows). `benches/pytorch/compare.py` runs this and the PyTorch reference
 //! alternately and prints their ratio.
 
-use crate::bench::{build_profile, cpu_threads, machine, run_row, BenchSettings, Row, RowResult};
+use crate::bench::{build_profile, machine, run_row, BenchSettings, Row, RowResult};
+use crate::device::cpu_threads;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::process::Command;

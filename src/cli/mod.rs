@@ -54,7 +54,7 @@ pub enum Command {
     /// Run a sweep (a base config and what to vary) one run after another, resumable; prints a summary table.
     Sweep(sweep_cmd::SweepArgs),
     /// Time training steps (full fine-tuning, frozen, inner+inter adapters, LoRA) and embedding extraction of a
-    /// real-size backbone, with peak memory; compare with PyTorch via benches/pytorch/compare.sh.
+    /// real-size backbone, with peak memory; compare with PyTorch via benches/pytorch/compare.py.
     Bench(bench_cmd::BenchArgs),
 }
 

@@ -19,7 +19,7 @@
 use super::checkpoint::{self, Checkpoint, Selection};
 use super::data_prep::prepare;
 use super::kmeans::Centroids;
-use super::optim::{global_grad_norm_sq, GroupedOptimizer, ParamGroup};
+use super::optim::{clip_scale, global_grad_norm, GroupedOptimizer, ParamGroup};
 use super::schedule::LrSchedule;
 use super::train::{poll_commands, relative, Flow, Live, LoopEnd, ResumeFrom, Throughput};
 use super::train_state::{prune, StepFiles, TrainState};
@@ -379,9 +379,7 @@ pub(super) fn pretrain<B: AutodiffBackend>(
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             // Events report the masked-prediction loss (what HuBERT's curves show); the optimised loss adds the
             // unmasked term when `unmasked_weight` > 0.
-            let norm = global_grad_norm_sq::<B, _>(&model, &grads)
-                .map(|t| t.into_scalar().elem::<f64>().sqrt())
-                .unwrap_or(0.0);
+            let norm = global_grad_norm::<B, _>(&model, &grads);
             state.next_batch += 1;
             let step_number = state.step + 1;
             if !loss_value.is_finite() || !norm.is_finite() {
@@ -395,7 +393,7 @@ pub(super) fn pretrain<B: AutodiffBackend>(
                 });
             }
             let clip = config.optim.grad_clip;
-            let scale = if clip > 0.0 && norm > clip { clip / (norm + 1e-6) } else { 1.0 };
+            let scale = clip_scale(norm, clip);
             let factor = schedule.factor(state.step);
             // The backbone at `lr_backbone`, the mask embedding and the cluster head at `lr_head`.
             let lrs = ParamGroup::ALL.map(|g| match g {

@@ -19,7 +19,7 @@
 use super::checkpoint::{contents, load_run_model, save_frozen, save_model, Checkpoint};
 use super::data_prep::{prepare, PreparedData};
 use super::evaluate::{evaluate_model, EvalTarget};
-use super::optim::{global_grad_norm_sq, GroupedOptimizer, ParamGroup};
+use super::optim::{clip_scale, global_grad_norm, GroupedOptimizer, ParamGroup};
 use super::schedule::LrSchedule;
 use super::train_state::{latest_complete, prune, StepFiles, TrainState};
 use super::EngineError;
@@ -566,9 +566,7 @@ fn train<B: AutodiffBackend>(
 
             // One optimiser step.
             let grads = accumulator.grads();
-            let norm = global_grad_norm_sq::<B, _>(&model, &grads)
-                .map(|t| t.into_scalar().elem::<f64>().sqrt())
-                .unwrap_or(0.0);
+            let norm = global_grad_norm::<B, _>(&model, &grads);
             let loss_mean = loss_sum / micro as f64;
             let acc_mean = acc_sum / micro as f64;
             let step_number = state.step + 1;
@@ -594,11 +592,7 @@ fn train<B: AutodiffBackend>(
                 });
             }
             let clip = config.optim.grad_clip;
-            let scale = if clip > 0.0 && norm > clip {
-                clip / (norm + 1e-6)
-            } else {
-                1.0
-            };
+            let scale = clip_scale(norm, clip);
             let factor = schedule.factor(state.step);
             let lrs = ParamGroup::ALL.map(|g| g.base_lr(&config.optim) * factor);
             model = optim.step(model, grads, lrs, scale);
