@@ -7,10 +7,10 @@
 //! LayerNorm over channels after every conv (`LayerNormConvLayer`). Both norms use PyTorch's default epsilon 1e-5,
 //! not `layer_norm_eps`, exactly as HF does. Each conv is followed by GELU.
 
+use super::gelu::gelu;
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig};
-use super::gelu::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
@@ -107,7 +107,13 @@ impl FeatureEncoderConfig {
 impl<B: Backend> FeatureEncoder<B> {
     /// `[batch, samples]` → `[batch, frames, conv_dim[-1]]` (already transposed to time-major, as HF does right
     /// after the feature extractor).
+    ///
+    /// On the CPU backend without autodiff this runs on the host in time-major layout
+    /// ([`super::host_conv::feature_encoder`]).
     pub fn forward(&self, wave: Tensor<B, 2>) -> Tensor<B, 3> {
+        if let Some(y) = super::host_conv::feature_encoder(self, &wave) {
+            return y;
+        }
         let mut x = wave.unsqueeze_dim::<3>(1); // [B, 1, samples]
         for layer in &self.conv_layers {
             x = layer.forward(x); // [B, C, frames]

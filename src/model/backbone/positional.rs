@@ -8,10 +8,10 @@
 //! normalisation; the loader folds it into a plain weight once (`w = g * v / ||v||`), so the forward pass is an
 //! ordinary conv.
 
+use super::gelu::gelu;
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::PaddingConfig1d;
-use super::gelu::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
@@ -49,7 +49,12 @@ impl PositionalConvEmbeddingConfig {
 
 impl<B: Backend> PositionalConvEmbedding<B> {
     /// `[batch, frames, hidden]` → the position embeddings `[batch, frames, hidden]` (to be added by the caller).
+    ///
+    /// On the CPU backend without autodiff this runs on the host ([`super::host_conv::positional_conv`]).
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        if let Some(y) = super::host_conv::positional_conv(self, &x) {
+            return y;
+        }
         let y = self.conv.forward(x.swap_dims(1, 2)); // [B, H, frames + num_pad_remove]
         let t = y.dims()[2];
         let y = y.narrow(2, 0, t - self.num_pad_remove); // [B, H, frames]
