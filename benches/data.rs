@@ -75,6 +75,7 @@ fn main() {
                 prefetch: 8,
                 seed: 1,
                 augment: augment.clone(),
+                fixed_crops: false,
             };
             let start = Instant::now();
             let mut utts = 0;

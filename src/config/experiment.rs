@@ -713,6 +713,10 @@ pub struct OptimConfig {
     pub grad_accum_steps: usize,
     /// Step checkpoints kept besides the best one by EER (older ones are deleted).
     pub keep_checkpoints: usize,
+    /// Memory (MiB) for a cache of the frozen backbone's hidden states per training crop, when nothing inside
+    /// the backbone trains (method `frozen`, or inter adapters only) and augmentation is off; 0 = off. Exact
+    /// (keyed by the crop's samples), but every epoch then takes the same crop of each utterance.
+    pub backbone_cache_mib: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -743,6 +747,7 @@ impl Default for OptimConfig {
             momentum: 0.9,
             grad_accum_steps: 1,
             keep_checkpoints: 2,
+            backbone_cache_mib: 0,
         }
     }
 }

@@ -378,6 +378,39 @@ impl ExperimentConfig {
             );
         }
 
+        if o.backbone_cache_mib > 0 {
+            let a = &self.adaptation;
+            let frozen = match a.method {
+                Method::Frozen => true,
+                Method::Adapters => !a.inner_enabled(),
+                _ => false,
+            };
+            if !frozen {
+                p.add(
+                    "optim.backbone_cache_mib",
+                    o.backbone_cache_mib,
+                    format!(
+                        "caches the backbone's hidden states, which stay the same only when nothing inside the \
+                         backbone trains (method \"frozen\", or inter adapters alone); method \"{}\"{} trains \
+                         inside it: set 0",
+                        a.method.name(),
+                        if a.method == Method::Adapters {
+                            " with inner adapters"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+            }
+            if self.data.augment.enabled {
+                p.add(
+                    "optim.backbone_cache_mib",
+                    o.backbone_cache_mib,
+                    "needs data.augment.enabled = false (an augmented crop differs every epoch, so it never hits)",
+                );
+            }
+        }
+
         let e = &self.eval;
         if e.p_targets.is_empty() {
             p.add(

@@ -38,6 +38,10 @@ pub struct LoaderConfig {
     pub seed: u64,
     /// Augmentation (off by default).
     pub augment: AugmentConfig,
+    /// Every epoch takes the same crop of each utterance (its start drawn once from the seed and the
+    /// utterance), so a crop's backbone states can be cached (`optim.backbone_cache_mib`); off: a new crop
+    /// each epoch.
+    pub fixed_crops: bool,
 }
 
 impl Default for LoaderConfig {
@@ -49,6 +53,7 @@ impl Default for LoaderConfig {
             prefetch: 8,
             seed: 42,
             augment: AugmentConfig::default(),
+            fixed_crops: false,
         }
     }
 }
@@ -137,7 +142,7 @@ impl Loader {
             let (tx, rx) = bounded::<Message>(depth);
             receivers.push(rx);
             let (corpus, plan, stop, augmenter) = (corpus.clone(), plan.clone(), stop.clone(), augmenter.clone());
-            let (seed, crop_samples) = (config.seed, config.crop_samples());
+            let (seed, crop_samples, fixed_crops) = (config.seed, config.crop_samples(), config.fixed_crops);
             let handle = std::thread::Builder::new()
                 .name(format!("adaptsv-loader-{w}"))
                 .spawn(move || {
@@ -146,6 +151,7 @@ impl Loader {
                         seed,
                         crop_samples,
                         augmenter: augmenter.as_ref(),
+                        fixed_crops,
                     };
                     let mut b = first + w;
                     while b < end && !stop.load(Ordering::Relaxed) {

@@ -85,6 +85,8 @@ pub struct BatchRecipe<'a> {
     pub seed: u64,
     pub crop_samples: usize,
     pub augmenter: Option<&'a Augmenter>,
+    /// The crop start depends on the utterance only, not on the epoch (see `LoaderConfig::fixed_crops`).
+    pub fixed_crops: bool,
 }
 
 impl BatchRecipe<'_> {
@@ -129,7 +131,10 @@ impl BatchRecipe<'_> {
             let speed = self.augmenter.and_then(|a| a.draw_speed(&mut rng));
             // A sped-up crop needs `crop × speed` input samples to come out `crop` long.
             let want = speed.map_or(self.crop_samples, |s| (self.crop_samples as f32 * s).ceil() as usize);
-            let mut pick = |total: usize| random_start(total, want, &mut rng);
+            let mut fixed = self
+                .fixed_crops
+                .then(|| ChaCha8Rng::seed_from_u64(mix(&[self.seed, 0xC209, utt as u64])));
+            let mut pick = |total: usize| random_start(total, want, fixed.as_mut().unwrap_or(&mut rng));
             let loaded = load_window(&u.path, want, &mut pick).and_then(|crop| match speed {
                 Some(s) => change_speed(&crop, s),
                 None => Ok(crop),

@@ -20,6 +20,7 @@ pub mod kmeans;
 pub mod optim;
 mod pretrain;
 pub mod schedule;
+pub mod state_cache;
 pub mod tensor_file;
 pub mod train;
 pub mod train_state;

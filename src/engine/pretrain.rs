@@ -236,6 +236,7 @@ pub(super) fn pretrain<B: AutodiffBackend>(
         prefetch: 2 * config.optim.loader_workers.max(1),
         seed: config.seed,
         augment: config.data.augment.clone(),
+        fixed_crops: false,
     };
     let batches = corpus.utterances.len() / config.optim.batch_size.max(1);
     if batches == 0 {

@@ -21,6 +21,7 @@ use super::data_prep::{prepare, PreparedData};
 use super::evaluate::{evaluate_model, EvalTarget};
 use super::optim::{clip_scale, global_grad_norm, GroupedOptimizer, ParamGroup};
 use super::schedule::LrSchedule;
+use super::state_cache::StateCache;
 use super::train_state::{latest_complete, prune, StepFiles, TrainState};
 use super::EngineError;
 use crate::config::{AggregationKind, ExperimentConfig};
@@ -403,6 +404,7 @@ fn train<B: AutodiffBackend>(
         prefetch: 2 * config.optim.loader_workers.max(1),
         seed: config.seed,
         augment: config.data.augment.clone(),
+        fixed_crops: config.optim.backbone_cache_mib > 0,
     };
 
     let batches = batches_per_epoch(&corpus, config);
@@ -506,6 +508,10 @@ fn train<B: AutodiffBackend>(
         device: &device,
     };
 
+    // Hidden states of the frozen backbone per crop (optim.backbone_cache_mib; validation allows it only when
+    // nothing inside the backbone trains).
+    let mut cache = (config.optim.backbone_cache_mib > 0 && !model.plan.transformer)
+        .then(|| StateCache::new(config.optim.backbone_cache_mib));
     let mut timer = Throughput::new(total_steps);
     let mut last_eval_step = None;
     let mut last_checkpoint_step = None;
@@ -536,13 +542,21 @@ fn train<B: AutodiffBackend>(
             model
                 .classifier
                 .set_margin(margin_at(epoch_f, config.loss.margin_warmup_epochs, config.loss.margin));
-            let x = Tensor::<B, 2>::from_data(
-                TensorData::new(batch.samples, [batch.batch_size, batch.crop_samples]),
-                &device,
-            );
             let labels: Vec<i64> = batch.labels.iter().map(|&l| l as i64).collect();
             let y = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [batch.batch_size]), &device);
-            let out = model.train_step_output(x, y);
+            let out = match cache.as_mut() {
+                Some(cache) => {
+                    let states = cache.states(&model.backbone.valid(), &batch.samples, batch.batch_size, &device);
+                    model.train_step_output_from_states(states.into_iter().map(Tensor::from_inner).collect(), y)
+                }
+                None => {
+                    let x = Tensor::<B, 2>::from_data(
+                        TensorData::new(batch.samples, [batch.batch_size, batch.crop_samples]),
+                        &device,
+                    );
+                    model.train_step_output(x, y)
+                }
+            };
             let mut loss = out.loss;
             if options.panic_at_step == Some(state.step + 1) {
                 panic!("fault injected at step {}", state.step + 1);
@@ -651,6 +665,20 @@ fn train<B: AutodiffBackend>(
             let every = config.eval.layer_weights_every_steps as u64;
             if every == 0 || state.step % every != 0 {
                 emit_layer_weights(run, &model, config, state.step)?;
+            }
+            if let Some(cache) = cache.as_mut() {
+                let (hits, misses) = cache.take_counts();
+                run.log(
+                    LogLevel::Info,
+                    format!(
+                        "backbone cache: epoch {} took {hits} crops from memory and ran the backbone on {misses}; \
+                         {} crops held ({:.1} of {} MiB)",
+                        state.epoch + 1,
+                        cache.len(),
+                        cache.bytes() as f64 / (1 << 20) as f64,
+                        config.optim.backbone_cache_mib
+                    ),
+                )?;
             }
             state.epoch += 1;
             state.next_batch = 0;

@@ -615,6 +615,15 @@ fn optim_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'
         ch |= row(ui, cx, "accumulate", "batches per optimiser step", "optim.grad_accum_steps", |ui| {
             drag_usize(ui, &mut o.grad_accum_steps, 1..=1024, " batches")
         });
+        let a = &c.adaptation;
+        if a.method == Method::Frozen || (a.method == Method::Adapters && !a.inner_enabled()) {
+            let o = &mut c.optim;
+            let tip = "keep the frozen backbone's states of each crop in memory, so later epochs skip it \
+                       (every epoch then takes the same crop of each utterance; 0 = off)";
+            ch |= row(ui, cx, "backbone cache", tip, "optim.backbone_cache_mib", |ui| {
+                drag_usize(ui, &mut o.backbone_cache_mib, 0..=1 << 20, " MiB")
+            });
+        }
         ch
     })
 }

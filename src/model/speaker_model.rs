@@ -159,6 +159,19 @@ impl<B: AutodiffBackend> SpeakerModel<B> {
         self.after_backbone(states)
     }
 
+    /// As [`SpeakerModel::train_step_output`] from the backbone's `L + 1` hidden states `[B, T, H]` computed
+    /// elsewhere (the engine's cache of a frozen backbone, `engine::state_cache`); only when nothing inside the
+    /// backbone trains (`plan.transformer` is false).
+    pub fn train_step_output_from_states(
+        &self,
+        states: Vec<Tensor<B, 3>>,
+        labels: Tensor<B, 1, Int>,
+    ) -> MarginSoftmaxOutput<B> {
+        let states = self.after_backbone(states);
+        let embeddings = self.head.forward(&states, &self.aggregation);
+        self.classifier.forward(embeddings, labels)
+    }
+
     /// Loss and accuracy of a batch: waves `[B, samples]`, speaker labels `[B]`.
     pub fn train_step_output(&self, wave: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> MarginSoftmaxOutput<B> {
         let states = self.train_hidden_states(wave);

@@ -248,3 +248,31 @@ fn the_method_decides_what_is_built() {
         c
     );
 }
+
+#[test]
+fn the_backbone_cache_is_refused_where_the_backbone_trains_or_crops_are_augmented() {
+    let with = |rest: &str| format!("{MINIMAL}[optim]\nbackbone_cache_mib = 256\n{rest}");
+    // Frozen, and inter adapters alone, leave the backbone's states unchanged: accepted.
+    for ok in [
+        "[adaptation]\nmethod = \"frozen\"\n",
+        "[adaptation]\nmethod = \"adapters\"\n[adaptation.inner]\nenabled = false\n",
+    ] {
+        ExperimentConfig::from_toml_str(&with(ok), "test.toml").unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    for (bad, says) in [
+        ("[adaptation]\nmethod = \"lora\"\n", "method \"lora\" trains"),
+        ("[adaptation]\nmethod = \"adapters\"\n", "with inner adapters trains"),
+        (
+            "[adaptation]\nmethod = \"frozen\"\n[data.augment]\nenabled = true\nspeed_prob = 0.5\n",
+            "data.augment.enabled = false",
+        ),
+    ] {
+        let problems = problems_of(&with(bad));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("optim.backbone_cache_mib") && p.contains(says)),
+            "{bad}: {problems:?}"
+        );
+    }
+}

@@ -376,6 +376,36 @@ fn a_frozen_method_trains_no_adapters() {
         .all(|k| !k.starts_with("adapters.") && !k.starts_with("inter.")));
 }
 
+/// With `optim.backbone_cache_mib`, a run whose backbone is frozen (inter adapters alone here) runs the backbone
+/// only in its first epoch (the log counts crops served from memory), and still trains.
+#[test]
+fn a_backbone_cache_serves_the_epochs_after_the_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = tiny_config(tmp.path());
+    config.adaptation.inner.enabled = Some(false);
+    config.optim.backbone_cache_mib = 64;
+    config.optim.epochs = 4;
+    let dir = run_to_end(config);
+    let log = std::fs::read_to_string(dir.join("log.txt")).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("backbone cache:")).collect();
+    assert_eq!(lines.len(), 4, "{log}");
+    // 4 speakers × 6 utterances in batches of 4: 6 batches, 24 crops an epoch.
+    assert!(
+        lines[0].contains("took 0 crops from memory and ran the backbone on 24"),
+        "{}",
+        lines[0]
+    );
+    for line in &lines[1..] {
+        assert!(
+            line.contains("took 24 crops from memory and ran the backbone on 0"),
+            "{line}"
+        );
+    }
+    let losses = epoch_losses(&dir);
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    assert!(losses[3] < losses[0], "{losses:?}");
+}
+
 #[test]
 fn a_cuda_device_that_cannot_be_had_fails_at_launch_with_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
