@@ -375,6 +375,15 @@ impl AdaptationConfig {
     pub fn inter_enabled(&self) -> bool {
         self.method == Method::Adapters && self.inter.enabled.unwrap_or(true)
     }
+    /// Whether the backbone's hidden states stay those of the frozen backbone: nothing inside it trains
+    /// (method `frozen`, or inter adapters alone). The condition of `optim.backbone_cache_mib`.
+    pub fn backbone_states_frozen(&self) -> bool {
+        match self.method {
+            Method::Frozen => true,
+            Method::Adapters => !self.inner_enabled(),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -380,12 +380,7 @@ impl ExperimentConfig {
 
         if o.backbone_cache_mib > 0 {
             let a = &self.adaptation;
-            let frozen = match a.method {
-                Method::Frozen => true,
-                Method::Adapters => !a.inner_enabled(),
-                _ => false,
-            };
-            if !frozen {
+            if !a.backbone_states_frozen() {
                 p.add(
                     "optim.backbone_cache_mib",
                     o.backbone_cache_mib,

@@ -29,8 +29,8 @@ use crate::model::backbone::SslBackbone;
 pub struct StateCache {
     /// Per crop: the `L + 1` states `[T, H]` one after another.
     entries: HashMap<u128, Vec<f32>>,
-    /// (states, frames, hidden) of every entry (one crop length per run).
-    shape: Option<(usize, usize, usize)>,
+    /// (states, frames, hidden) of the entries of each crop length (in samples).
+    shapes: HashMap<usize, (usize, usize, usize)>,
     bytes: usize,
     budget: usize,
     /// Rows served from memory / computed, since the last [`StateCache::take_counts`].
@@ -42,7 +42,7 @@ impl StateCache {
     pub fn new(budget_mib: usize) -> Self {
         Self {
             entries: HashMap::new(),
-            shape: None,
+            shapes: HashMap::new(),
             bytes: 0,
             budget: budget_mib.saturating_mul(1 << 20),
             hits: 0,
@@ -78,7 +78,12 @@ impl StateCache {
         batch: usize,
         device: &B::Device,
     ) -> Vec<Tensor<B, 3>> {
-        let crop = samples.len() / batch.max(1);
+        assert!(
+            batch > 0 && samples.len().is_multiple_of(batch) && !samples.is_empty(),
+            "a batch of crops: {} samples in {batch} rows",
+            samples.len()
+        );
+        let crop = samples.len() / batch;
         let keys: Vec<u128> = samples.chunks_exact(crop).map(key).collect();
         let missing: Vec<usize> = (0..batch).filter(|&r| !self.entries.contains_key(&keys[r])).collect();
         self.hits += (batch - missing.len()) as u64;
@@ -95,7 +100,7 @@ impl StateCache {
             let states = backbone.forward(wave);
             let [_, frames, hidden] = states[0].dims();
             let shape = (states.len(), frames, hidden);
-            self.shape = Some(shape);
+            self.shapes.insert(crop, shape);
             let per_state = frames * hidden;
             let host: Vec<Vec<f32>> = states.into_iter().map(|s| to_host(s.into_data())).collect();
             for (i, &r) in missing.iter().enumerate() {
@@ -113,8 +118,8 @@ impl StateCache {
             }
         }
 
-        let Some((states, frames, hidden)) = self.shape else {
-            unreachable!("a batch either hits entries (shape known) or computes rows (shape set)")
+        let Some(&(states, frames, hidden)) = self.shapes.get(&crop) else {
+            unreachable!("a batch either hits entries of its crop length (shape known) or computes rows (shape set)")
         };
         let per_state = frames * hidden;
         (0..states)

@@ -397,6 +397,9 @@ fn train<B: AutodiffBackend>(
         prepare(config, &dir, Some(&mut progress))?
     };
     let corpus = Arc::new(Corpus::index(&data.train_root, config.data.layout, None)?);
+    // Memory for the frozen backbone's states per crop (0: no cache); validation refuses it where the states
+    // change, and it is off there in any case.
+    let cache_mib = if config.adaptation.backbone_states_frozen() { config.optim.backbone_cache_mib } else { 0 };
     let loader_config = LoaderConfig {
         batch_size: config.optim.batch_size,
         crop_seconds: config.optim.segment_seconds as f32,
@@ -404,7 +407,7 @@ fn train<B: AutodiffBackend>(
         prefetch: 2 * config.optim.loader_workers.max(1),
         seed: config.seed,
         augment: config.data.augment.clone(),
-        fixed_crops: config.optim.backbone_cache_mib > 0,
+        fixed_crops: cache_mib > 0,
     };
 
     let batches = batches_per_epoch(&corpus, config);
@@ -510,8 +513,7 @@ fn train<B: AutodiffBackend>(
 
     // Hidden states of the frozen backbone per crop (optim.backbone_cache_mib; validation allows it only when
     // nothing inside the backbone trains).
-    let mut cache = (config.optim.backbone_cache_mib > 0 && !model.plan.transformer)
-        .then(|| StateCache::new(config.optim.backbone_cache_mib));
+    let mut cache = (cache_mib > 0 && !model.plan.transformer).then(|| StateCache::new(cache_mib));
     let mut timer = Throughput::new(total_steps);
     let mut last_eval_step = None;
     let mut last_checkpoint_step = None;

@@ -91,6 +91,7 @@ impl FeatureEncoderConfig {
             let (group_norm, layer_norm) = match self.feat_extract_norm {
                 FeatExtractNorm::Group if i == 0 => (Some(GroupNormConfig::new(out, out).init(device)), None),
                 FeatExtractNorm::Group => (None, None),
+                // Epsilon 1e-5 (the default), which the host path (`host_conv::NORM_EPS`) assumes.
                 FeatExtractNorm::Layer => (None, Some(LayerNormConfig::new(out).init(device))),
             };
             conv_layers.push(FeatureEncoderConvLayer {

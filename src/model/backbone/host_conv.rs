@@ -32,7 +32,8 @@ use super::gelu::gelu_in_place;
 use super::positional::PositionalConvEmbedding;
 use crate::device::CpuBackend as Cpu;
 
-/// Epsilon of the encoder's norms: PyTorch's default, which HF uses there instead of `layer_norm_eps`.
+/// Epsilon of the encoder's layer norms: PyTorch's default, which HF uses there instead of `layer_norm_eps`, and
+/// what `FeatureEncoderConfig::init` builds (Burn's `LayerNorm` keeps its epsilon private, so it is not read).
 const NORM_EPS: f32 = 1e-5;
 
 /// Whether the host path is switched off (`ADAPTSV_BURN_CONV` set).
@@ -113,16 +114,16 @@ pub(crate) fn positional_conv<B: Backend>(pos: &PositionalConvEmbedding<B>, x: &
     }
     let [batch, frames, hidden] = x.dims();
     let spec = ConvSpec::of(&pos.conv)?;
-    if spec.c_in != hidden {
+    if spec.c_in != hidden || spec.c_out != hidden {
         return None;
     }
     let x = flex(x.clone());
     let (mut y, out_frames) = spec.forward(&pos.conv, x.storage::<f32>(), batch, frames)?;
     // SamePadLayer: keep the first `frames` of each utterance's `frames + num_pad_remove`.
+    if out_frames != frames + pos.num_pad_remove {
+        return None;
+    }
     if out_frames != frames {
-        if out_frames < frames {
-            return None;
-        }
         let row = spec.c_out;
         let mut kept = Vec::with_capacity(batch * frames * row);
         for b in 0..batch {
@@ -343,7 +344,8 @@ fn norm_over_time(
         // Per-channel sums of (x − shift) and its square, shifted by the first frame against cancellation:
         // f32 within blocks of rows, f64 across blocks.
         let shift: Vec<f32> = utt[..channels].to_vec();
-        let (sum, sq) = utt
+        // Block partial sums in block order, added up in sequence (the same result on every run).
+        let blocks: Vec<(Vec<f32>, Vec<f32>)> = utt
             .par_chunks(ROWS * channels)
             .map(|block| {
                 let (mut s, mut q) = (vec![0f32; channels], vec![0f32; channels]);
@@ -354,34 +356,32 @@ fn norm_over_time(
                         *q += d * d;
                     }
                 }
-                let wide = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
-                (wide(s), wide(q))
+                (s, q)
             })
-            .reduce(
-                || (vec![0f64; channels], vec![0f64; channels]),
-                |(mut s, mut q), (s2, q2)| {
-                    s.iter_mut().zip(s2).for_each(|(a, b)| *a += b);
-                    q.iter_mut().zip(q2).for_each(|(a, b)| *a += b);
-                    (s, q)
-                },
-            );
+            .collect();
+        let (mut sum, mut sq) = (vec![0f64; channels], vec![0f64; channels]);
+        for (s, q) in &blocks {
+            for c in 0..channels {
+                sum[c] += s[c] as f64;
+                sq[c] += q[c] as f64;
+            }
+        }
         let n = frames as f64;
-        // y = x·scale + offset per channel.
-        let (scale, offset): (Vec<f32>, Vec<f32>) = (0..channels)
-            .map(|c| {
-                let d = sum[c] / n;
-                let mean = shift[c] as f64 + d;
-                let var = (sq[c] / n - d * d).max(0.0);
-                let inv = 1.0 / (var + eps as f64).sqrt();
-                let g = gamma.map_or(1.0, |g| g[c] as f64);
-                let b = beta.map_or(0.0, |b| b[c] as f64);
-                ((inv * g) as f32, (b - mean * inv * g) as f32)
-            })
-            .unzip();
+        // y = (x − mean)·scale + β per channel, PyTorch's form (no cancellation when the mean is large).
+        let mut mean = vec![0f32; channels];
+        let mut scale = vec![0f32; channels];
+        for c in 0..channels {
+            let d = sum[c] / n;
+            mean[c] = (shift[c] as f64 + d) as f32;
+            let var = (sq[c] / n - d * d).max(0.0);
+            scale[c] = (gamma.map_or(1.0, |g| g[c] as f64) / (var + eps as f64).sqrt()) as f32;
+        }
+        let zeros = vec![0f32; channels];
+        let beta = beta.unwrap_or(&zeros);
         utt.par_chunks_mut(ROWS * channels).for_each(|block| {
             for row in block.chunks_mut(channels) {
-                for ((v, s), h) in row.iter_mut().zip(&scale).zip(&offset) {
-                    *v = *v * s + h;
+                for (((v, m), s), b) in row.iter_mut().zip(&mean).zip(&scale).zip(beta) {
+                    *v = (*v - m) * s + b;
                 }
             }
         });
