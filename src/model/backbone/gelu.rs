@@ -60,8 +60,8 @@ pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     }
 }
 
-/// `t` as the caller's type, which the caller checked it is.
-fn cast<T: 'static, U: 'static>(t: T) -> U {
+/// `t` as the caller's type, which the caller checked it is (also used by `host_conv`).
+pub(super) fn cast<T: 'static, U: 'static>(t: T) -> U {
     match (Box::new(t) as Box<dyn Any>).downcast::<U>() {
         Ok(u) => *u,
         Err(_) => unreachable!("cast to the type the tensor was downcast from"),

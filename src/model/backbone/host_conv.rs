@@ -28,7 +28,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::feature_encoder::FeatureEncoder;
-use super::gelu::gelu_in_place;
+use super::gelu::{cast, gelu_in_place};
 use super::positional::PositionalConvEmbedding;
 use crate::device::CpuBackend as Cpu;
 
@@ -46,14 +46,7 @@ fn disabled() -> bool {
 /// when the backend is not Flex, the wave is not f32 or a layer is not one this path knows (the caller then
 /// runs the Burn modules).
 pub(crate) fn feature_encoder<B: Backend>(encoder: &FeatureEncoder<B>, wave: &Tensor<B, 2>) -> Option<Tensor<B, 3>> {
-    if disabled() {
-        return None;
-    }
-    let encoder = (encoder as &dyn Any).downcast_ref::<FeatureEncoder<Cpu>>()?;
-    let wave = (wave as &dyn Any).downcast_ref::<Tensor<Cpu, 2>>()?;
-    if wave.dtype() != DType::F32 {
-        return None;
-    }
+    let (encoder, wave) = on_flex::<_, FeatureEncoder<Cpu>, B, 2>(encoder, wave)?;
     let specs = encoder
         .conv_layers
         .iter()
@@ -97,21 +90,14 @@ pub(crate) fn feature_encoder<B: Backend>(encoder: &FeatureEncoder<B>, wave: &Te
         frames = out_frames;
         channels = spec.c_out;
     }
-    let out = Tensor::<Cpu, 3>::from_data(TensorData::new(x?, [batch, frames, channels]), &wave_device());
-    back(out)
+    let out = Tensor::<Cpu, 3>::from_data(TensorData::new(x?, [batch, frames, channels]), &Default::default());
+    Some(cast(out))
 }
 
 /// HF's `pos_conv_embed(x)` on the host (conv, `SamePadLayer`, GELU): `[batch, frames, hidden]` → same, or
 /// `None` where [`feature_encoder`] would give `None`.
 pub(crate) fn positional_conv<B: Backend>(pos: &PositionalConvEmbedding<B>, x: &Tensor<B, 3>) -> Option<Tensor<B, 3>> {
-    if disabled() {
-        return None;
-    }
-    let pos = (pos as &dyn Any).downcast_ref::<PositionalConvEmbedding<Cpu>>()?;
-    let x = (x as &dyn Any).downcast_ref::<Tensor<Cpu, 3>>()?;
-    if x.dtype() != DType::F32 {
-        return None;
-    }
+    let (pos, x) = on_flex::<_, PositionalConvEmbedding<Cpu>, B, 3>(pos, x)?;
     let [batch, frames, hidden] = x.dims();
     let spec = ConvSpec::of(&pos.conv)?;
     if spec.c_in != hidden || spec.c_out != hidden {
@@ -133,14 +119,24 @@ pub(crate) fn positional_conv<B: Backend>(pos: &PositionalConvEmbedding<B>, x: &
         y = kept;
     }
     gelu_in_place(&mut y);
-    back(Tensor::<Cpu, 3>::from_data(
+    Some(cast(Tensor::<Cpu, 3>::from_data(
         TensorData::new(y, [batch, frames, hidden]),
-        &wave_device(),
-    ))
+        &Default::default(),
+    )))
 }
 
-fn wave_device() -> burn::tensor::Device<Cpu> {
-    Default::default()
+/// `module` and its input `x` as the Flex module `M` and an f32 Flex tensor, or `None` when the host path does not
+/// apply (switched off, another backend, autodiff, another dtype).
+fn on_flex<'a, N: 'static, M: 'static, B: Backend, const D: usize>(
+    module: &'a N,
+    x: &'a Tensor<B, D>,
+) -> Option<(&'a M, &'a Tensor<Cpu, D>)> {
+    if disabled() {
+        return None;
+    }
+    let module = (module as &dyn Any).downcast_ref::<M>()?;
+    let x = (x as &dyn Any).downcast_ref::<Tensor<Cpu, D>>()?;
+    (x.dtype() == DType::F32).then_some((module, x))
 }
 
 /// A Flex tensor as its contiguous primitive (no copy when it already is).
@@ -148,13 +144,6 @@ fn flex<const D: usize>(t: Tensor<Cpu, D>) -> FlexTensor {
     t.into_primitive().tensor().to_contiguous()
 }
 
-/// A Flex tensor as the caller's backend, which the caller checked is Flex.
-fn back<B: Backend>(t: Tensor<Cpu, 3>) -> Option<Tensor<B, 3>> {
-    (Box::new(t) as Box<dyn Any>)
-        .downcast::<Tensor<B, 3>>()
-        .ok()
-        .map(|t| *t)
-}
 
 /// The shape of one conv, checked to be one this path computes (dilation 1, explicit or no padding, f32).
 #[derive(Debug, Clone, Copy)]
