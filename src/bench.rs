@@ -16,6 +16,7 @@
 //! | `inner-inter`  | inner adapters (b = 32, beside MHSA and FFN of all layers) + inter (b = 64)      |
 //! | `lora`         | LoRA rank 8 on the query and value maps of all layers                            |
 //! | `extract`      | nothing: forward-only embedding extraction with the `inner-inter` model, batch 1 |
+//! | `frozen-bf16`  | as `frozen`, the backbone in bf16 (`optim.backbone_dtype`; only with `--row`)     |
 //!
 //! Peak memory is the process's peak resident set (`VmHWM`), so each row runs in a fresh process (the CLI
 //! spawns itself per row); it includes the program and its libraries, as PyTorch's figure does.
@@ -44,9 +45,12 @@ pub enum Row {
     InnerInter,
     Lora,
     Extract,
+    /// `frozen` with the backbone in bf16 (`optim.backbone_dtype`): a GPU row, run only when asked for.
+    FrozenBf16,
 }
 
 impl Row {
+    /// The rows a plain `adaptsv bench` runs (each has a PyTorch twin in `benches/pytorch/bench_train.py`).
     pub const ALL: [Row; 5] = [Row::FullFinetune, Row::Frozen, Row::InnerInter, Row::Lora, Row::Extract];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +60,7 @@ impl Row {
             Row::InnerInter => "inner-inter",
             Row::Lora => "lora",
             Row::Extract => "extract",
+            Row::FrozenBf16 => "frozen-bf16",
         }
     }
 
@@ -67,6 +72,7 @@ impl Row {
             Row::InnerInter => "train step: inner+inter adapters",
             Row::Lora => "train step: LoRA (q, v; r = 8)",
             Row::Extract => "extraction: embedding, batch 1",
+            Row::FrozenBf16 => "train step: frozen, bf16 backbone",
         }
     }
 
@@ -74,7 +80,7 @@ impl Row {
     fn adaptation(self) -> &'static str {
         match self {
             Row::FullFinetune => "method = \"full-finetune\"\n",
-            Row::Frozen => "method = \"frozen\"\n",
+            Row::Frozen | Row::FrozenBf16 => "method = \"frozen\"\n",
             Row::InnerInter | Row::Extract => {
                 "method = \"adapters\"\n\
                  [adaptation.inner]\nenabled = true\nlayers = \"all\"\nposition = \"both\"\nbottleneck = 32\n\
@@ -149,7 +155,8 @@ pub fn row_config(row: Row, settings: &BenchSettings) -> Result<ExperimentConfig
          [head]\nkind = \"xvector\"\nembedding_dim = 256\nchannels = 256\n\
          [loss]\nkind = \"aam-softmax\"\nmargin = 0.2\nscale = 30.0\n\
          [optim]\nbatch_size = {batch}\nsegment_seconds = {seconds}\noptimizer = \"adamw\"\n\
-         lr_backbone = {lr_backbone}\nlr_adapters = 5e-4\nlr_head = 5e-4\nweight_decay = 1e-4\ngrad_clip = 5.0\n",
+         lr_backbone = {lr_backbone}\nlr_adapters = 5e-4\nlr_head = 5e-4\nweight_decay = 1e-4\ngrad_clip = 5.0\n\
+         backbone_dtype = \"{dtype}\"\n",
         name = row.name(),
         device = settings.device,
         preset = settings.preset,
@@ -157,6 +164,7 @@ pub fn row_config(row: Row, settings: &BenchSettings) -> Result<ExperimentConfig
         batch = settings.batch,
         seconds = settings.seconds,
         lr_backbone = if row == Row::FullFinetune { "5e-5" } else { "0.0" },
+        dtype = if row == Row::FrozenBf16 { "bf16" } else { "f32" },
     );
     ExperimentConfig::from_toml_str(&text, &format!("benchmark row {}", row.name())).map_err(|e| e.to_string())
 }
@@ -307,16 +315,19 @@ pub fn build_profile() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::BackboneDType;
 
     #[test]
     fn every_row_config_is_valid_and_trains_what_it_says() {
         let settings = BenchSettings::default();
-        for row in Row::ALL {
+        for row in Row::ALL.into_iter().chain([Row::FrozenBf16]) {
             let config = row_config(row, &settings).unwrap_or_else(|e| panic!("{}: {e}", row.name()));
             assert_eq!(config.optim.batch_size, 4);
         }
         let lora = row_config(Row::Lora, &settings).unwrap();
         assert_eq!(lora.adaptation.lora.rank, 8);
+        assert_eq!(row_config(Row::FrozenBf16, &settings).unwrap().optim.backbone_dtype, BackboneDType::Bf16);
+        assert_eq!(row_config(Row::Frozen, &settings).unwrap().optim.backbone_dtype, BackboneDType::F32);
     }
 
     #[test]
@@ -330,7 +341,7 @@ mod tests {
             speakers: 5,
             device: "cpu".into(),
         };
-        for row in [Row::InnerInter, Row::Extract] {
+        for row in [Row::InnerInter, Row::Extract, Row::FrozenBf16] {
             let r = run_row(row, &settings).unwrap();
             assert_eq!(r.times_ms.len(), 2);
             assert!(r.median_ms > 0.0 && r.utterances_per_sec > 0.0);

@@ -378,22 +378,35 @@ impl ExperimentConfig {
             );
         }
 
+        // What trains inside the backbone, for the two options that need nothing to.
+        let a = &self.adaptation;
+        let trains_inside = || {
+            format!(
+                "method \"{}\"{} trains inside it",
+                a.method.name(),
+                if a.method == Method::Adapters { " with inner adapters" } else { "" }
+            )
+        };
+        if o.backbone_dtype != BackboneDType::F32 && !a.backbone_states_frozen() {
+            p.add(
+                "optim.backbone_dtype",
+                format!("\"{}\"", o.backbone_dtype.name()),
+                format!(
+                    "a backbone runs in reduced precision only when nothing inside it trains (method \"frozen\", \
+                     or inter adapters alone); {}: use \"f32\"",
+                    trains_inside()
+                ),
+            );
+        }
         if o.backbone_cache_mib > 0 {
-            let a = &self.adaptation;
             if !a.backbone_states_frozen() {
                 p.add(
                     "optim.backbone_cache_mib",
                     o.backbone_cache_mib,
                     format!(
                         "caches the backbone's hidden states, which stay the same only when nothing inside the \
-                         backbone trains (method \"frozen\", or inter adapters alone); method \"{}\"{} trains \
-                         inside it: set 0",
-                        a.method.name(),
-                        if a.method == Method::Adapters {
-                            " with inner adapters"
-                        } else {
-                            ""
-                        }
+                         backbone trains (method \"frozen\", or inter adapters alone); {}: set 0",
+                        trains_inside()
                     ),
                 );
             }

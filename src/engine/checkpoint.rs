@@ -324,7 +324,9 @@ impl<B: Backend> ModuleMapper<B> for Load<'_> {
             return Param::from_mapped_value(id, tensor, mapper);
         }
         let grad = tensor.is_require_grad();
-        let mut loaded = Tensor::<B, D>::from_data(TensorData::new(values.clone(), shape.clone()), &tensor.device());
+        // Saved as f32; a bf16 backbone (`optim.backbone_dtype`) takes its values back in bf16.
+        let mut loaded = Tensor::<B, D>::from_data(TensorData::new(values.clone(), shape.clone()), &tensor.device())
+            .cast(tensor.dtype());
         if grad {
             loaded = loaded.require_grad();
         }

@@ -7,7 +7,7 @@ use super::file_dialog::DialogPurpose;
 use super::layer_stack::{stack_ui, Columns, Stack};
 use super::theme;
 use crate::config::{
-    name_of, Activation, AdaptationConfig, AdapterPosition, AggregationKind, ConfigProblem, DataSource, ExperimentConfig, HeadKind,
+    name_of, Activation, AdaptationConfig, AdapterPosition, AggregationKind, BackboneDType, ConfigProblem, DataSource, ExperimentConfig, HeadKind,
     LayerSelection, LoraTarget, LossKind, Method, OptimizerKind, Schedule, ScoreNorm, PRESETS,
 };
 use crate::data::CorpusLayout;
@@ -615,13 +615,17 @@ fn optim_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'
         ch |= row(ui, cx, "accumulate", "batches per optimiser step", "optim.grad_accum_steps", |ui| {
             drag_usize(ui, &mut o.grad_accum_steps, 1..=1024, " batches")
         });
-        let a = &c.adaptation;
-        if a.method == Method::Frozen || (a.method == Method::Adapters && !a.inner_enabled()) {
+        if c.adaptation.backbone_states_frozen() {
             let o = &mut c.optim;
             let tip = "keep the frozen backbone's states of each crop in memory, so later epochs skip it \
                        (every epoch then takes the same crop of each utterance; 0 = off)";
             ch |= row(ui, cx, "backbone cache", tip, "optim.backbone_cache_mib", |ui| {
                 drag_usize(ui, &mut o.backbone_cache_mib, 0..=1 << 20, " MiB")
+            });
+            let tip = "run the frozen backbone in bf16 (a GPU setting: half its memory traffic; slower on the \
+                       CPU); hidden states, adapters, head and optimiser stay f32";
+            ch |= row(ui, cx, "backbone precision", tip, "optim.backbone_dtype", |ui| {
+                choice(ui, "backbone_dtype", &mut o.backbone_dtype, &[BackboneDType::F32, BackboneDType::Bf16])
             });
         }
         ch

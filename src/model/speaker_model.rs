@@ -10,11 +10,13 @@
 //!
 //! Frozen means frozen and cheap: frozen parameters do not require gradients; when nothing inside the
 //! Transformer trains, [`SpeakerModel::train_hidden_states`] runs the backbone on the inner (non-autodiff)
-//! backend, and the CNN feature encoder runs there whenever it is frozen, so no graph is built for them.
+//! backend, and the CNN feature encoder runs there whenever it is frozen, so no graph is built for them. Such a
+//! backbone may also run in bf16 (`optim.backbone_dtype`, `backbone::precision`); its hidden states come back
+//! in f32.
 
 use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{FloatDType, Int, Tensor};
 
 use super::adapters::{InterLayerAdapters, InterLayerAdaptersConfig};
 use super::backbone::{BackboneConfig, LayerHooks, SslBackbone};
@@ -23,7 +25,7 @@ use super::heads::{SpeakerHead, SpeakerHeadConfig};
 use super::loss::{MarginSoftmax, MarginSoftmaxConfig, MarginSoftmaxOutput};
 use super::petl::AdapterSet;
 use super::{LayerAggregation, LayerAggregationConfig, ModelError};
-use crate::config::{ExperimentConfig, Method};
+use crate::config::{BackboneDType, ExperimentConfig, Method};
 
 /// What trains inside the backbone, decided by the method.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +96,10 @@ impl<B: Backend> SpeakerModel<B> {
             plan,
         };
         model.backbone = freeze_backbone(model.backbone, config);
+        // Reduced precision only for a backbone whose states never change (validation says so for the config).
+        if config.optim.backbone_dtype == BackboneDType::Bf16 && !model.plan.transformer {
+            model.backbone = model.backbone.cast_params(FloatDType::BF16);
+        }
         Ok(model)
     }
 

@@ -276,3 +276,27 @@ fn the_backbone_cache_is_refused_where_the_backbone_trains_or_crops_are_augmente
         );
     }
 }
+
+#[test]
+fn a_bf16_backbone_is_accepted_only_where_nothing_inside_it_trains() {
+    let with = |rest: &str| format!("{MINIMAL}[optim]\nbackbone_dtype = \"bf16\"\n{rest}");
+    for ok in [
+        "[adaptation]\nmethod = \"frozen\"\n",
+        "[adaptation]\nmethod = \"adapters\"\n[adaptation.inner]\nenabled = false\n",
+    ] {
+        let config = ExperimentConfig::from_toml_str(&with(ok), "test.toml").unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert_eq!(config.optim.backbone_dtype, adaptsv::config::BackboneDType::Bf16);
+    }
+    for (bad, says) in [
+        ("[adaptation]\nmethod = \"full-finetune\"\n", "method \"full-finetune\" trains"),
+        ("[adaptation]\nmethod = \"adapters\"\n", "with inner adapters trains"),
+    ] {
+        let problems = problems_of(&with(bad));
+        assert!(
+            problems.iter().any(|p| p.contains("optim.backbone_dtype") && p.contains(says)),
+            "{bad}: {problems:?}"
+        );
+    }
+    let err = parse_error_of(&format!("{MINIMAL}[optim]\nbackbone_dtype = \"f16\"\n"));
+    assert!(err.contains("f16") && err.contains("bf16"), "names the value and the choices: {err}");
+}

@@ -406,6 +406,51 @@ fn a_backbone_cache_serves_the_epochs_after_the_first() {
     assert!(losses[3] < losses[0], "{losses:?}");
 }
 
+/// With `optim.backbone_dtype = "bf16"`, a frozen backbone (inter adapters alone) runs in bf16, the run trains,
+/// and the saved run rebuilds that same backbone: the preset's random draw is saved (as f32) and read back into
+/// bf16, so two rebuilds embed alike, and both differ from an f32 rebuild of the same files by bf16 rounding only.
+#[test]
+fn a_bf16_backbone_trains_and_its_run_rebuilds_it() {
+    use burn::tensor::backend::Backend;
+    use burn::tensor::{DType, Distribution, Tensor};
+    type Flex = burn::backend::Flex;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = tiny_config(tmp.path());
+    config.adaptation.inner.enabled = Some(false);
+    config.optim.backbone_dtype = adaptsv::config::BackboneDType::Bf16;
+    config.optim.epochs = 4;
+    let dir = run_to_end(config.clone());
+    let losses = epoch_losses(&dir);
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    assert!(losses[3] < losses[0], "{losses:?}");
+
+    let checkpoints = dir.join("checkpoints");
+    assert!(checkpoints.join(FROZEN_FILE).is_file());
+    let (_, files) = latest_complete(&checkpoints).unwrap();
+    let step = Checkpoint::read(&files.model).unwrap();
+    let device = Default::default();
+    let embed = |config: &ExperimentConfig, seed: u64| {
+        Flex::seed(&device, seed);
+        let model = load_run_model::<Flex>(config, &checkpoints, &step, 4, &device).unwrap();
+        let dtype = model.backbone.param_dtype();
+        Flex::seed(&device, 1);
+        let x = Tensor::<Flex, 2>::random([2, 8000], Distribution::Normal(0.0, 0.1), &device);
+        let e: Vec<f32> = model.embed(x).into_data().convert::<f32>().into_vec().unwrap();
+        (dtype, e)
+    };
+    let (dtype, a) = embed(&config, 5);
+    let (_, b) = embed(&config, 6);
+    assert_eq!(dtype, DType::BF16);
+    assert_eq!(a, b, "the backbone comes from the run's files, not from the seed");
+    let mut f32_config = config.clone();
+    f32_config.optim.backbone_dtype = adaptsv::config::BackboneDType::F32;
+    let (dtype, c) = embed(&f32_config, 7);
+    assert_eq!(dtype, DType::F32);
+    let scale = c.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let diff = a.iter().zip(&c).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(diff > 0.0 && diff < 0.05 * scale, "bf16 vs f32 embeddings: max diff {diff}, scale {scale}");
+}
+
 #[test]
 fn a_cuda_device_that_cannot_be_had_fails_at_launch_with_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();

@@ -143,10 +143,10 @@ impl<B: Backend> Attention<B> {
         let gated_bias = position_bias.map(|bias| {
             // gate ⊙ bias with the gate spread over keys by a rank-1 matmul: Flex broadcasts along the last
             // dim slowly (see ops.rs).
-            let spread = Tensor::<B, 4>::ones([1, 1, 1, t], &x.device());
+            let spread = Tensor::<B, 4>::ones([1, 1, 1, t], (&x.device(), x.dtype()));
             let gated = self.gate(&x).matmul(spread).mul(bias.clone()); // [B, H, T, T]
             if prefix_len > 0 {
-                let zeros = Tensor::zeros([b, h, t, prefix_len], &gated.device());
+                let zeros = Tensor::zeros([b, h, t, prefix_len], (&gated.device(), gated.dtype()));
                 Tensor::cat(vec![zeros, gated], 3) // [B, H, T, P + T]
             } else {
                 gated
@@ -164,7 +164,7 @@ impl<B: Backend> Attention<B> {
         let [b, t, d] = x.dims();
         let h = self.num_heads;
         let (Some(linear), Some(constant)) = (&self.gru_rel_pos_linear, &self.gru_rel_pos_const) else {
-            return Tensor::ones([b, h, t, 1], &x.device()) * 2.0;
+            return Tensor::ones([b, h, t, 1], (&x.device(), x.dtype())) * 2.0;
         };
         let xh = x.clone().reshape([b, t, h, d / h]).swap_dims(1, 2); // [B, H, T, hd]
         let proj = ops::linear(linear, xh.reshape([b, h * t, d / h])); // [B, H*T, 8]

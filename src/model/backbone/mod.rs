@@ -33,6 +33,7 @@ pub mod load;
 pub mod model;
 mod ops;
 pub mod positional;
+pub mod precision;
 pub mod presets;
 mod torch_pickle;
 mod torch_zip;

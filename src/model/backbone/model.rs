@@ -9,7 +9,7 @@
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{DType, FloatDType, Tensor};
 
 use super::config::BackboneConfig;
 use super::encoder::{Encoder, EncoderConfig};
@@ -116,10 +116,17 @@ impl<B: Backend> SslBackbone<B> {
     }
 
     /// [`SslBackbone::forward`] with adapter hooks in every layer.
+    /// A backbone cast to bf16 ([`SslBackbone::cast_params`]) takes the wave in any float dtype and returns f32
+    /// hidden states.
     pub fn forward_with_hooks<H: LayerHooks<B>>(&self, wave: Tensor<B, 2>, hooks: &H) -> Vec<Tensor<B, 3>> {
-        let features = self.extract_features(wave);
+        let dtype = self.param_dtype();
+        let features = self.extract_features(wave.cast(dtype));
         let projected = self.project_features(features);
-        self.encoder.forward(projected, hooks)
+        let states = self.encoder.forward(projected, hooks);
+        if dtype == DType::F32 {
+            return states;
+        }
+        states.into_iter().map(|s| s.cast(FloatDType::F32)).collect()
     }
 
     /// HF's `last_hidden_state` from the last hidden state (adds the final layer norm of pre-LN models).

@@ -30,8 +30,8 @@ pub(crate) fn linear<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B
 /// channel. `[batch, channels, time]` → same.
 pub(crate) fn channel_group_norm<B: Backend>(norm: &GroupNorm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let [b, c, t] = x.dims();
-    let device = x.device();
-    let ones_t = Tensor::<B, 1>::ones([t], &device);
+    let (device, dtype) = (x.device(), x.dtype());
+    let ones_t = Tensor::<B, 1>::ones([t], (&device, dtype));
     // Rows of a contiguous [B, C, T] tensor are (batch, channel) pairs: a layer norm over the last dim is the
     // per-channel normalisation.
     let normed: Tensor<B, 3> = Tensor::from_primitive(TensorPrimitive::Float(B::layer_norm(
@@ -43,7 +43,7 @@ pub(crate) fn channel_group_norm<B: Backend>(norm: &GroupNorm<B>, x: Tensor<B, 3
     let (Some(gamma), Some(beta)) = (&norm.gamma, &norm.beta) else {
         return normed;
     };
-    let ones_row = Tensor::<B, 2>::ones([1, t], &device);
+    let ones_row = Tensor::<B, 2>::ones([1, t], (&device, dtype));
     // [C, 1] x [1, T] → [C, T] → one row [1, C*T], broadcast over the batch rows.
     let spread = |v: Tensor<B, 1>| v.reshape([c, 1]).matmul(ones_row.clone()).reshape([1, c * t]);
     let y = normed.reshape([b, c * t]) * spread(gamma.val()) + spread(beta.val());
