@@ -141,6 +141,9 @@ pub struct RowResult {
     pub utterances_per_sec: f64,
     /// Peak resident memory of the process, in MiB (`None` where it cannot be read).
     pub peak_rss_mib: Option<f64>,
+    /// On a GPU: the most device memory the allocator held after any step, in MiB (`None` on the CPU).
+    #[serde(default)]
+    pub peak_device_mib: Option<f64>,
     pub trainable_params: u64,
     pub total_params: u64,
 }
@@ -178,27 +181,40 @@ pub fn run_row(row: Row, settings: &BenchSettings) -> Result<RowResult, String> 
     let choice = DeviceChoice::parse(&settings.device)?;
     crate::device::probe(choice).map_err(|e| e.to_string())?;
     match choice {
-        DeviceChoice::Cpu => {
-            run_on::<burn::backend::Autodiff<crate::device::CpuBackend>>(row, settings, &config, Default::default())
-        }
+        DeviceChoice::Cpu => run_on::<burn::backend::Autodiff<crate::device::CpuBackend>>(
+            row,
+            settings,
+            &config,
+            Default::default(),
+            &|| None,
+        ),
         #[cfg(feature = "cuda")]
         DeviceChoice::Cuda(index) => run_on::<burn::backend::Autodiff<crate::device::CudaBackend>>(
             row,
             settings,
             &config,
             burn::backend::cuda::CudaDevice { index },
+            &|| crate::device::cuda_reserved_bytes(index),
         ),
         #[cfg(not(feature = "cuda"))]
         DeviceChoice::Cuda(_) => Err(crate::device::DeviceError::NotBuilt(choice).to_string()),
     }
 }
 
+/// `device_bytes` reads the device memory the allocator holds (sampled after every step; `None` on the CPU).
 fn run_on<B: AutodiffBackend>(
     row: Row,
     settings: &BenchSettings,
     config: &ExperimentConfig,
     device: B::Device,
+    device_bytes: &dyn Fn() -> Option<u64>,
 ) -> Result<RowResult, String> {
+    let mut device_peak: Option<u64> = None;
+    let sample = |peak: &mut Option<u64>| {
+        if let Some(now) = device_bytes() {
+            *peak = Some(peak.map_or(now, |p| p.max(now)));
+        }
+    };
     B::seed(&device, 0);
     let model = SpeakerModel::<B>::from_config(config, settings.speakers, &device).map_err(|e| e.to_string())?;
     let counts = crate::model::count_params(&model);
@@ -212,6 +228,7 @@ fn run_on<B: AutodiffBackend>(
             let e = model.embed(x);
             // Reading the embedding back waits for the device.
             let _ = e.into_data();
+            sample(&mut device_peak);
         };
         (1, timed(settings, &mut one))
     } else {
@@ -235,6 +252,7 @@ fn run_on<B: AutodiffBackend>(
             let model = optim.step(model, grads, lrs, scale);
             // Reading the layer weights back waits for the update.
             let _ = model.layer_weights();
+            sample(&mut device_peak);
             slot = Some(model);
         };
         (n, timed(settings, &mut one))
@@ -253,6 +271,7 @@ fn run_on<B: AutodiffBackend>(
         utterances_per_sec: batch as f64 / (median / 1e3),
         times_ms: times,
         peak_rss_mib: peak_rss_mib(),
+        peak_device_mib: device_peak.map(|b| b as f64 / (1 << 20) as f64),
         trainable_params: counts.trainable as u64,
         total_params: counts.total as u64,
     })
@@ -303,13 +322,22 @@ pub fn machine() -> String {
     format!("{model} ({cores} logical cores, {simd})")
 }
 
-/// `release` or `dev (deps opt-level 3, adaptsv opt-level 1)` — what a figure was built with.
-pub fn build_profile() -> &'static str {
-    if cfg!(debug_assertions) {
+/// `release` or `dev (deps opt-level 3, adaptsv opt-level 1)`, and the GPU features — what a figure was built
+/// with.
+pub fn build_profile() -> String {
+    let profile = if cfg!(debug_assertions) {
         "dev profile (dependencies at opt-level 3, adaptsv at opt-level 1, debug assertions on)"
     } else {
         "release profile"
-    }
+    };
+    let gpu = if cfg!(feature = "cuda-fusion") {
+        ", features cuda + Burn fusion/autotune"
+    } else if cfg!(feature = "cuda") {
+        ", feature cuda (Burn fusion/autotune off)"
+    } else {
+        ""
+    };
+    format!("{profile}{gpu}")
 }
 
 #[cfg(test)]

@@ -81,9 +81,10 @@ def main():
         t_a, t_p = pick(ours, "median_ms"), pick(theirs, "median_ms")
         m_a, m_p = pick(ours, "peak_rss_mib"), pick(theirs, "peak_rss_mib")
         if theirs[0].get("peak_device_mib") is not None:
-            # On a GPU the memory that matters is the device's; adaptsv does not measure it yet.
+            # On a GPU the memory that matters is the device's: what each allocator held at most (PyTorch's
+            # max_memory_reserved; adaptsv samples cubecl's reserved bytes after every step).
             m_p = pick(theirs, "peak_device_mib")
-            m_a = None
+            m_a = pick(ours, "peak_device_mib") if ours[0].get("peak_device_mib") is not None else None
         label = ours[0].get("label", row)
         met = "yes" if t_a <= t_p else "no"
         mem_a, ratio = ("not measured", "–") if m_a is None else (f"{m_a:.0f}", f"{m_a / m_p:.2f}")

@@ -167,7 +167,8 @@ pub fn table(report: &BenchReport) -> String {
     let mut out = format!(
         "{}, {} backbone {} (random init), {} s crops, batch {} (extraction: 1), {} speakers\n\
          machine: {}; device: {}; threads: {}; build: {}; {}\n\
-         median of {} timed steps after {} warm-up; peak memory = peak resident set of a fresh process per row\n\n",
+         median of {} timed steps after {} warm-up; peak memory = peak resident set of a fresh process per row \
+         (on a GPU also the most device memory its allocator held after a step)\n\n",
         report.program,
         s.device,
         s.preset,
@@ -183,17 +184,19 @@ pub fn table(report: &BenchReport) -> String {
         s.warmup
     );
     out.push_str(
-        "| row | median ms | min–max ms | utt/s | peak MiB | trainable params |\n|---|---:|---:|---:|---:|---:|\n",
+        "| row | median ms | min–max ms | utt/s | peak MiB | device MiB | trainable params |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in &report.rows {
         out.push_str(&format!(
-            "| {} | {:.0} | {:.0}–{:.0} | {:.2} | {} | {} |\n",
+            "| {} | {:.0} | {:.0}–{:.0} | {:.2} | {} | {} | {} |\n",
             r.label,
             r.median_ms,
             r.min_ms,
             r.max_ms,
             r.utterances_per_sec,
             r.peak_rss_mib.map_or("–".into(), |m| format!("{m:.0}")),
+            r.peak_device_mib.map_or("–".into(), |m| format!("{m:.0}")),
             if r.row == Row::Extract {
                 "–".to_string()
             } else {
