@@ -122,7 +122,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
 }
 
 /// Progress on stderr, at most once a second (and at the end of each stage): `stage: done/total, N s left`.
-fn progress_printer() -> impl FnMut(&str, usize, usize, Option<f64>) {
+pub(super) fn progress_printer() -> impl FnMut(&str, usize, usize, Option<f64>) {
     let mut last_shown = std::time::Instant::now();
     move |stage, done, total, eta| {
         if last_shown.elapsed().as_secs_f64() > 1.0 || done == total {

@@ -3,6 +3,7 @@
 
 mod bench_cmd;
 mod config_cmd;
+mod embed_cmd;
 mod eval_cmd;
 pub mod features;
 mod gui_cmd;
@@ -33,7 +34,7 @@ pub enum Command {
     Gui(gui_cmd::GuiArgs),
     /// Train an experiment (the GUI's Launch), or resume a stopped or crashed run.
     Train(train_cmd::TrainArgs),
-    /// Pre-train a backbone (HuBERT-style masked prediction of MFCC clusters; a config with `[pretrain]`),
+    /// Pre-train a backbone (HuBERT-style masked prediction of MFCC or log-mel clusters; a config with `[pretrain]`),
     /// writing it as a HuggingFace folder; resume with `--resume DIR`.
     Pretrain(train_cmd::TrainArgs),
     /// List run folders with their status and headline figures.
@@ -45,6 +46,8 @@ pub enum Command {
     Metrics(metrics::MetricsArgs),
     /// Score a trial list and compute EER / minDCF (a trained run, or a model-free baseline embedder).
     Eval(eval_cmd::EvalArgs),
+    /// Speaker embeddings of a corpus folder or of audio files with a trained run, as safetensors or CSV.
+    Embed(embed_cmd::EmbedArgs),
     /// Write every hidden state of an SSL model for a WAV file (like s3prl's upstream extraction).
     Features(features::FeaturesArgs),
     /// Count parameters per group (backbone, adapters, aggregation, head, classifier) and what trains.
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Metrics(args)) => metrics::run(&args),
         Some(Command::Synth(args)) => synth::run(&args),
         Some(Command::Eval(args)) => eval_cmd::run(&args),
+        Some(Command::Embed(args)) => embed_cmd::run(&args),
         Some(Command::Params(args)) => params_cmd::run(&args),
         Some(Command::Features(args)) => features::run(&args),
         Some(Command::Sweep(args)) => sweep_cmd::run(&args),

@@ -16,7 +16,7 @@ use crate::eval::{
     embed_utterances, evaluate_trials, write_scores, EmbedOptions, Matrix, NormMethod, ScoreNormalizer, TrialEval,
 };
 use crate::model::SpeakerModel;
-use crate::runs::{append_event, load_dir, CHECKPOINTS_DIR, SCORES_DIR};
+use crate::runs::{append_event, load_dir, LoadedRun, CHECKPOINTS_DIR, SCORES_DIR};
 use burn::backend::Flex;
 use burn::tensor::backend::Backend;
 use std::path::{Path, PathBuf};
@@ -170,17 +170,17 @@ pub struct EvalData {
     pub corpus: Option<PathBuf>,
 }
 
-/// Evaluates the latest checkpoint of the run in `dir` on the CPU, on its own trial list or on `other`, and
-/// records the result as an `eval` event. A running run is refused (its own process evaluates it).
-pub fn evaluate_run(dir: &Path, other: &EvalData, progress: Progress<'_>) -> Result<RunEvaluation, EngineError> {
-    let run = load_dir(dir);
-    if run.status == crate::runs::RunStatus::Running {
-        return Err(EngineError::BadRun {
-            dir: dir.to_path_buf(),
-            reason: "it is still running; it evaluates itself every `eval.every_epochs` epochs".into(),
-        });
-    }
-    let config = super::run_config(dir, &run)?;
+/// A run's model at its latest checkpoint, on the CPU.
+pub struct RunModel {
+    pub config: ExperimentConfig,
+    pub step: u64,
+    pub model: SpeakerModel<Flex>,
+}
+
+/// Rebuilds the model of the run in `dir` (already loaded as `run`) at its latest checkpoint, whatever its status:
+/// checkpoints are written atomically, so a running run's newest one is whole.
+pub fn load_latest(dir: &Path, run: &LoadedRun) -> Result<RunModel, EngineError> {
+    let config = super::run_config(dir, run)?;
     let checkpoints = dir.join(CHECKPOINTS_DIR);
     let (step, ckpt_path) = latest(&checkpoints).ok_or_else(|| EngineError::NoCheckpoint { dir: dir.to_path_buf() })?;
     let checkpoint = Checkpoint::read(&ckpt_path)?;
@@ -191,8 +191,22 @@ pub fn evaluate_run(dir: &Path, other: &EvalData, progress: Progress<'_>) -> Res
             path: ckpt_path.clone(),
             message: "no classifier.weight [E, speakers] in it".into(),
         })?;
+    let model = load_run_model::<Flex>(&config, &checkpoints, &checkpoint, classes, &Default::default())?;
+    Ok(RunModel { config, step, model })
+}
+
+/// Evaluates the latest checkpoint of the run in `dir` on the CPU, on its own trial list or on `other`, and
+/// records the result as an `eval` event. A running run is refused (its own process evaluates it).
+pub fn evaluate_run(dir: &Path, other: &EvalData, progress: Progress<'_>) -> Result<RunEvaluation, EngineError> {
+    let run = load_dir(dir);
+    if run.status == crate::runs::RunStatus::Running {
+        return Err(EngineError::BadRun {
+            dir: dir.to_path_buf(),
+            reason: "it is still running; it evaluates itself every `eval.every_epochs` epochs".into(),
+        });
+    }
+    let RunModel { config, step, model } = load_latest(dir, &run)?;
     let device = Default::default();
-    let model = load_run_model::<Flex>(&config, &checkpoints, &checkpoint, classes, &device)?;
 
     let data = prepare(
         &config,

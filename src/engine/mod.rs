@@ -14,6 +14,7 @@
 
 pub mod checkpoint;
 pub mod data_prep;
+pub mod embed_audio;
 pub mod embedder;
 pub mod evaluate;
 pub mod kmeans;

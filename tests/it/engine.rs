@@ -136,6 +136,67 @@ fn eval_of_a_run_applies_the_configured_score_normalisation() {
     assert!(dir.join("embeddings/step-00000000-cohort-whole.safetensors").is_file());
 }
 
+/// `adaptsv embed` gives, for every utterance of a corpus folder, the embedding the run's own evaluation computed
+/// for it (same model, same code path), in safetensors and in CSV; a second call is served from its cache; bad
+/// input is refused before anything loads.
+#[test]
+fn embed_writes_the_embeddings_the_evaluation_uses() {
+    use adaptsv::eval::EmbeddingCache;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = eval_a_run(small_config(), tmp.path());
+    let evaluated = EmbeddingCache::load(&dir.join("embeddings/step-00000000-trials-whole.safetensors")).unwrap();
+    let test_root = dir.join("data/synthetic/test");
+    let embed = |extra: &[&str], out: &std::path::Path| {
+        let mut args = vec!["embed", "--run", dir.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_adaptsv")).args(&args).output().unwrap()
+    };
+    let st = tmp.path().join("out/test.safetensors");
+    let out = embed(&["--corpus", test_root.to_str().unwrap()], &st);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("from step 0 of run"), "{stdout}");
+    let written = EmbeddingCache::load(&st).unwrap();
+    assert_eq!(written.dim, 16);
+    // 3 test speakers × 3 utterances, every one of them named by the trial list.
+    assert_eq!(written.embeddings.len(), 9);
+    for (id, e) in &written.embeddings {
+        assert_eq!(Some(e), evaluated.embeddings.get(id), "{id}");
+    }
+    let caches = std::fs::read_dir(dir.join("embeddings")).unwrap().count();
+    assert_eq!(caches, 2, "the run's trial cache and the corpus cache");
+
+    let csv_path = tmp.path().join("test.csv");
+    let out = embed(&["--corpus", test_root.to_str().unwrap()], &csv_path);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("id,e0,e1,"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 9);
+    let first: Vec<&str> = rows[0].split(',').collect();
+    let values: Vec<f32> = first[1..].iter().map(|v| v.parse().unwrap()).collect();
+    assert_eq!(Some(&values), written.embeddings.get(first[0]), "CSV keeps every float exactly");
+
+    let file = test_root.join(first[0]);
+    let out = embed(&[file.to_str().unwrap()], &tmp.path().join("one.csv"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let one = std::fs::read_to_string(tmp.path().join("one.csv")).unwrap();
+    let row: Vec<&str> = one.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(row[0], file.to_str().unwrap(), "a file's id is its path as given");
+    assert_eq!(row[1..], first[1..]);
+
+    for (extra, out_name, says) in [
+        (vec!["--corpus", test_root.to_str().unwrap()], "x.npy", "name a .safetensors or a .csv file"),
+        (vec!["missing.wav"], "x.csv", "missing.wav: no such audio file"),
+        (vec![], "x.csv", "give --corpus DIR or one or more audio files"),
+    ] {
+        let out = embed(&extra, &tmp.path().join(out_name));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(says), "{extra:?}: {stderr}");
+    }
+}
+
 /// Writes a run with an untrained checkpoint of `config`, evaluates it with `adaptsv eval --run` and checks what
 /// the run folder gained. Returns the run folder, created under `root`.
 fn eval_a_run(config: ExperimentConfig, root: &std::path::Path) -> std::path::PathBuf {

@@ -1,0 +1,82 @@
+//! Embeddings of any audio with a trained run, headless (`adaptsv embed`): the engineer's extraction on a server,
+//! with the same model, chunking and code path as the run's own evaluation.
+//!
+//! The run's latest checkpoint is rebuilt on the CPU ([`super::evaluate::load_latest`]); every utterance becomes
+//! one embedding `[D]` (`D = head.embedding_dim`), the whole utterance or the mean over chunks
+//! (`chunk_seconds`, default: the run's `eval.chunk_seconds`). For a corpus folder the embeddings are cached in
+//! `<run>/embeddings/step-<step>-corpus-<hash of the folder's path>-<whole|chunkSs>.safetensors`, so an
+//! interrupted extraction of a large corpus picks up where it stopped; a list of files is embedded afresh.
+
+use super::embedder::ModelEmbedder;
+use super::evaluate::{load_latest, Progress, RunModel};
+use super::EngineError;
+use crate::eval::{embed_utterances, EmbedOptions};
+use crate::runs::load_dir;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+/// What to embed.
+#[derive(Debug, Clone)]
+pub enum AudioSource {
+    /// Every utterance of an indexed corpus (ids relative to its root, as trial lists name them).
+    Corpus {
+        root: PathBuf,
+        utterances: Vec<(String, PathBuf)>,
+    },
+    /// Files as given (each file's id is its path as written).
+    Files(Vec<PathBuf>),
+}
+
+/// Embeddings by utterance id, and where they came from.
+#[derive(Debug, Clone)]
+pub struct RunEmbeddings {
+    pub step: u64,
+    pub dim: usize,
+    pub chunk_seconds: Option<f64>,
+    pub embeddings: HashMap<String, Vec<f32>>,
+}
+
+/// Embeds `source` with the run in `dir` at its latest checkpoint. `chunk_seconds` overrides the run's
+/// `eval.chunk_seconds`.
+pub fn embed_with_run(
+    dir: &Path,
+    source: &AudioSource,
+    chunk_seconds: Option<f64>,
+    progress: Progress<'_>,
+) -> Result<RunEmbeddings, EngineError> {
+    let run = load_dir(dir);
+    let RunModel { config, step, model } = load_latest(dir, &run)?;
+    let options = EmbedOptions {
+        chunk_seconds: chunk_seconds.or(config.eval.chunk_seconds),
+    };
+    let dim = config.head.embedding_dim;
+    let mut embedder = ModelEmbedder {
+        model,
+        device: Default::default(),
+        key: format!("step-{step:08}"),
+        dim,
+    };
+    let (utterances, cache) = match source {
+        AudioSource::Corpus { root, utterances } => {
+            let root = root.canonicalize().unwrap_or_else(|_| root.clone());
+            let mut h = DefaultHasher::new();
+            root.hash(&mut h);
+            let name = format!("step-{step:08}-corpus-{:016x}-{}.safetensors", h.finish(), options.key());
+            (utterances.clone(), Some(dir.join("embeddings").join(name)))
+        }
+        AudioSource::Files(files) => (
+            files.iter().map(|p| (p.to_string_lossy().into_owned(), p.clone())).collect(),
+            None,
+        ),
+    };
+    let embeddings = embed_utterances(&mut embedder, &utterances, options, cache.as_deref(), &mut |d, t, eta| {
+        progress("embedding utterances", d, t, eta)
+    })?;
+    Ok(RunEmbeddings {
+        step,
+        dim,
+        chunk_seconds: options.chunk_seconds,
+        embeddings,
+    })
+}
