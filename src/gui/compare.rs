@@ -204,9 +204,29 @@ pub fn runs_csv(runs: &[&RunView]) -> String {
     out
 }
 
+/// The names the plots give `runs`: the config's name, or the run folder's name where two of them share a
+/// config name (two sweeps of the same configs), so no two legend entries merge.
+pub fn plot_labels(runs: &[&RunView]) -> Vec<String> {
+    runs.iter()
+        .map(|r| {
+            let shared = runs.iter().filter(|o| o.name() == r.name()).count() > 1;
+            if shared { r.id.clone() } else { r.name().to_string() }
+        })
+        .collect()
+}
+
+/// Whether `run` is shown under `filter`: every whitespace-separated word of it (case-insensitive) appears in the
+/// run's folder name, method or status; an empty filter shows every run.
+pub fn matches_filter(run: &RunView, filter: &str) -> bool {
+    let haystack = format!("{} {} {}", run.id, run.method(), run.status).to_lowercase();
+    filter.split_whitespace().all(|word| haystack.contains(&word.to_lowercase()))
+}
+
 pub struct ComparePanel {
     sort: Column,
     ascending: bool,
+    /// Words a run must match to be shown ([`matches_filter`]).
+    pub filter: String,
     /// Runs ticked for the overlaid plots.
     pub ticked: BTreeSet<PathBuf>,
     /// Config names whose runs are ticked as soon as they appear (a "compare methods" sweep).
@@ -222,6 +242,7 @@ impl Default for ComparePanel {
         Self {
             sort: Column::Run,
             ascending: true,
+            filter: String::new(),
             ticked: BTreeSet::new(),
             auto_tick: BTreeSet::new(),
             export: None,
@@ -269,7 +290,7 @@ impl ComparePanel {
         }
         self.png.poll(ui.ctx());
         egui::CentralPanel::default().show(ui, |ui| {
-            let mut order: Vec<&RunView> = runs.runs.iter().collect();
+            let mut order: Vec<&RunView> = runs.runs.iter().filter(|r| matches_filter(r, &self.filter)).collect();
             order.sort_by(|a, b| {
                 let o = compare_by(self.sort, a, b);
                 if self.ascending {
@@ -282,7 +303,7 @@ impl ComparePanel {
                 ui.heading("Compare runs");
                 let export = ui
                     .add_enabled(!order.is_empty() && self.export.is_none(), egui::Button::new("Export CSV…"))
-                    .on_hover_text("Save this table (every run, in the order shown) as CSV, for papers and scripts");
+                    .on_hover_text("Save this table (the runs shown, in the order shown) as CSV, for papers and scripts");
                 if export.clicked() {
                     let dialog =
                         PendingDialog::open(DialogPurpose::ExportCsv, std::env::current_dir().unwrap_or_default());
@@ -292,26 +313,42 @@ impl ComparePanel {
                     ui.colored_label(if *ok { theme::OK } else { theme::ERROR }, msg);
                 }
             });
-            if order.is_empty() {
+            if runs.runs.is_empty() {
                 ui.label("No runs yet: the table fills as runs are launched.");
                 return;
             }
             ScrollArea::vertical().id_salt("compare_scroll").show(ui, |ui| {
-                self.table_ui(ui, &order);
+                self.table_ui(ui, &order, runs.runs.len());
                 ui.add_space(theme::GAP);
                 self.plots_ui(ui, runs);
             });
         });
     }
 
-    fn table_ui(&mut self, ui: &mut egui::Ui, order: &[&RunView]) {
+    fn table_ui(&mut self, ui: &mut egui::Ui, order: &[&RunView], total: usize) {
         ui.horizontal(|ui| {
-            if ui.small_button("tick all").clicked() {
-                self.ticked = order.iter().map(|r| r.dir.clone()).collect();
+            ui.label("filter");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.filter)
+                    .hint_text("e.g. paper, frozen seed, crashed")
+                    .desired_width(220.0),
+            )
+            .on_hover_text("show the runs whose name, method or status contain every word");
+            if !self.filter.is_empty() && ui.small_button("clear").clicked() {
+                self.filter.clear();
+            }
+            if ui.small_button("tick shown").clicked() {
+                self.ticked.extend(order.iter().map(|r| r.dir.clone()));
             }
             if ui.small_button("tick none").clicked() {
                 self.ticked.clear();
             }
+            let hidden = self.ticked.iter().filter(|d| !order.iter().any(|r| &r.dir == *d)).count();
+            let mut status = format!("{} of {total} runs shown · {} ticked", order.len(), self.ticked.len());
+            if hidden > 0 {
+                status.push_str(&format!(" ({hidden} of them hidden by the filter, still plotted)"));
+            }
+            ui.weak(status);
         });
         ScrollArea::horizontal().show(ui, |ui| {
             egui::Grid::new("compare")
@@ -376,15 +413,17 @@ impl ComparePanel {
             ui.weak("Tick runs to overlay their DET curves, loss curves and layer weights and place them on the EER / trainable-share plot.");
             return;
         }
+        let labels = plot_labels(&ticked);
         let h = theme::PLOT_HEIGHT * 1.4;
         let png = &mut self.png;
         ui.columns(2, |cols| {
             cols[0].strong("DET curves (latest evaluation of each run)");
             let series: Vec<DetSeries<'_>> = ticked
                 .iter()
-                .filter_map(|r| {
+                .zip(&labels)
+                .filter_map(|(r, label)| {
                     r.latest_det().map(|e| DetSeries {
-                        label: r.name().to_string(),
+                        label: label.clone(),
                         points: &e.det,
                         eer: Some(e.eer),
                     })
@@ -397,16 +436,17 @@ impl ComparePanel {
                 png.button(&mut cols[0], rect, "DET overlay");
             }
             cols[1].strong("EER vs trainable share (log axis) with the Pareto front");
-            pareto_plot(&mut cols[1], &ticked, h, png);
+            pareto_plot(&mut cols[1], &ticked, &labels, h, png);
         });
         ui.add_space(theme::GAP);
         ui.columns(2, |cols| {
             cols[0].strong("Training loss (smoothed 0.9)");
             let loss: Vec<Series> = ticked
                 .iter()
-                .filter(|r| !r.steps.is_empty())
-                .map(|r| Series {
-                    name: r.name().to_string(),
+                .zip(&labels)
+                .filter(|(r, _)| !r.steps.is_empty())
+                .map(|(r, label)| Series {
+                    name: label.clone(),
                     points: smooth(&r.steps.iter().map(|s| [s.step as f64, s.loss]).collect::<Vec<_>>(), 0.9),
                     color: None,
                 })
@@ -420,10 +460,11 @@ impl ComparePanel {
             cols[1].strong("Layer weights (latest of each run)");
             let weights: Vec<Series> = ticked
                 .iter()
-                .filter_map(|r| {
+                .zip(&labels)
+                .filter_map(|(r, label)| {
                     let (_, w) = r.layer_weights.last()?;
                     Some(Series {
-                        name: r.name().to_string(),
+                        name: label.clone(),
                         points: w.iter().enumerate().map(|(i, v)| [i as f64, *v]).collect(),
                         color: None,
                     })
@@ -469,13 +510,15 @@ fn share_label(percent: f64) -> String {
     format!("{percent:.digits$}")
 }
 
-fn pareto_plot(ui: &mut egui::Ui, ticked: &[&RunView], height: f32, png: &mut PngExport) {
+/// `labels`: [`plot_labels`] of `ticked`.
+fn pareto_plot(ui: &mut egui::Ui, ticked: &[&RunView], labels: &[String], height: f32, png: &mut PngExport) {
     let points: Vec<(String, &'static str, [f64; 2])> = ticked
         .iter()
-        .filter_map(|r| {
+        .zip(labels)
+        .filter_map(|(r, label)| {
             let share = r.summary.trainable_percent()?;
             (share > 0.0).then_some(())?;
-            Some((r.name().to_string(), r.method(), [share.log10(), 100.0 * r.summary.eer?]))
+            Some((label.clone(), r.method(), [share.log10(), 100.0 * r.summary.eer?]))
         })
         .collect();
     if points.is_empty() {
@@ -484,8 +527,13 @@ fn pareto_plot(ui: &mut egui::Ui, ticked: &[&RunView], height: f32, png: &mut Pn
     }
     let xy: Vec<[f64; 2]> = points.iter().map(|(_, _, p)| *p).collect();
     let front = pareto_front(&xy);
+    // At least half a decade of share on the axis, so runs of one share (a sweep over seeds) still get ticks.
+    let (lo, hi) = xy.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
+    let pad = ((0.5 - (hi - lo)) / 2.0).max(0.05);
     let rect = Plot::new("compare_pareto")
         .height(height)
+        .include_x(lo - pad)
+        .include_x(hi + pad)
         .legend(Legend::default())
         .x_axis_label("trainable share (%, log scale)")
         .y_axis_label("EER (%)")
@@ -560,6 +608,35 @@ mod tests {
         assert_eq!(cells[7], "1.2300");
         assert_eq!(cells[8], "0.25000");
         assert!(lines[1].contains("\"veri test, 2.txt\",7,"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn the_filter_needs_every_word_in_the_name_method_or_status() {
+        let mut config = crate::config::ExperimentConfig::builtin_default();
+        config.adaptation.method = crate::config::Method::Frozen;
+        let mut run = RunView::new(std::path::Path::new("/runs/20261203T095044Z-frozen-long-pretrained-long-seed-42"));
+        run.config = Some(config);
+        run.status = crate::runs::RunStatus::Crashed;
+        for shown in ["", "  ", "seed-42", "FROZEN seed", "crashed", "frozen crashed 42", "pretrained"] {
+            assert!(matches_filter(&run, shown), "{shown:?}");
+        }
+        for hidden in ["paper", "seed-43", "frozen finished", "lora"] {
+            assert!(!matches_filter(&run, hidden), "{hidden:?}");
+        }
+    }
+
+    #[test]
+    fn plot_labels_fall_back_to_the_folder_name_where_config_names_repeat() {
+        let run = |folder: &str, name: &str| {
+            let mut config = crate::config::ExperimentConfig::builtin_default();
+            config.name = name.into();
+            let mut r = RunView::new(std::path::Path::new(folder));
+            r.config = Some(config);
+            r
+        };
+        let (a, b, c) = (run("/r/T1-paper-lora", "paper-lora"), run("/r/T2-paper-lora", "paper-lora"), run("/r/T3-x", "x"));
+        assert_eq!(plot_labels(&[&a, &b, &c]), ["T1-paper-lora", "T2-paper-lora", "x"]);
+        assert_eq!(plot_labels(&[&a, &c]), ["paper-lora", "x"]);
     }
 
     #[test]
