@@ -215,13 +215,23 @@ fn two_queued_runs_train_in_turn_and_meet_in_compare() {
     for r in &ids {
         assert!(h.query_by_label(r).is_some(), "{r} in the table");
     }
-    h.get_by_label("tick all").click();
+    h.get_by_label("tick shown").click();
     h.step();
     h.step();
     assert!(h.query_by_label_contains("EER vs trainable share").is_some());
     for name in ["first (adapters)", "second (frozen)"] {
         assert!(h.query_by_label_contains(name).is_some(), "{name} on the EER / share plot");
     }
+    // The filter narrows the table; a ticked run it hides stays plotted, and the count says so.
+    h.state_mut().app_mut().compare.filter = "SECOND frozen".into();
+    h.step();
+    h.step();
+    assert!(h.query_by_label(&ids[0]).is_none(), "the first run is filtered out of the table");
+    assert!(h.query_by_label(&ids[1]).is_some());
+    assert!(h
+        .query_by_label_contains("1 of 2 runs shown · 2 ticked (1 of them hidden by the filter, still plotted)")
+        .is_some());
+    assert!(h.query_by_label_contains("first (adapters)").is_some(), "still on the plot");
 }
 
 #[test]
