@@ -48,6 +48,8 @@ impl XAxis {
 
 pub struct MonitorPanel {
     pub selected: Option<PathBuf>,
+    /// Words a run must match to be listed ([`RunView::matches`]).
+    pub filter: String,
     /// A run folder the user asked to continue, taken by the app.
     pub resume_request: Option<PathBuf>,
     /// A run command (pause, resume, stop) asked from a button, taken by the app.
@@ -108,6 +110,7 @@ impl Default for MonitorPanel {
     fn default() -> Self {
         Self {
             selected: None,
+            filter: String::new(),
             resume_request: None,
             command: None,
             smoothing: 0.9,
@@ -174,6 +177,10 @@ pub fn series_plot(ui: &mut egui::Ui, id: &str, x_label: &str, y_label: &str, se
 impl MonitorPanel {
     pub fn ui(&mut self, ui: &mut egui::Ui, runs: &RunSet, runs_root: &Path, live: &[&RunHandle], queue: &mut RunQueue) {
         self.png.poll(ui.ctx());
+        // Nothing (or a run since removed) selected: show the newest run.
+        if self.selected.as_ref().is_none_or(|d| runs.get(d).is_none()) {
+            self.selected = runs.runs.last().map(|r| r.dir.clone());
+        }
         egui::Panel::left("run_list")
             .default_size(theme::SIDE_PANEL_WIDTH)
             .show(ui, |ui| self.list_ui(ui, runs, runs_root, queue));
@@ -217,9 +224,22 @@ impl MonitorPanel {
         }
         if runs.runs.is_empty() {
             ui.label("No runs yet. Launch one from Configure, or `adaptsv train --config FILE`.");
+        } else {
+            ui.horizontal(|ui| {
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.filter)
+                        .hint_text("filter: name, method, status")
+                        .desired_width(f32::INFINITY),
+                )
+                .on_hover_text("list the runs whose folder name, method or status contain every word");
+            });
+            let shown = runs.runs.iter().filter(|r| r.matches(&self.filter)).count();
+            if shown < runs.runs.len() {
+                ui.weak(format!("{shown} of {} runs", runs.runs.len()));
+            }
         }
         ScrollArea::vertical().show(ui, |ui| {
-            for run in runs.runs.iter().rev() {
+            for run in runs.runs.iter().rev().filter(|r| r.matches(&self.filter)) {
                 let selected = self.selected.as_ref() == Some(&run.dir);
                 if ui
                     .selectable_label(selected, &run.id)

@@ -95,6 +95,13 @@ impl RunView {
         }
     }
 
+    /// Whether this run is shown under `filter` (Monitor's list, Compare's table): every whitespace-separated word
+    /// of it (case-insensitive) appears in the folder name, method or status; an empty filter shows every run.
+    pub fn matches(&self, filter: &str) -> bool {
+        let haystack = format!("{} {} {}", self.id, self.method(), self.status).to_lowercase();
+        filter.split_whitespace().all(|word| haystack.contains(&word.to_lowercase()))
+    }
+
     /// The config's name, or the folder name when the config is unreadable.
     pub fn name(&self) -> &str {
         self.config.as_ref().map(|c| c.name.as_str()).unwrap_or(&self.id)
@@ -328,6 +335,21 @@ impl RunSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_filter_needs_every_word_in_the_name_method_or_status() {
+        let mut config = crate::config::ExperimentConfig::builtin_default();
+        config.adaptation.method = crate::config::Method::Frozen;
+        let mut run = RunView::new(std::path::Path::new("/runs/20261203T095044Z-frozen-long-pretrained-long-seed-42"));
+        run.config = Some(config);
+        run.status = crate::runs::RunStatus::Crashed;
+        for shown in ["", "  ", "seed-42", "FROZEN seed", "crashed", "frozen crashed 42", "pretrained"] {
+            assert!(run.matches(shown), "{shown:?}");
+        }
+        for hidden in ["paper", "seed-43", "frozen finished", "lora"] {
+            assert!(!run.matches(hidden), "{hidden:?}");
+        }
+    }
 
     fn rec(t: f64, event: RunEvent) -> EventRecord {
         EventRecord {

@@ -265,3 +265,31 @@ fn compare_methods_queues_one_run_per_method_and_queued_runs_can_be_removed() {
     step(&mut h);
     assert!(h.state().app().compare.ticked.contains(&h.state().app().runs.runs[0].dir), "the sweep's run is ticked");
 }
+
+/// Monitor opens on the newest run, and its filter narrows the run list.
+#[test]
+fn monitor_shows_the_newest_run_and_filters_the_list() {
+    use adaptsv::runs::{EndStatus, RunWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    for name in ["alpha", "beta"] {
+        let mut config = tiny_config(dir.path());
+        config.name = name.into();
+        let w = RunWriter::create(dir.path(), &config).unwrap();
+        dirs.push(w.dir().to_path_buf());
+        w.end(EndStatus::Finished, "done", None).unwrap();
+        // Folder names start with a UTC timestamp to the second: the second run is the newer one.
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let ids: Vec<String> = dirs.iter().map(|d| d.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let mut h = harness(dir.path(), tiny_config(dir.path()).to_toml_string(), Tab::Monitor);
+    wait_for(&mut h, 30, "both runs listed", |a| a.runs.runs.len() == 2);
+    step(&mut h);
+    assert_eq!(h.state().app().monitor.selected.as_ref(), Some(&dirs[1]), "the newest run is shown");
+    assert!(h.query_by_label(&ids[0]).is_some() && h.query_by_label(&ids[1]).is_some());
+    h.state_mut().app_mut().monitor.filter = "ALPHA finished".into();
+    step(&mut h);
+    assert!(h.query_by_label(&ids[0]).is_some());
+    assert!(h.query_by_label(&ids[1]).is_none(), "beta is filtered out of the list");
+    assert!(h.query_by_label_contains("1 of 2 runs").is_some());
+}
