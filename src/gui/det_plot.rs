@@ -1,5 +1,5 @@
 //! DET curves as researchers draw them: miss rate against false-alarm rate on normal-deviate (probit) axes,
-//! NIST ticks (0.1 % … 40 %), the equal-error diagonal, several curves overlaid.
+//! NIST ticks (0.1 % … 40 %), the equal-error diagonal, several curves overlaid, each with its EER marked.
 
 use crate::eval::{det::clamped_probit, nist_ticks};
 use egui_plot::{Corner, GridInput, GridMark, HoverPosition, Legend, Line, Plot, PlotPoints};
@@ -43,6 +43,12 @@ fn label(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
         .unwrap_or_default()
 }
 
+/// The colour of series `i`: egui_plot's own sequence (hues a golden ratio apart), fixed per series.
+fn series_colour(i: usize) -> eframe::egui::Color32 {
+    let hue = (i as f32 * (std::f32::consts::GOLDEN_RATIO - 1.0)).fract();
+    eframe::egui::ecolor::Hsva::new(hue, 0.85, 0.5, 1.0).into()
+}
+
 /// Draws the curves in a square plot `size` points wide and tall (equal scales on both axes, as DET plots are);
 /// returns the plot's rect.
 pub fn det_plot(ui: &mut eframe::egui::Ui, id: &str, series: &[DetSeries<'_>], size: f32) -> eframe::egui::Rect {
@@ -76,17 +82,21 @@ pub fn det_plot(ui: &mut eframe::egui::Ui, id: &str, series: &[DetSeries<'_>], s
                     .color(super::theme::MUTED)
                     .style(egui_plot::LineStyle::dashed_dense()),
             );
-            for s in series {
+            for (i, s) in series.iter().enumerate() {
                 let pts: Vec<[f64; 2]> = s
                     .points
                     .iter()
                     .map(|[fa, miss]| [clamped_probit(*fa), clamped_probit(*miss)])
                     .collect();
-                p.line(Line::new(s.label.clone(), PlotPoints::from(pts)));
+                // The curve and its EER mark share a name and a colour: one legend entry per run, which hides or
+                // shows both (ten runs would otherwise make a legend taller than the plot).
+                let colour = series_colour(i);
+                p.line(Line::new(s.label.clone(), PlotPoints::from(pts)).color(colour));
                 if let Some(eer) = s.eer {
                     let z = clamped_probit(eer);
                     p.points(
-                        egui_plot::Points::new(format!("{} · EER", s.label), PlotPoints::from(vec![[z, z]]))
+                        egui_plot::Points::new(s.label.clone(), PlotPoints::from(vec![[z, z]]))
+                            .color(colour)
                             .radius(5.0)
                             .shape(egui_plot::MarkerShape::Diamond),
                     );
