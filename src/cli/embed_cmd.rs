@@ -96,6 +96,12 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
     };
     let mut show = super::eval_cmd::progress_printer();
     let result = embed_with_run(&args.run, &source, args.chunk_seconds, &mut show)?;
+    if result.cache.is_none() && args.corpus.is_some() {
+        eprintln!(
+            "note: {} cannot be written, so these embeddings were not cached there (a rerun starts over)",
+            args.run.join(crate::runs::EMBEDDINGS_DIR).display()
+        );
+    }
     let n = result.embeddings.len();
     let cache = EmbeddingCache {
         dim: result.dim,

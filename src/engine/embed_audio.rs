@@ -10,6 +10,7 @@
 use super::embedder::ModelEmbedder;
 use super::evaluate::{load_latest, Progress, RunModel};
 use super::EngineError;
+use crate::data::SAMPLE_RATE;
 use crate::eval::{embed_utterances, EmbedOptions};
 use crate::runs::load_dir;
 use std::collections::HashMap;
@@ -35,10 +36,13 @@ pub struct RunEmbeddings {
     pub dim: usize,
     pub chunk_seconds: Option<f64>,
     pub embeddings: HashMap<String, Vec<f32>>,
+    /// The cache used (`None` for a list of files, or when the run folder cannot be written: a copied-back or
+    /// shared read-only folder still embeds, it just does not resume).
+    pub cache: Option<PathBuf>,
 }
 
 /// Embeds `source` with the run in `dir` at its latest checkpoint. `chunk_seconds` overrides the run's
-/// `eval.chunk_seconds`.
+/// `eval.chunk_seconds`; chunks shorter than the backbone's shortest input are refused before any audio is read.
 pub fn embed_with_run(
     dir: &Path,
     source: &AudioSource,
@@ -50,20 +54,22 @@ pub fn embed_with_run(
     let options = EmbedOptions {
         chunk_seconds: chunk_seconds.or(config.eval.chunk_seconds),
     };
+    if let Some(s) = options.chunk_seconds {
+        let samples = (s * SAMPLE_RATE as f64).round() as usize;
+        model.backbone.check_input_len(samples).map_err(|e| EngineError::BadRun {
+            dir: dir.to_path_buf(),
+            reason: format!("chunks of {s} s are too short for its backbone: {e}"),
+        })?;
+    }
     let dim = config.head.embedding_dim;
-    let mut embedder = ModelEmbedder {
-        model,
-        device: Default::default(),
-        key: format!("step-{step:08}"),
-        dim,
-    };
+    let mut embedder = ModelEmbedder::new(model, Default::default(), step, dim);
     let (utterances, cache) = match source {
         AudioSource::Corpus { root, utterances } => {
             let root = root.canonicalize().unwrap_or_else(|_| root.clone());
             let mut h = DefaultHasher::new();
             root.hash(&mut h);
-            let name = format!("step-{step:08}-corpus-{:016x}-{}.safetensors", h.finish(), options.key());
-            (utterances.clone(), Some(dir.join("embeddings").join(name)))
+            let cache = embedder.cache_file(dir, &format!("corpus-{:016x}", h.finish()), options);
+            (utterances.clone(), writable(&cache).then_some(cache))
         }
         AudioSource::Files(files) => (
             files.iter().map(|p| (p.to_string_lossy().into_owned(), p.clone())).collect(),
@@ -78,5 +84,17 @@ pub fn embed_with_run(
         dim,
         chunk_seconds: options.chunk_seconds,
         embeddings,
+        cache,
     })
+}
+
+/// Whether a cache file can be written at `path` (its folder made, a probe file created and removed).
+fn writable(path: &Path) -> bool {
+    let Some(dir) = path.parent() else {
+        return false;
+    };
+    let probe = dir.join(".adaptsv-write-probe");
+    let ok = std::fs::create_dir_all(dir).is_ok() && std::fs::write(&probe, b"").is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
 }

@@ -65,9 +65,7 @@ fn cohort<B: Backend>(
         }
     }
     let all: Vec<(String, PathBuf)> = per_speaker.iter().flatten().cloned().collect();
-    let cache = dir
-        .join("embeddings")
-        .join(format!("{}-cohort-{}.safetensors", embedder.key, options.key()));
+    let cache = embedder.cache_file(dir, "cohort", options);
     let cache = cache_embeddings.then_some(cache.as_path());
     let embeddings = embed_utterances(embedder, &all, options, cache, &mut |d, t, eta| {
         progress("embedding the cohort", d, t, eta)
@@ -116,21 +114,13 @@ pub fn evaluate_model<B: Backend>(
     let options = EmbedOptions {
         chunk_seconds: config.eval.chunk_seconds,
     };
-    let mut embedder = ModelEmbedder {
-        model,
-        device: device.clone(),
-        key: format!("step-{step:08}"),
-        dim: config.head.embedding_dim,
-    };
+    let mut embedder = ModelEmbedder::new(model, device.clone(), step, config.head.embedding_dim);
     let stem = target
         .trials
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "trials".into());
-    let cache = target
-        .dir
-        .join("embeddings")
-        .join(format!("step-{step:08}-{stem}-{}.safetensors", options.key()));
+    let cache = embedder.cache_file(target.dir, &stem, options);
     let cache = target.cache.then_some(cache.as_path());
     let embeddings = embed_utterances(&mut embedder, &utterances, options, cache, &mut |d, t, eta| {
         progress("extracting embeddings", d, t, eta)

@@ -137,9 +137,37 @@ fn cache_error(path: &Path, message: String) -> EvalError {
 /// Progress of an extraction: done, total, and the estimated seconds left.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, Option<f64>);
 
+/// How often a long extraction writes its cache (and once more at the end, or before returning an error), so an
+/// interrupted one resumes.
+const SAVE_EVERY_SECS: u64 = 30;
+
+/// The embedding of one utterance: the whole of it, or the mean over its chunks.
+fn embed_one(embedder: &mut dyn Embedder, id: &str, path: &Path, options: EmbedOptions) -> Result<Vec<f32>, EvalError> {
+    let wave = load_audio(path).map_err(|source| EvalError::Audio { id: id.to_string(), source })?;
+    let pieces = chunks(&wave, options);
+    let mut mean = vec![0.0f32; embedder.dim()];
+    for piece in &pieces {
+        let e = embedder.embed(piece).map_err(|message| EvalError::Embed {
+            id: id.to_string(),
+            path: path.to_path_buf(),
+            message,
+        })?;
+        if e.len() != mean.len() {
+            return Err(EvalError::DimensionMismatch {
+                key: id.to_string(),
+                expected: mean.len(),
+                found: e.len(),
+            });
+        }
+        mean.iter_mut().zip(&e).for_each(|(m, v)| *m += v / pieces.len() as f32);
+    }
+    Ok(mean)
+}
+
 /// Embeds every `(id, path)` not yet in the cache at `cache_path` (if given), saves the cache, and returns the
 /// embeddings of all requested ids. Unreadable audio stops the extraction with the utterance's id and path:
-/// an evaluation with silently missing trials would report a wrong EER.
+/// an evaluation with silently missing trials would report a wrong EER (what was extracted before it is kept in
+/// the cache).
 pub fn embed_utterances(
     embedder: &mut dyn Embedder,
     utterances: &[(String, PathBuf)],
@@ -162,26 +190,24 @@ pub fn embed_utterances(
         .filter(|(id, _)| !cache.embeddings.contains_key(id))
         .collect();
     let start = Instant::now();
+    let mut saved = Instant::now();
     for (done, (id, path)) in todo.iter().enumerate() {
-        let wave = load_audio(path).map_err(|source| EvalError::Audio { id: id.clone(), source })?;
-        let pieces = chunks(&wave, options);
-        let mut mean = vec![0.0f32; embedder.dim()];
-        for piece in &pieces {
-            let e = embedder.embed(piece).map_err(|message| EvalError::Embed {
-                id: id.clone(),
-                path: path.clone(),
-                message,
-            })?;
-            if e.len() != mean.len() {
-                return Err(EvalError::DimensionMismatch {
-                    key: id.clone(),
-                    expected: mean.len(),
-                    found: e.len(),
-                });
+        let embedded = embed_one(embedder, id, path, options);
+        let mean = match embedded {
+            Ok(mean) => mean,
+            Err(e) => {
+                // Keep what was extracted: a rerun after fixing the file starts where this one stopped.
+                if let (Some(p), true) = (cache_path, done > 0) {
+                    cache.save(p)?;
+                }
+                return Err(e);
             }
-            mean.iter_mut().zip(&e).for_each(|(m, v)| *m += v / pieces.len() as f32);
+        };
+        cache.embeddings.insert(id.to_string(), mean);
+        if let (Some(p), true) = (cache_path, saved.elapsed().as_secs() >= SAVE_EVERY_SECS) {
+            cache.save(p)?;
+            saved = Instant::now();
         }
-        cache.embeddings.insert(id.clone(), mean);
         let elapsed = start.elapsed().as_secs_f64();
         let eta = elapsed / (done + 1) as f64 * (todo.len() - done - 1) as f64;
         progress(done + 1, todo.len(), Some(eta));

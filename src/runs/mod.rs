@@ -37,6 +37,8 @@ pub const LOG_FILE: &str = "log.txt";
 pub const LOCK_FILE: &str = "run.lock";
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
 pub const SCORES_DIR: &str = "scores";
+/// Embedding caches of a run (`<run>/embeddings/`; see `engine::embedder::ModelEmbedder::cache_file`).
+pub const EMBEDDINGS_DIR: &str = "embeddings";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

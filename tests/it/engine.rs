@@ -137,8 +137,9 @@ fn eval_of_a_run_applies_the_configured_score_normalisation() {
 }
 
 /// `adaptsv embed` gives, for every utterance of a corpus folder, the embedding the run's own evaluation computed
-/// for it (same model, same code path), in safetensors and in CSV; a second call is served from its cache; bad
-/// input is refused before anything loads.
+/// for it (same model, same code path), in safetensors and in CSV; a second call is served from its cache; a bad
+/// audio file stops it with what came before kept, so the rerun resumes; bad arguments are refused before anything
+/// loads.
 #[test]
 fn embed_writes_the_embeddings_the_evaluation_uses() {
     use adaptsv::eval::EmbeddingCache;
@@ -163,8 +164,13 @@ fn embed_writes_the_embeddings_the_evaluation_uses() {
     for (id, e) in &written.embeddings {
         assert_eq!(Some(e), evaluated.embeddings.get(id), "{id}");
     }
-    let caches = std::fs::read_dir(dir.join("embeddings")).unwrap().count();
-    assert_eq!(caches, 2, "the run's trial cache and the corpus cache");
+    let caches: Vec<std::path::PathBuf> = std::fs::read_dir(dir.join("embeddings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("-corpus-"))
+        .collect();
+    assert_eq!(caches.len(), 1, "one corpus cache beside the trial list's");
+    let cached_at = std::fs::metadata(&caches[0]).unwrap().modified().unwrap();
 
     let csv_path = tmp.path().join("test.csv");
     let out = embed(&["--corpus", test_root.to_str().unwrap()], &csv_path);
@@ -177,6 +183,33 @@ fn embed_writes_the_embeddings_the_evaluation_uses() {
     let first: Vec<&str> = rows[0].split(',').collect();
     let values: Vec<f32> = first[1..].iter().map(|v| v.parse().unwrap()).collect();
     assert_eq!(Some(&values), written.embeddings.get(first[0]), "CSV keeps every float exactly");
+    assert_eq!(
+        std::fs::metadata(&caches[0]).unwrap().modified().unwrap(),
+        cached_at,
+        "the second extraction of the corpus came from the cache"
+    );
+
+    // A bad file stops the extraction naming it; what came before is kept, and a rerun after the fix resumes.
+    let copy = tmp.path().join("copy");
+    copy_dir(&test_root, &copy);
+    let mut ids: Vec<&String> = written.embeddings.keys().collect();
+    ids.sort();
+    let last = copy.join(ids[8]);
+    let good = std::fs::read(&last).unwrap();
+    std::fs::write(&last, b"not audio").unwrap();
+    let out = embed(&["--corpus", copy.to_str().unwrap()], &tmp.path().join("copy.safetensors"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains(ids[8].as_str()), "{stderr}");
+    let partial: Vec<std::path::PathBuf> = std::fs::read_dir(dir.join("embeddings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("-corpus-") && *p != caches[0])
+        .collect();
+    assert_eq!(EmbeddingCache::load(&partial[0]).unwrap().embeddings.len(), 8, "the eight good ones are kept");
+    std::fs::write(&last, good).unwrap();
+    let out = embed(&["--corpus", copy.to_str().unwrap()], &tmp.path().join("copy.safetensors"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(EmbeddingCache::load(&tmp.path().join("copy.safetensors")).unwrap().embeddings, written.embeddings);
 
     let file = test_root.join(first[0]);
     let out = embed(&[file.to_str().unwrap()], &tmp.path().join("one.csv"));
@@ -249,4 +282,18 @@ fn eval_a_run(config: ExperimentConfig, root: &std::path::Path) -> std::path::Pa
     assert_eq!(run.summary.eer, Some(eer), "summary.json follows the new evaluation");
     assert!(run.damage.is_empty(), "{:?}", run.damage);
     dir
+}
+
+/// Copies a folder tree.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
