@@ -1,14 +1,15 @@
-//! The Compare tab: every run in one sortable table (method, trainable parameters and share, checkpoint size,
-//! EER, minDCF at two priors, training time, throughput), and for the runs ticked: DET curves, loss curves
-//! and layer weights overlaid, and EER against trainable share on a log axis with the Pareto front, coloured
-//! by method. The table exports as CSV and every plot as PNG.
+//! The Compare tab: the runs in one sortable table (method, trainable parameters and share, checkpoint size,
+//! EER, minDCF at two priors, training time, throughput), narrowed by a word filter, and for the runs ticked:
+//! DET curves, loss curves and layer weights overlaid, and EER against trainable share on a log axis with the
+//! Pareto front, coloured by method; a run is named by its config name, or its folder name where two ticked
+//! runs share one. The table (the runs shown) exports as CSV and every plot as PNG.
 
 use super::det_plot::{det_plot, DetSeries};
 use super::file_dialog::{DialogPurpose, PendingDialog, NO_DIALOG_HINT};
 use super::jobs::Jobs;
 use super::monitor::{series_plot, smooth, Series};
 use super::png_export::PngExport;
-use super::run_view::{RunSet, RunView};
+use super::run_view::{filter_edit, RunSet, RunView};
 use super::theme;
 use crate::config::Method;
 use eframe::egui::{self, Color32, ScrollArea};
@@ -311,22 +312,18 @@ impl ComparePanel {
                 return;
             }
             ScrollArea::vertical().id_salt("compare_scroll").show(ui, |ui| {
-                self.table_ui(ui, &order, runs.runs.len());
+                self.table_ui(ui, &order, runs);
                 ui.add_space(theme::GAP);
                 self.plots_ui(ui, runs);
             });
         });
     }
 
-    fn table_ui(&mut self, ui: &mut egui::Ui, order: &[&RunView], total: usize) {
+    fn table_ui(&mut self, ui: &mut egui::Ui, order: &[&RunView], runs: &RunSet) {
+        let total = runs.runs.len();
         ui.horizontal(|ui| {
             ui.label("filter");
-            ui.add(
-                egui::TextEdit::singleline(&mut self.filter)
-                    .hint_text("e.g. paper, frozen seed, crashed")
-                    .desired_width(220.0),
-            )
-            .on_hover_text("show the runs whose name, method or status contain every word");
+            filter_edit(ui, &mut self.filter, "e.g. paper, frozen seed, crashed", 220.0);
             if !self.filter.is_empty() && ui.small_button("clear").clicked() {
                 self.filter.clear();
             }
@@ -336,7 +333,12 @@ impl ComparePanel {
             if ui.small_button("tick none").clicked() {
                 self.ticked.clear();
             }
-            let hidden = self.ticked.iter().filter(|d| !order.iter().any(|r| &r.dir == *d)).count();
+            // Ticked runs the filter hides (runs since deleted are neither shown nor plotted).
+            let hidden = self
+                .ticked
+                .iter()
+                .filter(|d| runs.get(d).is_some() && !order.iter().any(|r| &r.dir == *d))
+                .count();
             let mut status = format!("{} of {total} runs shown · {} ticked", order.len(), self.ticked.len());
             if hidden > 0 {
                 status.push_str(&format!(" ({hidden} of them hidden by the filter, still plotted)"));

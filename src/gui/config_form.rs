@@ -615,7 +615,10 @@ fn optim_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'
         ch |= row(ui, cx, "accumulate", "batches per optimiser step", "optim.grad_accum_steps", |ui| {
             drag_usize(ui, &mut o.grad_accum_steps, 1..=1024, " batches")
         });
-        if c.adaptation.backbone_states_frozen() {
+        // For methods whose backbone does not train; also shown while set otherwise, so the problem the check
+        // reports can be undone here.
+        let set = c.optim.backbone_cache_mib > 0 || c.optim.backbone_dtype != BackboneDType::F32;
+        if c.adaptation.backbone_states_frozen() || set {
             let o = &mut c.optim;
             let tip = "keep the frozen backbone's states of each crop in memory, so later epochs skip it \
                        (every epoch then takes the same crop of each utterance; 0 = off)";

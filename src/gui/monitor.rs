@@ -1,4 +1,5 @@
-//! The Monitor tab: the run queue and run list on the left; for the selected run its figures, controls
+//! The Monitor tab: the run queue and the run list (newest first, word filter) on the left; for the selected run
+//! (the newest until another is picked) its figures, controls
 //! (pause / resume / stop, continue) and plots: loss and accuracy raw and smoothed against step, epoch or
 //! wall time; learning rate per group; throughput; the layer-aggregation weights now (bars) and over training
 //! (heat map); EER and minDCF per evaluation; the latest DET curve with its EER point; the run's log.
@@ -10,7 +11,7 @@ use super::decimate::min_max_per_column;
 use super::det_plot::DetSeries;
 use super::png_export::PngExport;
 use super::run_queue::RunQueue;
-use super::run_view::{RunSet, RunView, StepRow};
+use super::run_view::{filter_edit, RunSet, RunView, StepRow};
 use super::theme;
 use crate::engine::RunHandle;
 use crate::runs::{LogLevel, RunStatus};
@@ -177,9 +178,9 @@ pub fn series_plot(ui: &mut egui::Ui, id: &str, x_label: &str, y_label: &str, se
 impl MonitorPanel {
     pub fn ui(&mut self, ui: &mut egui::Ui, runs: &RunSet, runs_root: &Path, live: &[&RunHandle], queue: &mut RunQueue) {
         self.png.poll(ui.ctx());
-        // Nothing (or a run since removed) selected: show the newest run.
+        // Nothing (or a run since removed) selected: show the newest run (folder names start with their UTC start).
         if self.selected.as_ref().is_none_or(|d| runs.get(d).is_none()) {
-            self.selected = runs.runs.last().map(|r| r.dir.clone());
+            self.selected = runs.runs.iter().max_by(|a, b| a.id.cmp(&b.id)).map(|r| r.dir.clone());
         }
         egui::Panel::left("run_list")
             .default_size(theme::SIDE_PANEL_WIDTH)
@@ -225,14 +226,7 @@ impl MonitorPanel {
         if runs.runs.is_empty() {
             ui.label("No runs yet. Launch one from Configure, or `adaptsv train --config FILE`.");
         } else {
-            ui.horizontal(|ui| {
-                ui.add(
-                    egui::TextEdit::singleline(&mut self.filter)
-                        .hint_text("filter: name, method, status")
-                        .desired_width(f32::INFINITY),
-                )
-                .on_hover_text("list the runs whose folder name, method or status contain every word");
-            });
+            filter_edit(ui, &mut self.filter, "filter: name, method, status", f32::INFINITY);
             let shown = runs.runs.iter().filter(|r| r.matches(&self.filter)).count();
             if shown < runs.runs.len() {
                 ui.weak(format!("{shown} of {} runs", runs.runs.len()));

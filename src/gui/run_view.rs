@@ -66,6 +66,12 @@ pub struct RunView {
     dirty: bool,
 }
 
+/// The text field of a run filter ([`RunView::matches`]), as Monitor's list and Compare's table show it.
+pub fn filter_edit(ui: &mut eframe::egui::Ui, filter: &mut String, hint: &str, width: f32) {
+    ui.add(eframe::egui::TextEdit::singleline(filter).hint_text(hint).desired_width(width))
+        .on_hover_text("show the runs whose folder name, method or status contain every word");
+}
+
 impl RunView {
     pub fn new(dir: &Path) -> Self {
         let id = dir
