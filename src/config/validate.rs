@@ -100,6 +100,21 @@ impl ExperimentConfig {
             if !matches!(pre.export_dtype.as_str(), "f32" | "f16") {
                 p.add("pretrain.export_dtype", format!("{:?}", pre.export_dtype), "must be \"f32\" or \"f16\"");
             }
+            // Both options are for a backbone that does not train; pre-training trains all of it.
+            if self.optim.backbone_dtype != BackboneDType::F32 {
+                p.add(
+                    "optim.backbone_dtype",
+                    format!("\"{}\"", self.optim.backbone_dtype.name()),
+                    "pre-training trains the whole backbone, in f32: use \"f32\"",
+                );
+            }
+            if self.optim.backbone_cache_mib > 0 {
+                p.add(
+                    "optim.backbone_cache_mib",
+                    self.optim.backbone_cache_mib,
+                    "pre-training trains the whole backbone, whose states change every step: set 0",
+                );
+            }
             self.check_rest(&mut p);
         } else {
             self.check_adaptation(&mut p);
@@ -387,7 +402,9 @@ impl ExperimentConfig {
                 if a.method == Method::Adapters { " with inner adapters" } else { "" }
             )
         };
-        if o.backbone_dtype != BackboneDType::F32 && !a.backbone_states_frozen() {
+        // A pre-training config has its own message for both (in `validate`), not a second one here.
+        let adapting = self.pretrain.is_none();
+        if adapting && o.backbone_dtype != BackboneDType::F32 && !a.backbone_states_frozen() {
             p.add(
                 "optim.backbone_dtype",
                 format!("\"{}\"", o.backbone_dtype.name()),
@@ -398,7 +415,7 @@ impl ExperimentConfig {
                 ),
             );
         }
-        if o.backbone_cache_mib > 0 {
+        if adapting && o.backbone_cache_mib > 0 {
             if !a.backbone_states_frozen() {
                 p.add(
                     "optim.backbone_cache_mib",

@@ -297,6 +297,16 @@ fn a_bf16_backbone_is_accepted_only_where_nothing_inside_it_trains() {
             "{bad}: {problems:?}"
         );
     }
+    // Pre-training trains the whole backbone: one message per option, saying so (not a second one about adapters).
+    let pretrain = format!(
+        "{MINIMAL}[optim]\nbackbone_dtype = \"bf16\"\nbackbone_cache_mib = 64\n[data.augment]\nenabled = false\n[pretrain]\n"
+    );
+    let problems = problems_of(&pretrain);
+    for key in ["optim.backbone_dtype", "optim.backbone_cache_mib"] {
+        let about: Vec<_> = problems.iter().filter(|p| p.contains(key)).collect();
+        assert_eq!(about.len(), 1, "{key}: {problems:?}");
+        assert!(about[0].contains("pre-training trains the whole backbone"), "{about:?}");
+    }
     let err = parse_error_of(&format!("{MINIMAL}[optim]\nbackbone_dtype = \"f16\"\n"));
     assert!(err.contains("f16") && err.contains("bf16"), "names the value and the choices: {err}");
 }
