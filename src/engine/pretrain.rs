@@ -261,6 +261,8 @@ pub(super) fn pretrain<B: AutodiffBackend>(
         km
     };
 
+    // Built under the init lock, so that no other run's draws interleave (`seeded`).
+    let init_guard = super::seeded::init_lock();
     B::seed(&device, config.seed);
     let fresh = || -> Result<PretrainModel<B>, EngineError> {
         let backbone = build_backbone::<B>(&config.model, &device).map_err(|e| EngineError::Config(e.to_string()))?;
@@ -286,9 +288,12 @@ pub(super) fn pretrain<B: AutodiffBackend>(
                     checkpoint: String::new(),
                 })?;
             }
-            (fresh()?, GroupedOptimizer::<B>::new(&config.optim), TrainState::new(0))
+            let model = fresh()?;
+            super::seeded::init_every_param(&model);
+            (model, GroupedOptimizer::<B>::new(&config.optim), TrainState::new(0))
         }
     };
+    drop(init_guard);
     let counts = count_params(&model);
     run.emit(RunEvent::Model {
         total_params: counts.total as u64,

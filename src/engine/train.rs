@@ -427,7 +427,8 @@ fn train<B: AutodiffBackend>(
         total_steps = total_steps.min(max as u64);
     }
 
-    // Model, optimiser, position.
+    // Model, optimiser, position: built under the init lock, so that no other run's draws interleave (`seeded`).
+    let init_guard = super::seeded::init_lock();
     B::seed(&device, config.seed);
     let (mut model, mut optim, mut state) = match resume {
         Some(Some((state, files))) => {
@@ -456,6 +457,7 @@ fn train<B: AutodiffBackend>(
                 })?;
             }
             let model = SpeakerModel::<B>::from_config(config, corpus.speakers.len(), &device)?;
+            super::seeded::init_every_param(&model);
             if let Some(bytes) = save_frozen(&model, config, &checkpoints)? {
                 run.log(
                     LogLevel::Info,
@@ -472,6 +474,7 @@ fn train<B: AutodiffBackend>(
             )
         }
     };
+    drop(init_guard);
     let counts = count_params(&model);
     let groups = group_counts(&model);
     let classifier = crate::model::count_params_by_group(&model, 1)
