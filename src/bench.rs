@@ -201,7 +201,9 @@ pub fn run_row(row: Row, settings: &BenchSettings) -> Result<RowResult, String> 
     }
 }
 
-/// `device_bytes` reads the device memory the allocator holds (sampled after every step; `None` on the CPU).
+/// `device_bytes` reads the device memory the allocator holds (`None` on the CPU). It is sampled after every step,
+/// outside the timed part, so the peak reported is a lower bound of the true one (memory freed within a step is
+/// not seen; PyTorch's `max_memory_reserved` is an exact peak).
 fn run_on<B: AutodiffBackend>(
     row: Row,
     settings: &BenchSettings,
@@ -223,12 +225,16 @@ fn run_on<B: AutodiffBackend>(
     let (batch, times) = if row == Row::Extract {
         let model = model.valid();
         let mut one = || {
+            // The input is made and placed on the device before the clock starts (as in the PyTorch reference).
             let wave: Vec<f32> = (0..samples).map(|_| rng.random_range(-0.5..0.5)).collect();
             let x = Tensor::<B::InnerBackend, 2>::from_data(TensorData::new(wave, [1, samples]), &device);
+            let start = Instant::now();
             let e = model.embed(x);
             // Reading the embedding back waits for the device.
             let _ = e.into_data();
+            let ms = start.elapsed().as_secs_f64() * 1e3;
             sample(&mut device_peak);
+            ms
         };
         (1, timed(settings, &mut one))
     } else {
@@ -243,6 +249,7 @@ fn run_on<B: AutodiffBackend>(
             let labels: Vec<i64> = (0..n).map(|_| rng.random_range(0..settings.speakers as i64)).collect();
             let x = Tensor::<B, 2>::from_data(TensorData::new(wave, [n, samples]), &device);
             let y = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [n]), &device);
+            let start = Instant::now();
             // The training loop's calls, in its order.
             let out = model.train_step_output(x, y);
             let _loss: f64 = out.loss.clone().into_scalar().elem();
@@ -252,8 +259,10 @@ fn run_on<B: AutodiffBackend>(
             let model = optim.step(model, grads, lrs, scale);
             // Reading the layer weights back waits for the update.
             let _ = model.layer_weights();
+            let ms = start.elapsed().as_secs_f64() * 1e3;
             sample(&mut device_peak);
             slot = Some(model);
+            ms
         };
         (n, timed(settings, &mut one))
     };
@@ -277,18 +286,13 @@ fn run_on<B: AutodiffBackend>(
     })
 }
 
-/// `warmup` untimed calls, then `steps` timed ones (milliseconds each).
-fn timed(settings: &BenchSettings, f: &mut dyn FnMut()) -> Vec<f64> {
+/// `warmup` calls whose times are dropped, then the times of `steps` more (each call times its own step, in
+/// milliseconds, leaving out making its input and reading the device's memory).
+fn timed(settings: &BenchSettings, f: &mut dyn FnMut() -> f64) -> Vec<f64> {
     for _ in 0..settings.warmup {
         f();
     }
-    (0..settings.steps)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64() * 1e3
-        })
-        .collect()
+    (0..settings.steps).map(|_| f()).collect()
 }
 
 /// The peak resident set of this process in MiB (`VmHWM` of `/proc/self/status`; Linux only).

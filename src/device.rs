@@ -100,16 +100,13 @@ fn probe_cuda(choice: DeviceChoice, index: usize) -> Result<String, DeviceError>
 }
 
 /// Bytes the CUDA allocator of device `index` holds now (cubecl's `bytes_reserved`: memory pages taken from the
-/// driver, in use or cached for reuse; PyTorch's `memory_reserved`), or `None` where it cannot be read.
+/// driver, in use or cached for reuse; PyTorch's `memory_reserved`), or `None` where it cannot be read. Call it
+/// only on a device that [`probe`] accepted (the client exists then, and this reads its counters).
 #[cfg(feature = "cuda")]
 pub fn cuda_reserved_bytes(index: usize) -> Option<u64> {
     use cubecl::Runtime;
-    quiet_catch_unwind(move || {
-        let client = cubecl::cuda::CudaRuntime::client(&cubecl::cuda::CudaDevice { index });
-        client.memory_usage().ok().map(|u| u.bytes_reserved)
-    })
-    .ok()
-    .flatten()
+    let client = cubecl::cuda::CudaRuntime::client(&cubecl::cuda::CudaDevice { index });
+    client.memory_usage().ok().map(|u| u.bytes_reserved)
 }
 
 /// Runs `f`, turning a panic into its message without printing it to stderr.

@@ -12,42 +12,56 @@
 # cubecl-cuda panics unless CUDA_PATH, /usr/local/cuda, /opt/cuda or nvcc is found), then, most wanted first so
 # that a short lease still brings back the main table: every `adaptsv bench` row plus `frozen-bf16` on the plain
 # CUDA build, PyTorch eager with bf16 autocast, the same rows on the fusion/autotune build, torch.compile. Each
-# step has its own time limit (together under the device's 10 minutes a command) and writes its JSON at once.
+# step has its own time limit (together under TOTAL, below the device's 10 minutes a command) and writes its
+# JSON at once.
 # Last, benches/gpu/table.py puts them in one table. Everything goes under $OUT (default ./gpu-out).
 #
-# Environment: DEVICE (cuda:0; `cpu` runs the same steps on the CPU, to test this script without a GPU), BATCH
-# (32), STEPS (5), WARMUP (2), CROP_SECONDS (3), PRESET (wavlm-base-plus; PyTorch always builds WavLM Base+),
-# COMPILE (1; 0 skips torch.compile).
+# Environment: DEVICE (cuda:0; `cuda` means cuda:0; `cpu` runs the same steps on the CPU, to test this script
+# without a GPU), BATCH (32), STEPS (5), WARMUP (2), CROP_SECONDS (3), PRESET (wavlm-base-plus; PyTorch always
+# builds WavLM Base+), COMPILE (1; 0 skips torch.compile), TOTAL (470: seconds for everything, under the device's
+# 10 minutes a command; a step gets at most what is left, and one with under 15 s left is skipped).
+# Exit status: 0 when at least one adaptsv row came back, 1 otherwise.
 set -uo pipefail
-BIN="${1:?usage: device_check.sh PATH/TO/adaptsv-cuda [PATH/TO/adaptsv-cuda-fusion]}"
+BIN="${1:?usage: device_check.sh PATH/TO/adaptsv-cuda[.gz] [PATH/TO/adaptsv-cuda-fusion[.gz]]}"
 BIN_FUSION="${2:-}"
 DEVICE="${DEVICE:-cuda:0}"
+[ "$DEVICE" = cuda ] && DEVICE=cuda:0
 BATCH="${BATCH:-32}"
 STEPS="${STEPS:-5}"
 WARMUP="${WARMUP:-2}"
 CROP_SECONDS="${CROP_SECONDS:-3}"
 PRESET="${PRESET:-wavlm-base-plus}"
+TOTAL="${TOTAL:-470}"
 OUT="${OUT:-./gpu-out}"
 mkdir -p "$OUT"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
+# The time limit for a step that wants $1 seconds: what is left of TOTAL if that is less; 0 = skip it.
+limit() {
+  local left=$(( TOTAL - ($(date +%s) - start) ))
+  if [ "$left" -lt 15 ]; then echo 0; elif [ "$1" -lt "$left" ]; then echo "$1"; else echo "$left"; fi
+}
 
-# A gzipped binary is unpacked beside the output (the carried copy stays as it is).
+# A gzipped binary is unpacked into a scratch folder removed on exit (the carried copy stays as it is).
+SCRATCH="$(mktemp -d)"
+trap 'rm -rf "$SCRATCH"' EXIT
 unpack() {
   case "$1" in
-    *.gz) local to="$OUT/bin/$(basename "$1" .gz)"; mkdir -p "$OUT/bin"; gzip -dc "$1" > "$to" && chmod +x "$to"; echo "$to" ;;
+    *.gz)
+      local to="$SCRATCH/$(basename "$1" .gz)"
+      if gzip -dc "$1" > "$to" && chmod +x "$to"; then echo "$to"; else echo "cannot unpack $1" >&2; return 1; fi ;;
     *) echo "$1" ;;
   esac
 }
-BIN="$(unpack "$BIN")"
-[ -n "$BIN_FUSION" ] && BIN_FUSION="$(unpack "$BIN_FUSION")"
+BIN="$(unpack "$BIN")" || exit 1
+if [ -n "$BIN_FUSION" ]; then BIN_FUSION="$(unpack "$BIN_FUSION")" || BIN_FUSION=""; fi
 
 {
   echo "# probe $(date -u +%FT%TZ)"
   echo "## nvidia-smi"; nvidia-smi 2>&1 | head -20 || echo "nvidia-smi: not found"
   echo "## libcuda / libnvrtc"; ldconfig -p 2>/dev/null | grep -E "libcuda\.so|libnvrtc" || echo "not in ldconfig"
-  find / -xdev \( -name 'libcuda.so*' -o -name 'libnvrtc.so*' \) 2>/dev/null | head -10
+  timeout 20 find / -xdev \( -name 'libcuda.so*' -o -name 'libnvrtc.so*' \) 2>/dev/null | head -10
   echo "## CUDA headers (cubecl-cuda needs one of these)"
   echo "CUDA_PATH=${CUDA_PATH:-unset}"
   for d in /usr/local/cuda /opt/cuda; do [ -e "$d/include/cuda.h" ] && echo "$d/include/cuda.h: present" || echo "$d: no include/cuda.h"; done
@@ -58,13 +72,20 @@ BIN="$(unpack "$BIN")"
 } > "$OUT/probe.txt" 2>&1
 cat "$OUT/probe.txt"
 
-# adaptsv: one fresh process per row (the binary spawns them).
-adaptsv_rows() { # BIN NAME LIMIT
-  stamp "adaptsv ($2) …"
-  timeout "$3" "$1" bench --device "$DEVICE" --batch "$BATCH" --steps "$STEPS" --warmup "$WARMUP" \
-    --seconds "$CROP_SECONDS" --preset "$PRESET" --json --row full-finetune --row frozen --row inner-inter --row lora \
-    --row extract --row frozen-bf16 > "$OUT/$2.json" 2> "$OUT/$2.err"
-  stamp "adaptsv ($2): exit $?"; tail -3 "$OUT/$2.err"
+# adaptsv: one process per row, each with its own limit and its own JSON (`NAME.ROW.json`), so a row that fails
+# or runs out of time loses only itself.
+ROWS="full-finetune frozen inner-inter lora extract frozen-bf16"
+adaptsv_rows() { # BIN NAME SECONDS-PER-ROW
+  for row in $ROWS; do
+    local lim; lim=$(limit "$3")
+    if [ "$lim" = 0 ]; then stamp "adaptsv ($2, $row): skipped, time is up"; continue; fi
+    stamp "adaptsv ($2, $row) …"
+    timeout -k 10 "$lim" "$1" bench --device "$DEVICE" --batch "$BATCH" --steps "$STEPS" --warmup "$WARMUP" \
+      --seconds "$CROP_SECONDS" --preset "$PRESET" --json --row "$row" > "$OUT/$2.$row.json" 2> "$OUT/$2.$row.err"
+    local rc=$?
+    stamp "adaptsv ($2, $row): exit $rc"
+    [ "$rc" = 0 ] || { tail -3 "$OUT/$2.$row.err"; rm -f "$OUT/$2.$row.json"; }
+  done
 }
 
 # PyTorch: eager + bf16 autocast on a GPU (plain f32 on the CPU), optionally compiled.
@@ -72,24 +93,30 @@ if [ "$DEVICE" = cpu ]; then TORCH_DEVICE=cpu; AUTOCAST=off; else TORCH_DEVICE="
 have_torch() {
   python3 -c "import torch, transformers; assert '$TORCH_DEVICE' == 'cpu' or torch.cuda.is_available()" 2>/dev/null
 }
-pytorch_rows() { # NAME LIMIT [--compile]
+pytorch_rows() { # NAME SECONDS [--compile]
+  local lim; lim=$(limit "$2")
+  if [ "$lim" = 0 ]; then stamp "PyTorch ($1): skipped, time is up"; return; fi
   stamp "PyTorch ($1) …"
-  timeout "$2" python3 "$HERE/../pytorch/bench_train.py" --device "$TORCH_DEVICE" --autocast "$AUTOCAST" \
+  timeout -k 10 "$lim" python3 "$HERE/../pytorch/bench_train.py" --device "$TORCH_DEVICE" --autocast "$AUTOCAST" \
     --batch "$BATCH" --steps "$STEPS" --warmup "$WARMUP" --seconds "$CROP_SECONDS" --json "${@:3}" \
     > "$OUT/$1.json" 2> "$OUT/$1.err"
-  stamp "PyTorch ($1): exit $?"; tail -3 "$OUT/$1.err"
+  local rc=$?
+  stamp "PyTorch ($1): exit $rc"
+  [ "$rc" = 0 ] || { tail -3 "$OUT/$1.err"; rm -f "$OUT/$1.json"; }
 }
 
-adaptsv_rows "$BIN" adaptsv-gpu 170
-if have_torch; then
-  pytorch_rows pytorch-eager-bf16 130
+# Most wanted first: the plain build's rows, their reference, the fusion build, torch.compile.
+adaptsv_rows "$BIN" adaptsv-cuda 40
+TORCH_OK=0; have_torch && TORCH_OK=1  # importing torch takes seconds: asked once
+if [ "$TORCH_OK" = 1 ]; then
+  pytorch_rows pytorch-eager-bf16 120
 else
   echo "no PyTorch with CUDA here: the GPU rows have no reference" | tee "$OUT/pytorch-missing.txt"
 fi
-[ -n "$BIN_FUSION" ] && adaptsv_rows "$BIN_FUSION" adaptsv-gpu-fusion 150
-[ "${COMPILE:-1}" = 1 ] && have_torch && pytorch_rows pytorch-compile-bf16 100 --compile
+[ -n "$BIN_FUSION" ] && adaptsv_rows "$BIN_FUSION" adaptsv-cuda-fusion 30
+[ "${COMPILE:-1}" = 1 ] && [ "$TORCH_OK" = 1 ] && pytorch_rows pytorch-compile-bf16 100 --compile
 
 python3 "$HERE/table.py" "$OUT" > "$OUT/table.md" 2>&1
 cat "$OUT/table.md"
-rm -rf "$OUT/bin"  # the unpacked binaries are not results
 stamp "done"
+compgen -G "$OUT/adaptsv-cuda*.json" > /dev/null  # the exit status: did any adaptsv row come back?
