@@ -105,7 +105,11 @@ impl<B: Backend> Attention<B> {
         let buckets = relative_position_buckets(frames, self.num_buckets, self.max_distance);
         let idx = Tensor::<B, 2, Int>::from_data(TensorData::new(buckets, [frames, frames]), device);
         let values = embed.forward(idx); // [T, T, heads]
-        Some(values.permute([2, 0, 1]).unsqueeze_dim::<4>(0)) // [1, heads, T, T]
+        let heads = values.dims()[2];
+        // Laid out heads-major once here (the reshape copies the permuted view), so that every layer reads it as
+        // one contiguous row (see `forward`).
+        let bias = values.permute([2, 0, 1]).reshape([1, heads * frames * frames]);
+        Some(bias.reshape([1, heads, frames, frames])) // [1, heads, T, T]
     }
 
     /// `x`: `[batch, frames, hidden]` (the attention input); `position_bias`: `[1, heads, frames, frames]` from
@@ -144,7 +148,11 @@ impl<B: Backend> Attention<B> {
             // gate ⊙ bias with the gate spread over keys by a rank-1 matmul: Flex broadcasts along the last
             // dim slowly (see ops.rs).
             let spread = Tensor::<B, 4>::ones([1, 1, 1, t], (&x.device(), x.dtype()));
-            let gated = self.gate(&x).matmul(spread).mul(bias.clone()); // [B, H, T, T]
+            let gate = self.gate(&x).matmul(spread); // [B, H, T, T]
+            // × the bias shared by the batch, as one row [1, H*T*T] broadcast over batch rows: Flex's fast
+            // shared-row kernel, where [1, H, T, T] against [B, H, T, T] walked both element by element (inner +
+            // inter training step on an AVX2 EPYC: 3.8 / 4.3 s → 3.3 / 3.9 s, two rounds).
+            let gated = (gate.reshape([b, h * t * t]) * bias.clone().reshape([1, h * t * t])).reshape([b, h, t, t]);
             if prefix_len > 0 {
                 let zeros = Tensor::zeros([b, h, t, prefix_len], (&gated.device(), gated.dtype()));
                 Tensor::cat(vec![zeros, gated], 3) // [B, H, T, P + T]
