@@ -428,6 +428,7 @@ fn train<B: AutodiffBackend>(
     }
 
     // Model, optimiser, position: built under the init lock, so that no other run's draws interleave (`seeded`).
+    let fresh = !matches!(resume, Some(Some(_)));
     let init_guard = super::seeded::init_lock();
     B::seed(&device, config.seed);
     let (mut model, mut optim, mut state) = match resume {
@@ -458,15 +459,6 @@ fn train<B: AutodiffBackend>(
             }
             let model = SpeakerModel::<B>::from_config(config, corpus.speakers.len(), &device)?;
             super::seeded::init_every_param(&model);
-            if let Some(bytes) = save_frozen(&model, config, &checkpoints)? {
-                run.log(
-                    LogLevel::Info,
-                    format!(
-                        "the preset's random frozen backbone is saved once in checkpoints/frozen.safetensors ({:.1} MB)",
-                        bytes as f64 / 1e6
-                    ),
-                )?;
-            }
             (
                 model,
                 GroupedOptimizer::<B>::new(&config.optim),
@@ -475,6 +467,18 @@ fn train<B: AutodiffBackend>(
         }
     };
     drop(init_guard);
+    // Written after the lock is released: the weights are drawn, and other runs need not wait for the disk.
+    if fresh {
+        if let Some(bytes) = save_frozen(&model, config, &checkpoints)? {
+            run.log(
+                LogLevel::Info,
+                format!(
+                    "the preset's random frozen backbone is saved once in checkpoints/frozen.safetensors ({:.1} MB)",
+                    bytes as f64 / 1e6
+                ),
+            )?;
+        }
+    }
     let counts = count_params(&model);
     let groups = group_counts(&model);
     let classifier = crate::model::count_params_by_group(&model, 1)
