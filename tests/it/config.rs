@@ -16,6 +16,21 @@ fn problems_of(toml: &str) -> Vec<String> {
     }
 }
 
+/// Asserts that `toml` is refused with a problem about `key` whose message contains `says`.
+fn assert_problem(toml: &str, key: &str, says: &str) {
+    let problems = problems_of(toml);
+    assert!(
+        problems.iter().any(|p| p.contains(key) && p.contains(says)),
+        "{key} / {says:?} in {toml}: {problems:?}"
+    );
+}
+
+/// The `[adaptation]` tables whose backbone states do not train: method `frozen`, and inter adapters alone.
+const NOTHING_TRAINS_INSIDE: [&str; 2] = [
+    "[adaptation]\nmethod = \"frozen\"\n",
+    "[adaptation]\nmethod = \"adapters\"\n[adaptation.inner]\nenabled = false\n",
+];
+
 fn parse_error_of(toml: &str) -> String {
     match ExperimentConfig::from_toml_str(toml, "test.toml") {
         Err(e @ ConfigError::Parse { .. }) => e.to_string(),
@@ -253,10 +268,7 @@ fn the_method_decides_what_is_built() {
 fn the_backbone_cache_is_refused_where_the_backbone_trains_or_crops_are_augmented() {
     let with = |rest: &str| format!("{MINIMAL}[optim]\nbackbone_cache_mib = 256\n{rest}");
     // Frozen, and inter adapters alone, leave the backbone's states unchanged: accepted.
-    for ok in [
-        "[adaptation]\nmethod = \"frozen\"\n",
-        "[adaptation]\nmethod = \"adapters\"\n[adaptation.inner]\nenabled = false\n",
-    ] {
+    for ok in NOTHING_TRAINS_INSIDE {
         ExperimentConfig::from_toml_str(&with(ok), "test.toml").unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
     for (bad, says) in [
@@ -267,23 +279,14 @@ fn the_backbone_cache_is_refused_where_the_backbone_trains_or_crops_are_augmente
             "data.augment.enabled = false",
         ),
     ] {
-        let problems = problems_of(&with(bad));
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.contains("optim.backbone_cache_mib") && p.contains(says)),
-            "{bad}: {problems:?}"
-        );
+        assert_problem(&with(bad), "optim.backbone_cache_mib", says);
     }
 }
 
 #[test]
 fn a_bf16_backbone_is_accepted_only_where_nothing_inside_it_trains() {
     let with = |rest: &str| format!("{MINIMAL}[optim]\nbackbone_dtype = \"bf16\"\n{rest}");
-    for ok in [
-        "[adaptation]\nmethod = \"frozen\"\n",
-        "[adaptation]\nmethod = \"adapters\"\n[adaptation.inner]\nenabled = false\n",
-    ] {
+    for ok in NOTHING_TRAINS_INSIDE {
         let config = ExperimentConfig::from_toml_str(&with(ok), "test.toml").unwrap_or_else(|e| panic!("{ok}: {e}"));
         assert_eq!(config.optim.backbone_dtype, adaptsv::config::BackboneDType::Bf16);
     }
@@ -291,11 +294,7 @@ fn a_bf16_backbone_is_accepted_only_where_nothing_inside_it_trains() {
         ("[adaptation]\nmethod = \"full-finetune\"\n", "method \"full-finetune\" trains"),
         ("[adaptation]\nmethod = \"adapters\"\n", "with inner adapters trains"),
     ] {
-        let problems = problems_of(&with(bad));
-        assert!(
-            problems.iter().any(|p| p.contains("optim.backbone_dtype") && p.contains(says)),
-            "{bad}: {problems:?}"
-        );
+        assert_problem(&with(bad), "optim.backbone_dtype", says);
     }
     // Pre-training trains the whole backbone: one message per option, saying so (not a second one about adapters).
     let pretrain = format!(

@@ -144,7 +144,6 @@ fn flex<const D: usize>(t: Tensor<Cpu, D>) -> FlexTensor {
     t.into_primitive().tensor().to_contiguous()
 }
 
-
 /// The shape of one conv, checked to be one this path computes (dilation 1, explicit or no padding, f32).
 #[derive(Debug, Clone, Copy)]
 struct ConvSpec {
