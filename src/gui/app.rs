@@ -154,6 +154,11 @@ impl AdaptsvApp {
                     self.monitor.selected = Some(handle.dir.clone());
                     self.launch_error = None;
                     self.runs.get_mut_or_insert(&handle.dir);
+                    // The run is written under its config's `output_dir`, which need not be the folder shown:
+                    // watched from now on, it keeps its config, method and summary in the lists after it ends.
+                    if let Some(root) = handle.dir.parent() {
+                        self.watch_folder(root.to_path_buf());
+                    }
                     self.live.push(LiveRun { handle, received: 0 });
                     self.watcher.refresh();
                 }
@@ -289,15 +294,26 @@ impl AdaptsvApp {
         }
     }
 
-    /// Watches a run folder, or every run folder under a folder, from now on (and in later sessions).
+    /// Watches a run folder, or every run folder under a folder, from now on (and in later sessions), and shows
+    /// the Monitor.
     pub fn open_runs(&mut self, path: PathBuf) {
-        // Which one it is is the watcher's question (it looks at the folder); both requests are harmless.
+        self.watch_folder(path);
+        self.tab = Tab::Monitor;
+    }
+
+    /// Watches `path` (a run folder, or a folder of runs) from now on and in later sessions; the runs folder shown
+    /// at start is watched already.
+    fn watch_folder(&mut self, path: PathBuf) {
+        if path == self.runs_root {
+            return;
+        }
+        // Which one it is is the watcher's question (it looks at the folder); both requests are harmless, and it
+        // ignores a folder it already watches under another spelling.
         self.watcher.request(WatchRequest::AddRoot(path.clone()));
         self.watcher.request(WatchRequest::AddRun(path.clone()));
         if !self.opened.contains(&path) {
             self.opened.push(path);
         }
-        self.tab = Tab::Monitor;
     }
 
     fn tab_button(&mut self, ui: &mut egui::Ui, tab: Tab, cmd: UiCommand) {

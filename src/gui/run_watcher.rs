@@ -99,6 +99,13 @@ pub fn is_run_dir(dir: &Path) -> bool {
     dir.join(CONFIG_FILE).is_file() || dir.join(METRICS_FILE).is_file()
 }
 
+/// Whether `paths` already holds `p`, however spelled (`experiments/runs` and its absolute path are one folder: two
+/// spellings would list every run in it twice).
+fn holds(paths: &[PathBuf], p: &Path) -> bool {
+    let canonical = p.canonicalize().ok();
+    paths.iter().any(|a| a == p || (canonical.is_some() && a.canonicalize().ok() == canonical))
+}
+
 fn watch(
     mut roots: Vec<PathBuf>,
     requests: Receiver<WatchRequest>,
@@ -164,8 +171,8 @@ fn watch(
         while let Some(request) = next {
             match request {
                 WatchRequest::Refresh => {}
-                WatchRequest::AddRoot(p) if !roots.contains(&p) => roots.push(p),
-                WatchRequest::AddRun(p) if !singles.contains(&p) => singles.push(p),
+                WatchRequest::AddRoot(p) if !holds(&roots, &p) => roots.push(p),
+                WatchRequest::AddRun(p) if !holds(&singles, &p) => singles.push(p),
                 WatchRequest::AddRoot(_) | WatchRequest::AddRun(_) => {}
             }
             next = requests.try_recv().ok();

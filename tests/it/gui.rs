@@ -168,6 +168,36 @@ fn a_launched_run_is_watched_paused_resumed_and_stopped() {
     assert!(h.query_by_label("Continue training").is_some());
 }
 
+/// A config whose `output_dir` is not the runs folder the app shows: the launched run stays listed with its
+/// method after it ends (the app watches where it was written), and is listed once.
+#[test]
+fn a_run_written_outside_the_shown_folder_stays_listed_after_it_ends() {
+    let (shown, elsewhere) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut config = tiny_config(elsewhere.path());
+    config.optim.epochs = 1;
+    let mut h = harness(shown.path(), config.to_toml_string(), Tab::Configure);
+    wait_for(&mut h, 30, "a valid config", |a| a.configure.valid_config().is_some());
+    h.get_by_label("Launch").click();
+    wait_for(&mut h, 120, "the run to finish and be read back from its folder", |a| {
+        a.runs.runs.len() == 1
+            && a.runs.runs[0].dir.starts_with(elsewhere.path())
+            && a.runs.runs[0].status == RunStatus::Finished
+            && a.runs.runs[0].summary.eer.is_some()
+            && a.runs.runs[0].config.is_some()
+    });
+    // A few more listings: the run is not dropped once it is no longer live.
+    for _ in 0..20 {
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    h.state_mut().app_mut().tab = Tab::Monitor;
+    step(&mut h);
+    let app = h.state().app();
+    assert_eq!(app.runs.runs.len(), 1, "listed once");
+    assert_eq!(app.runs.runs[0].method(), "adapters");
+    assert!(h.query_by_label_contains("finished · adapters").is_some(), "the run list names its method");
+}
+
 #[test]
 fn two_queued_runs_train_in_turn_and_meet_in_compare() {
     let dir = tempfile::tempdir().unwrap();
