@@ -42,7 +42,7 @@ fn main() -> anyhow::Result<()> {
     })?;
     let dir = run.dir().to_path_buf();
     run.end(EndStatus::Finished, "untrained reference: no training steps", Some(0))?;
-    let outcome = evaluate_run(&dir, &Default::default(), &mut |stage, done, total, _| {
+    let outcome = evaluate_run(&dir, &Default::default(), adaptsv::device::DeviceChoice::Cpu, &mut |stage, done, total, _| {
         eprint!("\r{stage}: {done}/{total}   ")
     })?;
     eprintln!();

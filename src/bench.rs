@@ -106,7 +106,7 @@ pub struct BenchSettings {
     pub steps: usize,
     /// Classes of the AAM-softmax (VoxCeleb1 dev has 1 211 speakers).
     pub speakers: usize,
-    /// `cpu` or `cuda:N`.
+    /// `cpu`, `wgpu:N` or `cuda:N`.
     pub device: String,
 }
 
@@ -180,24 +180,27 @@ pub fn run_row(row: Row, settings: &BenchSettings) -> Result<RowResult, String> 
     let config = row_config(row, settings)?;
     let choice = DeviceChoice::parse(&settings.device)?;
     crate::device::probe(choice).map_err(|e| e.to_string())?;
-    match choice {
-        DeviceChoice::Cpu => run_on::<burn::backend::Autodiff<crate::device::CpuBackend>>(
-            row,
-            settings,
-            &config,
-            Default::default(),
-            &|| None,
-        ),
-        #[cfg(feature = "cuda")]
-        DeviceChoice::Cuda(index) => run_on::<burn::backend::Autodiff<crate::device::CudaBackend>>(
-            row,
-            settings,
-            &config,
-            burn::backend::cuda::CudaDevice { index },
-            &|| crate::device::cuda_reserved_bytes(index),
-        ),
-        #[cfg(not(feature = "cuda"))]
-        DeviceChoice::Cuda(_) => Err(crate::device::DeviceError::NotBuilt(choice).to_string()),
+    let job = BenchJob {
+        row,
+        settings,
+        config: &config,
+        device_bytes: &*crate::device::memory_reader(choice),
+    };
+    crate::device::run_autodiff(choice, job).map_err(|e| e.to_string())?
+}
+
+/// [`run_on`]'s arguments, run on the backend of the settings' device.
+struct BenchJob<'a> {
+    row: Row,
+    settings: &'a BenchSettings,
+    config: &'a ExperimentConfig,
+    device_bytes: &'a dyn Fn() -> Option<u64>,
+}
+
+impl crate::device::OnAutodiff for BenchJob<'_> {
+    type Output = Result<RowResult, String>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        run_on::<B>(self.row, self.settings, self.config, device, self.device_bytes)
     }
 }
 
@@ -334,12 +337,15 @@ pub fn build_profile() -> String {
     } else {
         "release profile"
     };
-    let gpu = if cfg!(feature = "cuda-fusion") {
-        ", features cuda + Burn fusion/autotune"
-    } else if cfg!(feature = "cuda") {
-        ", feature cuda (Burn fusion/autotune off)"
-    } else {
-        ""
+    let backends = [(cfg!(feature = "wgpu"), "wgpu"), (cfg!(feature = "cuda"), "cuda")]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>();
+    let gpu = match (backends.is_empty(), cfg!(feature = "burn-fusion")) {
+        (true, _) => String::new(),
+        (false, true) => format!(", features {} + Burn fusion/autotune", backends.join(" + ")),
+        (false, false) => format!(", features {} (Burn fusion/autotune off)", backends.join(" + ")),
     };
     format!("{profile}{gpu}")
 }

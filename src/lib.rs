@@ -7,7 +7,7 @@
 //! |----------|----------------------------------------------------------------------------------|
 //! | `config` | the experiment TOML → a validated [`config::ExperimentConfig`]                   |
 //! | `data`   | corpora, trial lists, audio decode/resample, loader threads, augmentation, synthetic corpus |
-//! | `device` | `cpu` / `cuda:N` choice and a guarded CUDA probe                                 |
+//! | `device` | `cpu` / `wgpu:N` / `cuda:N`: guarded probes, the device list, backend dispatch   |
 //! | `engine` | data preparation, checkpoints, model embedder, evaluating a run folder           |
 //! | `eval`   | EER, minDCF, DET, score files, cosine scoring, S-norm / AS-norm                  |
 //! | `model`  | adapters, layer aggregation, speaker heads, margin losses, parameter accounting  |

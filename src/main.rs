@@ -19,8 +19,32 @@ fn keep_freed_memory() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
 }
 
+/// Vulkan drivers (Mesa's among them) print "error: XDG_RUNTIME_DIR is invalid or not set" on every instance
+/// the wgpu backend creates when the variable is missing (a server, a container, `su`); it is only their
+/// window-system code asking. Give them a private folder then, before any thread starts.
+#[cfg(unix)]
+fn quiet_vulkan_runtime_dir() {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    let dir = std::env::temp_dir().join(format!("adaptsv-runtime-{user}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    // Only a folder that is ours alone (0700): one made by another user is left alone, and so is the variable.
+    let private = std::fs::metadata(&dir).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o777 == 0o700);
+    if private {
+        // Single-threaded here: nothing reads the environment concurrently.
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+    }
+}
+
+#[cfg(not(unix))]
+fn quiet_vulkan_runtime_dir() {}
+
 fn main() {
     keep_freed_memory();
+    quiet_vulkan_runtime_dir();
     let cli = adaptsv::cli::Cli::parse();
     if let Err(e) = adaptsv::cli::run(cli) {
         eprintln!("error: {}", describe(&e));

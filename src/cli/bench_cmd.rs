@@ -17,7 +17,7 @@ pub struct BenchArgs {
     /// Rows to run, in order (repeat the flag; default: all five).
     #[arg(long = "row", value_enum, value_name = "ROW")]
     pub rows: Vec<Row>,
-    /// `cpu` or `cuda:N`.
+    /// `cpu`, `wgpu:N` or `cuda:N` (`adaptsv devices` lists them).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Backbone architecture (a preset name; random initialisation).

@@ -33,6 +33,9 @@ pub struct EmbedArgs {
     /// Average embeddings of chunks of this many seconds (default: the run's `eval.chunk_seconds`).
     #[arg(long, value_name = "S")]
     pub chunk_seconds: Option<f64>,
+    /// Where the model runs: `cpu`, `wgpu:N` or `cuda:N` (`adaptsv devices` lists them).
+    #[arg(long, default_value = "cpu", value_name = "cpu|wgpu:N|cuda:N", value_parser = super::device_arg)]
+    pub device: crate::device::DeviceChoice,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -95,7 +98,7 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
         }
     };
     let mut show = super::eval_cmd::progress_printer();
-    let result = embed_with_run(&args.run, &source, args.chunk_seconds, &mut show)?;
+    let result = embed_with_run(&args.run, &source, args.chunk_seconds, args.device, &mut show)?;
     if result.cache.is_none() && args.corpus.is_some() {
         eprintln!(
             "note: {} cannot be written, so these embeddings were not cached there (a rerun starts over)",

@@ -41,6 +41,9 @@ pub struct EvalArgs {
     /// Print exactly one JSON object (the `adaptsv metrics --json` keys).
     #[arg(long)]
     pub json: bool,
+    /// Where the run's model embeds (with --run): `cpu`, `wgpu:N` or `cuda:N` (`adaptsv devices` lists them).
+    #[arg(long, default_value = "cpu", value_name = "cpu|wgpu:N|cuda:N", value_parser = super::device_arg)]
+    pub device: crate::device::DeviceChoice,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -57,7 +60,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         if other.corpus.is_some() && other.trials.is_none() {
             bail!("--corpus with --run needs --trials FILE: the trial list whose ids are relative to that folder");
         }
-        return eval_run(run_dir, &other, args.json);
+        return eval_run(run_dir, &other, args.device, args.json);
     }
     let Some(embedder) = args.embedder else {
         bail!("give --run DIR (a trained run) or --embedder ltas --corpus DIR --trials FILE (a baseline)");
@@ -137,9 +140,14 @@ pub(super) fn progress_printer() -> impl FnMut(&str, usize, usize, Option<f64>) 
 }
 
 /// Evaluates the latest checkpoint of a run folder and records the result in it.
-fn eval_run(dir: &Path, other: &crate::engine::evaluate::EvalData, json: bool) -> anyhow::Result<()> {
+fn eval_run(
+    dir: &Path,
+    other: &crate::engine::evaluate::EvalData,
+    device: crate::device::DeviceChoice,
+    json: bool,
+) -> anyhow::Result<()> {
     let mut show = progress_printer();
-    let outcome = crate::engine::evaluate::evaluate_run(dir, other, &mut show)?;
+    let outcome = crate::engine::evaluate::evaluate_run(dir, other, device, &mut show)?;
     let mut stdout = std::io::stdout().lock();
     if json {
         writeln!(stdout, "{}", to_json(&outcome.result.metrics))?;

@@ -27,8 +27,8 @@ pub struct FeaturesArgs {
     /// Output safetensors file with hidden_states.0 … hidden_states.N, each f32 [1, frames, hidden].
     #[arg(long, value_name = "OUT.safetensors")]
     pub out: PathBuf,
-    /// Where to run: `cpu`, or `cuda:N` in builds with the `cuda` feature.
-    #[arg(long, default_value = "cpu", value_name = "cpu|cuda:N")]
+    /// Where to run: `cpu`, `wgpu:N` (adapter N; `adaptsv devices` lists them) or `cuda:N` (`cuda` builds).
+    #[arg(long, default_value = "cpu", value_name = "cpu|wgpu:N|cuda:N")]
     pub device: String,
 }
 
@@ -36,12 +36,16 @@ pub struct FeaturesArgs {
 pub fn run(args: &FeaturesArgs) -> anyhow::Result<()> {
     let choice = DeviceChoice::parse(&args.device).map_err(|e| anyhow::anyhow!("--device {}: {e}", args.device))?;
     probe(choice)?;
-    match choice {
-        DeviceChoice::Cpu => extract::<burn::backend::Flex>(args, &Default::default()),
-        #[cfg(feature = "cuda")]
-        DeviceChoice::Cuda(n) => extract::<burn::backend::Cuda>(args, &burn::backend::cuda::CudaDevice::new(n)),
-        #[cfg(not(feature = "cuda"))]
-        DeviceChoice::Cuda(_) => unreachable!("probe() refuses CUDA in builds without the feature"),
+    crate::device::run_on(choice, Extract(args))?
+}
+
+/// [`extract`] on the backend of `--device`.
+struct Extract<'a>(&'a FeaturesArgs);
+
+impl crate::device::OnBackend for Extract<'_> {
+    type Output = anyhow::Result<()>;
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+        extract::<B>(self.0, &device)
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod bench_cmd;
 mod config_cmd;
+mod devices_cmd;
 mod embed_cmd;
 mod eval_cmd;
 pub mod features;
@@ -39,6 +40,8 @@ pub enum Command {
     Pretrain(train_cmd::TrainArgs),
     /// List run folders with their status and headline figures.
     Runs(runs_cmd::RunsArgs),
+    /// List the devices this machine has (CPU, each wgpu adapter, each CUDA device) and whether each works.
+    Devices(devices_cmd::DevicesArgs),
     /// Check or print experiment configs.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Train(args)) => train_cmd::run(&args),
         Some(Command::Pretrain(args)) => train_cmd::run_pretrain(&args),
         Some(Command::Runs(args)) => runs_cmd::run(&args),
+        Some(Command::Devices(args)) => devices_cmd::run(&args),
         Some(Command::Config(cmd)) => config_cmd::run(&cmd),
         Some(Command::Metrics(args)) => metrics::run(&args),
         Some(Command::Synth(args)) => synth::run(&args),
@@ -79,4 +83,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Sweep(args)) => sweep_cmd::run(&args),
         Some(Command::Bench(args)) => bench_cmd::run(&args),
     }
+}
+
+/// A `--device` value: `cpu`, `wgpu:N` or `cuda:N`.
+pub(crate) fn device_arg(text: &str) -> Result<crate::device::DeviceChoice, String> {
+    crate::device::DeviceChoice::parse(text)
 }

@@ -21,7 +21,8 @@ pub struct ExperimentConfig {
     /// Seed for initialisation, data order and augmentation.
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// `cpu` or `cuda:N`. Chosen explicitly: never silently changed.
+    /// `cpu`, `wgpu:N` (adapter N of wgpu's enumeration: `adaptsv devices`) or `cuda:N`. Chosen explicitly: never
+    /// silently changed.
     #[serde(default = "default_device")]
     pub device: String,
     /// Parent folder of run folders.

@@ -141,8 +141,14 @@ impl ExperimentConfig {
                 "must be 1-64 characters of letters, digits, '-', '_' or '.' (it names the run folder)",
             );
         }
-        if let Err(e) = crate::device::DeviceChoice::parse(&self.device) {
-            p.add("device", format!("{:?}", self.device), e);
+        match crate::device::DeviceChoice::parse(&self.device) {
+            Err(e) => p.add("device", format!("{:?}", self.device), e),
+            Ok(device) => {
+                let dtype = self.optim.backbone_dtype.name();
+                if let Some(why) = crate::device::unsupported(device, dtype) {
+                    p.add("optim.backbone_dtype", format!("\"{dtype}\" on {device}"), why);
+                }
+            }
         }
         match (&self.model.checkpoint, &self.model.preset) {
             (Some(_), Some(_)) => p.add("model", "", "give either model.checkpoint or model.preset, not both"),

@@ -1,7 +1,7 @@
 //! Embeddings of any audio with a trained run, headless (`adaptsv embed`): the engineer's extraction on a server,
 //! with the same model, chunking and code path as the run's own evaluation.
 //!
-//! The run's latest checkpoint is rebuilt on the CPU ([`super::evaluate::load_latest`]); every utterance becomes
+//! The run's latest checkpoint is rebuilt on the device asked for ([`super::evaluate::load_latest`]); every utterance becomes
 //! one embedding `[D]` (`D = head.embedding_dim`), the whole utterance or the mean over chunks
 //! (`chunk_seconds`, default: the run's `eval.chunk_seconds`). For a corpus folder the embeddings are cached in
 //! `<run>/embeddings/step-<step>-corpus-<hash of the folder's path>-<whole|chunkSs>.safetensors`, so an
@@ -11,6 +11,8 @@ use super::embedder::ModelEmbedder;
 use super::evaluate::{load_latest, Progress, RunModel};
 use super::EngineError;
 use crate::data::SAMPLE_RATE;
+use crate::device::{DeviceChoice, OnBackend};
+use burn::tensor::backend::Backend;
 use crate::eval::{embed_utterances, EmbedOptions};
 use crate::runs::load_dir;
 use std::collections::HashMap;
@@ -41,16 +43,56 @@ pub struct RunEmbeddings {
     pub cache: Option<PathBuf>,
 }
 
-/// Embeds `source` with the run in `dir` at its latest checkpoint. `chunk_seconds` overrides the run's
-/// `eval.chunk_seconds`; chunks shorter than the backbone's shortest input are refused before any audio is read.
+/// Embeds `source` with the run in `dir` at its latest checkpoint, on `device` (probed first). `chunk_seconds`
+/// overrides the run's `eval.chunk_seconds`; chunks shorter than the backbone's shortest input are refused before
+/// any audio is read.
 pub fn embed_with_run(
     dir: &Path,
     source: &AudioSource,
     chunk_seconds: Option<f64>,
+    device: DeviceChoice,
+    progress: Progress<'_>,
+) -> Result<RunEmbeddings, EngineError> {
+    crate::device::probe(device)?;
+    let job = EmbedJob {
+        dir,
+        source,
+        chunk_seconds,
+        progress,
+    };
+    crate::device::run_on(device, job)?
+}
+
+/// [`embed_with_run`]'s work once the device is known.
+struct EmbedJob<'a, 'p> {
+    dir: &'a Path,
+    source: &'a AudioSource,
+    chunk_seconds: Option<f64>,
+    progress: Progress<'p>,
+}
+
+impl OnBackend for EmbedJob<'_, '_> {
+    type Output = Result<RunEmbeddings, EngineError>;
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+        let EmbedJob {
+            dir,
+            source,
+            chunk_seconds,
+            progress,
+        } = self;
+        embed::<B>(dir, source, chunk_seconds, device, progress)
+    }
+}
+
+fn embed<B: Backend>(
+    dir: &Path,
+    source: &AudioSource,
+    chunk_seconds: Option<f64>,
+    device: B::Device,
     progress: Progress<'_>,
 ) -> Result<RunEmbeddings, EngineError> {
     let run = load_dir(dir);
-    let RunModel { config, step, model } = load_latest(dir, &run)?;
+    let RunModel { config, step, model } = load_latest::<B>(dir, &run, &device)?;
     let options = EmbedOptions {
         chunk_seconds: chunk_seconds.or(config.eval.chunk_seconds),
     };
@@ -62,7 +104,7 @@ pub fn embed_with_run(
         })?;
     }
     let dim = config.head.embedding_dim;
-    let mut embedder = ModelEmbedder::new(model, Default::default(), step, dim);
+    let mut embedder = ModelEmbedder::new(model, device, step, dim);
     let (utterances, cache) = match source {
         AudioSource::Corpus { root, utterances } => {
             let root = root.canonicalize().unwrap_or_else(|_| root.clone());

@@ -2,7 +2,8 @@
 //! asked), score by cosine, normalise (S-norm / AS-norm as configured), measure, and write the score file into
 //! `<run>/scores/`. [`evaluate_model`] is generic over the Burn backend and serves both the training loop (the
 //! model in memory, on the training device) and [`evaluate_run`] (`adaptsv eval --run`: a finished run's latest
-//! checkpoint, on the CPU, recorded as an `eval` event so the GUI shows it like one made during training).
+//! checkpoint, on the device asked for, recorded as an `eval` event so the GUI shows it like one made during
+//! training).
 
 use super::checkpoint::{latest, load_run_model, Checkpoint};
 use super::data_prep::{prepare, PreparedData};
@@ -17,7 +18,7 @@ use crate::eval::{
 };
 use crate::model::SpeakerModel;
 use crate::runs::{append_event, load_dir, LoadedRun, CHECKPOINTS_DIR, SCORES_DIR};
-use burn::backend::Flex;
+use crate::device::{DeviceChoice, OnBackend};
 use burn::tensor::backend::Backend;
 use std::path::{Path, PathBuf};
 
@@ -160,16 +161,16 @@ pub struct EvalData {
     pub corpus: Option<PathBuf>,
 }
 
-/// A run's model at its latest checkpoint, on the CPU.
-pub struct RunModel {
+/// A run's model at its latest checkpoint, on the device it was loaded to.
+pub struct RunModel<B: Backend> {
     pub config: ExperimentConfig,
     pub step: u64,
-    pub model: SpeakerModel<Flex>,
+    pub model: SpeakerModel<B>,
 }
 
-/// Rebuilds the model of the run in `dir` (already loaded as `run`) at its latest checkpoint, whatever its status:
-/// checkpoints are written atomically, so a running run's newest one is whole.
-pub fn load_latest(dir: &Path, run: &LoadedRun) -> Result<RunModel, EngineError> {
+/// Rebuilds the model of the run in `dir` (already loaded as `run`) at its latest checkpoint on `device`, whatever
+/// its status: checkpoints are written atomically, so a running run's newest one is whole.
+pub fn load_latest<B: Backend>(dir: &Path, run: &LoadedRun, device: &B::Device) -> Result<RunModel<B>, EngineError> {
     let config = super::run_config(dir, run)?;
     let checkpoints = dir.join(CHECKPOINTS_DIR);
     let (step, ckpt_path) = latest(&checkpoints).ok_or_else(|| EngineError::NoCheckpoint { dir: dir.to_path_buf() })?;
@@ -181,13 +182,18 @@ pub fn load_latest(dir: &Path, run: &LoadedRun) -> Result<RunModel, EngineError>
             path: ckpt_path.clone(),
             message: "no classifier.weight [E, speakers] in it".into(),
         })?;
-    let model = load_run_model::<Flex>(&config, &checkpoints, &checkpoint, classes, &Default::default())?;
+    let model = load_run_model::<B>(&config, &checkpoints, &checkpoint, classes, device)?;
     Ok(RunModel { config, step, model })
 }
 
-/// Evaluates the latest checkpoint of the run in `dir` on the CPU, on its own trial list or on `other`, and
-/// records the result as an `eval` event. A running run is refused (its own process evaluates it).
-pub fn evaluate_run(dir: &Path, other: &EvalData, progress: Progress<'_>) -> Result<RunEvaluation, EngineError> {
+/// Evaluates the latest checkpoint of the run in `dir` on `device` (probed first), on its own trial list or on
+/// `other`, and records the result as an `eval` event. A running run is refused (its own process evaluates it).
+pub fn evaluate_run(
+    dir: &Path,
+    other: &EvalData,
+    device: DeviceChoice,
+    progress: Progress<'_>,
+) -> Result<RunEvaluation, EngineError> {
     let run = load_dir(dir);
     if run.status == crate::runs::RunStatus::Running {
         return Err(EngineError::BadRun {
@@ -195,8 +201,23 @@ pub fn evaluate_run(dir: &Path, other: &EvalData, progress: Progress<'_>) -> Res
             reason: "it is still running; it evaluates itself every `eval.every_epochs` epochs".into(),
         });
     }
-    let RunModel { config, step, model } = load_latest(dir, &run)?;
-    let device = Default::default();
+    crate::device::probe(device)?;
+    crate::device::run_on(device, EvaluateRun { dir, other, run, progress })?
+}
+
+/// [`evaluate_run`]'s work once the device is known.
+struct EvaluateRun<'a, 'p> {
+    dir: &'a Path,
+    other: &'a EvalData,
+    run: LoadedRun,
+    progress: Progress<'p>,
+}
+
+impl OnBackend for EvaluateRun<'_, '_> {
+    type Output = Result<RunEvaluation, EngineError>;
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+        let EvaluateRun { dir, other, run, progress } = self;
+        let RunModel { config, step, model } = load_latest::<B>(dir, &run, &device)?;
 
     let data = prepare(
         &config,
@@ -227,4 +248,5 @@ pub fn evaluate_run(dir: &Path, other: &EvalData, progress: Progress<'_>) -> Res
         scores_file: dir.join(rel),
         result,
     })
+}
 }

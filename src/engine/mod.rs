@@ -7,6 +7,7 @@
 //! | `embedder`   | a [`crate::model::SpeakerModel`] as an [`crate::eval::Embedder`]               |
 //! | `evaluate`   | a model (in memory, any backend) or a run folder's latest checkpoint on a trial list |
 //! | `optim`      | one Burn optimiser per parameter group, state keyed by parameter path, global-norm clipping |
+//! | `readback`   | the one readback of an optimiser step: summed loss/accuracy, gradient norm, layer weights when due |
 //! | `seeded`     | a process-wide lock under which a run seeds the backend and builds its model  |
 //! | `schedule`   | warm-up then cosine / exponential learning-rate decay, a pure function of the step |
 //! | `train_state`| counters and loader position beside each checkpoint; retention of checkpoints  |
@@ -21,6 +22,7 @@ pub mod evaluate;
 pub mod kmeans;
 pub mod optim;
 mod pretrain;
+pub mod readback;
 pub mod schedule;
 pub mod seeded;
 pub mod state_cache;

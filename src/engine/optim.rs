@@ -486,7 +486,7 @@ pub fn clip_scale(norm: f64, clip: f64) -> f64 {
 
 /// Global L2 norm of all gradients in `grads` for the parameters of `model`, `[1]` on the device (one readback
 /// for the caller). Non-finite if any gradient is.
-fn global_grad_norm_sq<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub(super) fn global_grad_norm_sq<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
     grads: &GradientsParams,
 ) -> Option<Tensor<B::InnerBackend, 1>> {

@@ -19,7 +19,8 @@
 use super::checkpoint::{self, Checkpoint, Selection};
 use super::data_prep::prepare;
 use super::kmeans::Centroids;
-use super::optim::{clip_scale, global_grad_norm, GroupedOptimizer, ParamGroup};
+use super::optim::{clip_scale, GroupedOptimizer, ParamGroup};
+use super::readback::{read_step, DeviceSums};
 use super::schedule::LrSchedule;
 use super::train::{poll_commands, relative, Flow, Live, LoopEnd, ResumeFrom, Throughput};
 use super::train_state::{prune, StepFiles, TrainState};
@@ -36,7 +37,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
@@ -374,18 +375,20 @@ pub(super) fn pretrain<B: AutodiffBackend>(
             }
             let nll = log_softmax(logits.clone(), 2).gather(2, y.clone()).neg();
             let mut loss = (nll.clone() * mask_t.clone()).sum().div_scalar(masked);
-            let masked_loss: f64 = loss.clone().into_scalar().elem();
+            let masked_loss_t = loss.clone().detach().inner();
             if pre.unmasked_weight > 0.0 {
                 let keep = mask_t.clone().neg().add_scalar(1.0);
                 loss = loss + (nll * keep).sum().div_scalar(unmasked).mul_scalar(pre.unmasked_weight);
             }
-            let correct = logits.argmax(2).equal(y).float() * mask_t;
-            let acc: f64 = correct.sum().into_scalar().elem::<f64>() / masked;
-            let loss_value: f64 = loss.clone().into_scalar().elem();
+            let correct = (logits.argmax(2).equal(y).float() * mask_t).sum().detach().inner();
+            let mut sums = DeviceSums::<B::InnerBackend>::default();
+            sums.add(vec![masked_loss_t, correct, loss.clone().detach().inner()]);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             // Events report the masked-prediction loss (what HuBERT's curves show); the optimised loss adds the
-            // unmasked term when `unmasked_weight` > 0.
-            let norm = global_grad_norm::<B, _>(&model, &grads);
+            // unmasked term when `unmasked_weight` > 0. One readback for all of it (`readback`).
+            let read = read_step::<B, _>(&model, &grads, &mut sums, None);
+            let (masked_loss, acc, loss_value) = (read.sums[0], read.sums[1] / masked, read.sums[2]);
+            let norm = read.grad_norm;
             state.next_batch += 1;
             let step_number = state.step + 1;
             if !loss_value.is_finite() || !norm.is_finite() {

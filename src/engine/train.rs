@@ -11,15 +11,16 @@
 //!      └── commands: Pause / Resume / Stop ──────────▶┘ end: `ended` + summary.json
 //! ```
 //!
-//! The loop is generic over the Burn autodiff backend: `cpu` is Flex, `cuda:N` is CUDA when built with
-//! `--features cuda`. A device that cannot be had is an error at launch, before any folder is made. A panic on
+//! The loop is generic over the Burn autodiff backend: `cpu` is Flex, `wgpu:N` is Burn's wgpu backend (default
+//! feature `wgpu`), `cuda:N` is CUDA when built with `--features cuda` (`crate::device::run_autodiff` picks it). A device that cannot be had is an error at launch, before any folder is made. A panic on
 //! the training thread, a non-finite loss or gradient, and any I/O error end the run as `failed` with the
 //! reason, never silently and never taking the caller down.
 
 use super::checkpoint::{contents, load_run_model, save_frozen, save_model, Checkpoint};
 use super::data_prep::{prepare, PreparedData};
 use super::evaluate::{evaluate_model, EvalTarget};
-use super::optim::{clip_scale, global_grad_norm, GroupedOptimizer, ParamGroup};
+use super::optim::{clip_scale, GroupedOptimizer, ParamGroup};
+use super::readback::{read_step, DeviceSums};
 use super::schedule::LrSchedule;
 use super::state_cache::StateCache;
 use super::train_state::{latest_complete, prune, StepFiles, TrainState};
@@ -32,7 +33,7 @@ use crate::runs::{local_host, EndStatus, EventRecord, LiveState, LogLevel, RunEv
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -337,26 +338,29 @@ fn dispatch(
     resume: ResumeFrom,
     options: &LaunchOptions,
 ) -> Result<LoopEnd, EngineError> {
-    match choice {
-        DeviceChoice::Cpu => train::<burn::backend::Autodiff<crate::device::CpuBackend>>(
-            run,
-            config,
-            Default::default(),
-            description,
-            resume,
-            options,
-        ),
-        #[cfg(feature = "cuda")]
-        DeviceChoice::Cuda(index) => train::<burn::backend::Autodiff<crate::device::CudaBackend>>(
-            run,
-            config,
-            burn::backend::cuda::CudaDevice { index },
-            description,
-            resume,
-            options,
-        ),
-        #[cfg(not(feature = "cuda"))]
-        DeviceChoice::Cuda(_) => Err(crate::device::DeviceError::NotBuilt(choice).into()),
+    let job = TrainJob {
+        run,
+        config,
+        description,
+        resume,
+        options,
+    };
+    crate::device::run_autodiff(choice, job)?
+}
+
+/// The training loop's arguments, run on the backend the config's device names.
+struct TrainJob<'a> {
+    run: &'a mut Live,
+    config: &'a ExperimentConfig,
+    description: &'a str,
+    resume: ResumeFrom,
+    options: &'a LaunchOptions,
+}
+
+impl crate::device::OnAutodiff for TrainJob<'_> {
+    type Output = Result<LoopEnd, EngineError>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        train::<B>(self.run, self.config, device, self.description, self.resume, self.options)
     }
 }
 
@@ -525,16 +529,22 @@ fn train<B: AutodiffBackend>(
     let mut last_eval_step = None;
     let mut last_checkpoint_step = None;
     let mut epoch_start = Instant::now();
+    // The step whose layer weights are due, read with the next step's readback (`readback`).
+    let mut weights_due: Option<u64> = None;
     while state.step < total_steps && state.epoch < config.optim.epochs {
         let mut loader = Loader::resume(corpus.clone(), &loader_config, state.epoch, state.next_batch)?;
         let mut accumulator = GradientsAccumulator::<SpeakerModel<B>>::new();
-        let (mut micro, mut loss_sum, mut acc_sum) = (0usize, 0.0f64, 0.0f64);
+        // Loss and accuracy summed over the step's micro-batches, on the device (`readback`).
+        let (mut micro, mut sums) = (0usize, DeviceSums::<B::InnerBackend>::default());
         while state.next_batch < batches {
             // Commands are obeyed between optimiser steps.
             if micro == 0 {
                 match poll_commands(run, state.step)? {
                     Flow::Go => {}
                     Flow::Stop => {
+                        if let Some(step) = weights_due.take() {
+                            emit_layer_weights(run, &model, config, step)?;
+                        }
                         checkpoint(run, &ctx, &model, &optim, &mut state, epoch_start)?;
                         return Ok(LoopEnd {
                             status: EndStatus::Stopped,
@@ -573,13 +583,10 @@ fn train<B: AutodiffBackend>(
             if options.inject_nan_at_step == Some(state.step + 1) {
                 loss = loss.mul_scalar(f64::NAN);
             }
-            let loss_value: f64 = loss.clone().into_scalar().elem();
-            let acc_value: f64 = out.accuracy.into_scalar().elem();
+            sums.add(vec![loss.clone().detach().inner(), out.accuracy.inner()]);
             let scaled = if accum > 1 { loss.div_scalar(accum as f64) } else { loss };
             let grads = GradientsParams::from_grads(scaled.backward(), &model);
             accumulator.accumulate(&model, grads);
-            loss_sum += loss_value;
-            acc_sum += acc_value;
             micro += 1;
             state.next_batch += 1;
             let last_of_epoch = state.next_batch >= batches;
@@ -589,9 +596,17 @@ fn train<B: AutodiffBackend>(
 
             // One optimiser step.
             let grads = accumulator.grads();
-            let norm = global_grad_norm::<B, _>(&model, &grads);
-            let loss_mean = loss_sum / micro as f64;
-            let acc_mean = acc_sum / micro as f64;
+            // The step's one readback: sums, gradient norm, and the layer weights of the previous step when due
+            // (the model before this update is the model after that one).
+            let due = weights_due.take();
+            let weights = due.and_then(|_| model.layer_weights_tensor()).map(|w| w.inner());
+            let read = read_step::<B, _>(&model, &grads, &mut sums, weights);
+            if let Some(step) = due {
+                run.emit(RunEvent::LayerWeights { step, weights: read.extra.clone() })?;
+            }
+            let norm = read.grad_norm;
+            let loss_mean = read.sums[0] / micro as f64;
+            let acc_mean = read.sums[1] / micro as f64;
             let step_number = state.step + 1;
             if !loss_mean.is_finite() || !norm.is_finite() {
                 let what = if !loss_mean.is_finite() {
@@ -646,15 +661,23 @@ fn train<B: AutodiffBackend>(
                 eta_seconds: eta,
             })?;
             let every = config.eval.layer_weights_every_steps as u64;
-            if every > 0 && state.step % every == 0 {
-                emit_layer_weights(run, &model, config, state.step)?;
+            if every > 0 && state.step % every == 0 && config.aggregation.kind == AggregationKind::WeightedSum {
+                weights_due = Some(state.step);
             }
-            (micro, loss_sum, acc_sum) = (0, 0.0, 0.0);
+            micro = 0;
             if state.step >= total_steps {
                 break;
             }
         }
         drop(loader);
+        // Weights due at the last step of this pass are read here, off the per-step path.
+        let weights_flushed = match weights_due.take() {
+            Some(step) => {
+                emit_layer_weights(run, &model, config, step)?;
+                true
+            }
+            None => false,
+        };
 
         // The epoch is over (or the step budget is spent).
         let finished_epoch = state.next_batch >= batches;
@@ -672,7 +695,7 @@ fn train<B: AutodiffBackend>(
                     / seconds.max(1e-9),
             })?;
             let every = config.eval.layer_weights_every_steps as u64;
-            if every == 0 || state.step % every != 0 {
+            if !weights_flushed && (every == 0 || state.step % every != 0) {
                 emit_layer_weights(run, &model, config, state.step)?;
             }
             if let Some(cache) = cache.as_mut() {

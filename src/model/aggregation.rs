@@ -95,6 +95,14 @@ impl<B: Backend> LayerAggregation<B> {
         }
     }
 
+    /// The learned weights `[num_states]` on the device, detached; `None` unless the kind is a weighted sum.
+    pub fn weights_tensor(&self) -> Option<Tensor<B, 1>> {
+        match (&self.logits, self.kind) {
+            (Some(logits), AggregationKind::WeightedSum) => Some(softmax(logits.val().detach(), 0)),
+            _ => None,
+        }
+    }
+
     /// The weight of each hidden state now, summing to 1: softmax of the logits for `weighted-sum`, uniform for
     /// `mean`, one-hot on the last state for `last`. Reads `L + 1` numbers back from the device.
     pub fn weights(&self) -> Vec<f32> {

@@ -40,5 +40,5 @@ pub use aggregation::{LayerAggregation, LayerAggregationConfig};
 pub use error::ModelError;
 pub use heads::{SpeakerHead, SpeakerHeadConfig};
 pub use loss::{margin_at, MarginSoftmax, MarginSoftmaxConfig, MarginSoftmaxOutput};
-pub use params::{count_params, count_params_by_group, snapshot_params, ParamCount, ParamSnapshot};
+pub use params::{count_params, count_params_by_group, snapshot_grads, snapshot_params, ParamCount, ParamSnapshot};
 pub use speaker_model::{SpeakerModel, TrainPlan};

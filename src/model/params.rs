@@ -186,6 +186,40 @@ impl<B: Backend> ModuleVisitor<B> for Snapshotter {
     }
 }
 
+/// The gradient of every parameter of `module` that has one in `grads`, by path (as [`snapshot_params`] names
+/// them), read back as f32: to compare one training step across backends.
+pub fn snapshot_grads<B: burn::tensor::backend::AutodiffBackend, M: Module<B>>(
+    module: &M,
+    grads: &burn::optim::GradientsParams,
+) -> Vec<(String, Vec<f32>)> {
+    struct Grads<'a> {
+        grads: &'a burn::optim::GradientsParams,
+        path: Vec<String>,
+        out: Vec<(String, Vec<f32>)>,
+    }
+    impl<B: burn::tensor::backend::AutodiffBackend> ModuleVisitor<B> for Grads<'_> {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+                let values = g.into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default();
+                self.out.push((self.path.join("."), values));
+            }
+        }
+    }
+    let mut v = Grads {
+        grads,
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    module.visit(&mut v);
+    v.out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,6 +126,12 @@ impl<B: Backend> SpeakerModel<B> {
     pub fn layer_weights(&self) -> Vec<f32> {
         self.aggregation.weights()
     }
+
+    /// The softmax layer weights `[L + 1]` on the device, detached (no readback); `None` unless the aggregation is
+    /// a learned weighted sum.
+    pub fn layer_weights_tensor(&self) -> Option<Tensor<B, 1>> {
+        self.aggregation.weights_tensor()
+    }
 }
 
 /// Runs `f` layers from `hooks` over embedded features; the same steps as the backbone's own forward.
