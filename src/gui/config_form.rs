@@ -22,6 +22,9 @@ pub struct FormContext<'a> {
     pub layers: Option<usize>,
     /// "wavlm · 12 layers · 768 wide · 94.4 M parameters", once the model was built off the UI thread.
     pub architecture: Option<String>,
+    /// The devices to offer (probed off the UI thread; the CPU while probing), and whether probing goes on.
+    pub devices: Vec<crate::device::DeviceInfo>,
+    pub probing_devices: bool,
     /// Keys whose problems were shown (the rest are listed at the end).
     shown: RefCell<Vec<String>>,
 }
@@ -32,6 +35,8 @@ impl<'a> FormContext<'a> {
             problems,
             layers,
             architecture,
+            devices: Vec::new(),
+            probing_devices: false,
             shown: RefCell::new(Vec::new()),
         }
     }
@@ -89,6 +94,49 @@ fn combo<T: Clone + PartialEq>(ui: &mut egui::Ui, id: &str, value: &mut T, optio
             }
         })
         .response;
+    if changed {
+        r.mark_changed();
+    }
+    r
+}
+
+/// The device drop-down: every device probed here by name; one that cannot be used is listed greyed out with
+/// the reason on hover.
+fn device_combo(ui: &mut egui::Ui, value: &mut String, devices: &[crate::device::DeviceInfo], probing: bool) -> egui::Response {
+    let label = |d: &crate::device::DeviceInfo| {
+        if d.label.is_empty() {
+            d.choice.to_string()
+        } else {
+            format!("{} · {}", d.choice, d.label)
+        }
+    };
+    let shown = devices
+        .iter()
+        .find(|d| d.choice.to_string() == *value)
+        .map_or_else(|| value.clone(), |d| label(d));
+    let mut changed = false;
+    let mut r = egui::ComboBox::from_id_salt("device")
+        .selected_text(shown)
+        .width(360.0)
+        .show_ui(ui, |ui| {
+            for d in devices {
+                let name = d.choice.to_string();
+                match &d.usable {
+                    Ok(()) => changed |= ui.selectable_value(value, name, label(d)).changed(),
+                    Err(why) => {
+                        ui.add_enabled(false, egui::Button::selectable(false, format!("{} — unavailable", label(d))))
+                            .on_disabled_hover_text(why);
+                    }
+                }
+            }
+            if probing {
+                ui.weak("probing devices…");
+            }
+        })
+        .response;
+    if let Some(why) = devices.iter().find(|d| d.choice.to_string() == *value).and_then(|d| d.usable.as_ref().err()) {
+        ui.label(RichText::new(format!("! {why}")).color(theme::ERROR));
+    }
     if changed {
         r.mark_changed();
     }
@@ -221,13 +269,8 @@ fn experiment_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormCont
         ch |= row(ui, cx, "seed", "initialisation, data order and crops", "seed", |ui| {
             ui.add(DragValue::new(&mut c.seed))
         });
-        ch |= row(ui, cx, "device", "where it trains: cpu, or cuda:N in a --features cuda build", "device", |ui| {
-            let mut options: Vec<(String, String)> =
-                ["cpu", "cuda:0", "cuda:1"].iter().map(|d| (d.to_string(), d.to_string())).collect();
-            if !options.iter().any(|(d, _)| *d == c.device) {
-                options.push((c.device.clone(), c.device.clone()));
-            }
-            combo(ui, "device", &mut c.device, &options)
+        ch |= row(ui, cx, "device", "where it trains: the CPU, a wgpu adapter (Vulkan / Metal) or a CUDA device", "device", |ui| {
+            device_combo(ui, &mut c.device, &cx.devices, cx.probing_devices)
         });
         ch
     })

@@ -76,6 +76,7 @@ pub struct ConfigurePanel {
     dialog: Option<PendingDialog>,
     notice: Option<(String, bool)>,
     checker: ConfigChecker,
+    devices: super::device_list::DeviceList,
     io: Jobs<IoAnswer>,
     /// A config the user asked to launch, taken by the app.
     launch: Option<ExperimentConfig>,
@@ -115,6 +116,7 @@ impl ConfigurePanel {
             dialog: None,
             notice: None,
             checker: ConfigChecker::default(),
+            devices: Default::default(),
             io,
             launch: None,
             sweep: None,
@@ -290,7 +292,7 @@ impl ConfigurePanel {
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         self.poll_io();
         self.poll_dialog();
-        if self.checker.poll() {
+        if self.checker.poll() | self.devices.poll() {
             ui.ctx().request_repaint_after(std::time::Duration::from_millis(100));
         }
         egui::Panel::left("examples")
@@ -403,7 +405,9 @@ impl ConfigurePanel {
             return;
         };
         let problems = self.problems().unwrap_or_default().to_vec();
-        let cx = FormContext::new(&problems, self.layers(), self.architecture());
+        let mut cx = FormContext::new(&problems, self.layers(), self.architecture());
+        cx.devices = self.devices.entries(&c.device);
+        cx.probing_devices = self.devices.probing();
         let mut dialogs = Vec::new();
         let changed = ScrollArea::vertical()
             .id_salt("form")

@@ -18,6 +18,7 @@
 //! | `launcher`      | background thread starting and resuming runs through the engine        |
 //! | `decimate`      | min/max per pixel column for long series                               |
 //! | `det_plot`      | DET curves on probit axes                                              |
+//! | `device_list`   | the devices the form offers (CPU, wgpu adapters, CUDA), probed on a worker |
 //! | `png_export`    | plots to PNG (screenshot, crop, encode on a worker)                    |
 //! | `file_dialog`   | native dialogs off the UI thread                                       |
 //! | `jobs`          | a worker thread for a panel's file work                                |
@@ -30,6 +31,7 @@ mod config_form;
 mod configure;
 mod decimate;
 mod det_plot;
+mod device_list;
 mod file_dialog;
 mod jobs;
 mod launcher;
