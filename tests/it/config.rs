@@ -97,6 +97,26 @@ fn zero_bottleneck_names_key_value_and_rule() {
 }
 
 #[test]
+fn a_bf16_backbone_on_wgpu_is_refused_with_the_reason() {
+    let frozen_bf16_on = |device: &str| -> Vec<String> {
+        let text = format!(
+            "name = \"t\"\ndevice = \"{device}\"\n[model]\npreset = \"wavlm-base-plus\"\n[adaptation]\n\
+             method = \"frozen\"\ninner = {{ enabled = false }}\ninter = {{ enabled = false }}\n[optim]\n\
+             backbone_dtype = \"bf16\"\n"
+        );
+        match ExperimentConfig::from_toml_str(&text, "test.toml") {
+            Ok(_) => Vec::new(),
+            Err(_) => problems_of(&text),
+        }
+    };
+    let p = frozen_bf16_on("wgpu:0");
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(p[0].starts_with("optim.backbone_dtype = \"bf16\" on wgpu:0: wgpu has no bf16"), "{p:#?}");
+    assert!(frozen_bf16_on("cuda:0").is_empty());
+    assert!(frozen_bf16_on("cpu").is_empty());
+}
+
+#[test]
 fn every_problem_is_reported_at_once() {
     let toml = r#"
 name = "bad name with spaces"
@@ -114,7 +134,7 @@ p_targets = [0.01, 1.5]
     let p = problems_of(toml);
     let has = |needle: &str| p.iter().any(|x| x.contains(needle));
     assert!(has("name = \"bad name with spaces\""), "{p:#?}");
-    assert!(has("device = \"gpu\": expected \"cpu\" or \"cuda:N\""), "{p:#?}");
+    assert!(has("device = \"gpu\": expected \"cpu\", \"wgpu:N\" or \"cuda:N\""), "{p:#?}");
     assert!(
         has("model: give either model.checkpoint or model.preset, not both"),
         "{p:#?}"

@@ -8,6 +8,8 @@ mod engine;
 mod eval_cli;
 mod framework;
 mod fuzz;
+#[cfg(feature = "wgpu")]
+mod gpu;
 mod gui;
 mod metrics;
 mod model;
