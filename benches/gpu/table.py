@@ -10,8 +10,8 @@ is what each allocator held: PyTorch's max_memory_reserved is an exact peak; ada
 bytes after every step, a lower bound of its peak (memory taken and given back within a step is not seen). A row
 whose adaptsv memory was not read is judged on speed alone ("speed only").
 
-adaptsv's rows come one file per row (`adaptsv-cuda.ROW.json`, `adaptsv-cuda-fusion.ROW.json`); one report
-(`adaptsv-cuda.json`) is read too.
+adaptsv's rows come one file per row (`adaptsv-cuda.ROW.json`, `adaptsv-wgpu.ROW.json`,
+`adaptsv-cuda-fusion.ROW.json`, `adaptsv-wgpu-fusion.ROW.json`); one report (`adaptsv-cuda.json`) is read too.
 """
 
 import glob
@@ -51,8 +51,9 @@ def merged(out, name):
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "gpu-out"
-    ours = [(name, merged(out, f)) for name, f in [("cuda", "adaptsv-cuda"), ("cuda + fusion/autotune",
-                                                                            "adaptsv-cuda-fusion")]]
+    builds = [("cuda", "adaptsv-cuda"), ("wgpu (Vulkan)", "adaptsv-wgpu"),
+              ("cuda + fusion/autotune", "adaptsv-cuda-fusion"), ("wgpu + fusion/autotune", "adaptsv-wgpu-fusion")]
+    ours = [(name, merged(out, f)) for name, f in builds]
     ours = [(name, rep) for name, rep in ours if rep and rep["rows"]]
     eager = load(os.path.join(out, "pytorch-eager-bf16.json"))
     compiled = load(os.path.join(out, "pytorch-compile-bf16.json"))
@@ -68,7 +69,7 @@ def main():
         print(f"warning: adaptsv ran preset {s.get('preset')!r}; PyTorch always builds WavLM Base+, so the ratios "
               "compare different models")
     for name, rep in ours:
-        print(f"adaptsv build \"{name}\": {rep['build']}")
+        print(f"adaptsv build \"{name}\": {rep['build']}; device: {rep['device']}")
     for label, rep in [("PyTorch eager", eager), ("PyTorch compile", compiled)]:
         print(f"{label}: {rep['program'] if rep else 'did not run'}")
     print()
