@@ -44,12 +44,6 @@ pub fn run(args: &DevicesArgs) -> anyhow::Result<()> {
                 "(no wgpu adapter found: install a Vulkan driver, e.g. mesa-vulkan-drivers, or your GPU vendor's)"
             )?;
         }
-        if !crate::device::cuda_compiled() {
-            writeln!(
-                out,
-                "(this build has no CUDA backend: `cargo build --release --features cuda`)"
-            )?;
-        }
     }
     Ok(())
 }

@@ -28,7 +28,8 @@ pub fn probe(choice: DeviceChoice) -> Result<String, DeviceError> {
 }
 
 /// Every device this machine has: the CPU, each wgpu adapter (built with `wgpu`), each CUDA device (built with
-/// `cuda`: `cuda:0`, `cuda:1`, … until one fails to open, at most 16). Slow on first call (GPU runtimes start).
+/// `cuda`: `cuda:0`, `cuda:1`, … until one fails to open, at most 16; without it, `cuda:0` marked as not in this
+/// build). Slow on first call (GPU runtimes start).
 pub fn available() -> Vec<DeviceInfo> {
     let mut list = vec![DeviceInfo {
         choice: DeviceChoice::Cpu,
@@ -45,7 +46,15 @@ pub fn available() -> Vec<DeviceInfo> {
             usable,
         });
     }
-    if cfg!(feature = "cuda") {
+    if !cfg!(feature = "cuda") {
+        // Listed anyway, so that a researcher with an NVIDIA GPU learns what to rebuild with.
+        let choice = DeviceChoice::Cuda(0);
+        list.push(DeviceInfo {
+            choice,
+            label: "CUDA".into(),
+            usable: Err(DeviceError::NotBuilt(choice).to_string()),
+        });
+    } else {
         for index in 0..16 {
             let choice = DeviceChoice::Cuda(index);
             match probe(choice) {
