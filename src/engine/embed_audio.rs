@@ -1,8 +1,8 @@
 //! Embeddings of any audio with a trained run, headless (`adaptsv embed`): the engineer's extraction on a server,
 //! with the same model, chunking and code path as the run's own evaluation.
 //!
-//! The run's latest checkpoint is rebuilt on the device asked for ([`super::evaluate::load_latest`]); every utterance becomes
-//! one embedding `[D]` (`D = head.embedding_dim`), the whole utterance or the mean over chunks
+//! The run's latest checkpoint is rebuilt on the device asked for ([`super::evaluate::load_latest`]); every
+//! utterance becomes one embedding `[D]` (`D = head.embedding_dim`), the whole utterance or the mean over chunks
 //! (`chunk_seconds`, default: the run's `eval.chunk_seconds`). For a corpus folder the embeddings are cached in
 //! `<run>/embeddings/step-<step>-corpus-<hash of the folder's path>-<whole|chunkSs>.safetensors`, so an
 //! interrupted extraction of a large corpus picks up where it stopped; a list of files is embedded afresh.

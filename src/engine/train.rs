@@ -12,9 +12,10 @@
 //! ```
 //!
 //! The loop is generic over the Burn autodiff backend: `cpu` is Flex, `wgpu:N` is Burn's wgpu backend (default
-//! feature `wgpu`), `cuda:N` is CUDA when built with `--features cuda` (`crate::device::run_autodiff` picks it). A device that cannot be had is an error at launch, before any folder is made. A panic on
-//! the training thread, a non-finite loss or gradient, and any I/O error end the run as `failed` with the
-//! reason, never silently and never taking the caller down.
+//! feature `wgpu`), `cuda:N` is CUDA when built with `--features cuda` (`crate::device::run_autodiff` picks it).
+//! A device that cannot be had is an error at launch, before any folder is made. A panic on the training thread,
+//! a non-finite loss or gradient, and any I/O error end the run as `failed` with the reason, never silently and
+//! never taking the caller down. On a GPU a step reads the device once (`super::readback`).
 
 use super::checkpoint::{contents, load_run_model, save_frozen, save_model, Checkpoint};
 use super::data_prep::{prepare, PreparedData};

@@ -162,6 +162,11 @@ impl ConfigurePanel {
     }
 
     /// Whether the current config's problems are known (checked after its last change).
+    /// Whether the device list has been probed (the form then offers every device this machine has).
+    pub fn devices_probed(&self) -> bool {
+        !self.devices.probing()
+    }
+
     pub fn problems_known(&self) -> bool {
         self.problems().is_some()
     }

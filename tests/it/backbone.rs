@@ -27,7 +27,7 @@ fn fixtures() -> PathBuf {
 }
 
 /// name → (shape, values) of an f32 safetensors file.
-fn read_f32_safetensors(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+pub fn read_f32_safetensors(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
     let bytes = std::fs::read(path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     st.iter()

@@ -1,14 +1,16 @@
 //! The GPU path, run: Burn's wgpu backend (CubeCL kernels, the compiler stack CUDA shares) on `wgpu:0`. In CI
-//! that adapter is Mesa's lavapipe (software Vulkan on the CPU; `.ci/run` installs `mesa-vulkan-drivers`), so
-//! every op a GPU run takes where Flex takes a host path (`host_conv`, `gelu`, the fused-free Burn modules) runs on
-//! every commit. Shapes are tiny and the tests share one process, so compiled kernels are shared.
+//! that adapter is Mesa's lavapipe (software Vulkan on the CPU; `.ci/run` installs `mesa-vulkan-drivers`), so the
+//! code a GPU run takes where Flex takes a host path (`host_conv`, `gelu`: Burn's own conv, norm and GELU there)
+//! runs on every commit, and so do the commands that take a device: `train` (with a stop and a resume),
+//! `pretrain`, `eval --run`, `embed` and `features`. Shapes are tiny and the tests share one process, so compiled
+//! kernels are shared.
 //!
 //! Tolerances: hidden states within 1e-4 of `transformers`, as on Flex. One training step against Flex: the loss
-//! within 1e-4 relative and each gradient within 1e-3 of that parameter's largest gradient (or of 1e-3 of the
-//! model's largest, for a gradient that is only rounding noise). Both sides are f32;
-//! what differs is the order of every reduction (matmul tiling, softmax and norm sums, the GELU's erf: Flex's host
-//! GELU uses a polynomial, CubeCL the shader's `erf`), each a few ulps, compounded through six layers, a head and
-//! the backward pass. The largest difference seen is printed by the test.
+//! within 1e-4 relative and each gradient within 1e-3 of its scale (its largest value, or 1e-2 of the model's
+//! largest gradient for a gradient that is only rounding noise). Both sides are f32; what differs is the order of
+//! every reduction (matmul tiling, softmax and norm sums, the GELU's erf: Flex's host GELU uses a polynomial,
+//! CubeCL the shader's `erf`), each a few ulps, compounded through the layers, a head and the backward pass. The
+//! largest differences seen are printed by the test (see docs/gpu.md).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,6 +19,7 @@ use adaptsv::cli::features::{run as features, FeaturesArgs};
 use adaptsv::config::ExperimentConfig;
 use adaptsv::data::audio::load_audio;
 use adaptsv::device::{probe, DeviceChoice, WgpuBackend};
+use adaptsv::engine::embed_audio::{embed_with_run, AudioSource};
 use adaptsv::engine::evaluate::{evaluate_run, EvalData};
 use adaptsv::engine::optim::{GroupedOptimizer, ParamGroup};
 use adaptsv::engine::Engine;
@@ -46,22 +49,15 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/backbone")
 }
 
-fn reference(variant: &str) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let bytes = std::fs::read(fixtures().join(variant).join("reference.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut out: Vec<_> = st
-        .iter()
-        .map(|(name, view)| {
-            let values = view
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            (name.to_string(), view.shape().to_vec(), values)
+/// The `transformers` hidden states of a fixture, by index (`hidden_states.{i}`).
+fn reference(variant: &str) -> Vec<(usize, Vec<usize>, Vec<f32>)> {
+    crate::backbone::read_f32_safetensors(&fixtures().join(variant).join("reference.safetensors"))
+        .into_iter()
+        .filter_map(|(name, (shape, values))| {
+            let i = name.strip_prefix("hidden_states.")?.parse().ok()?;
+            Some((i, shape, values))
         })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+        .collect()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -79,11 +75,8 @@ fn wgpu_hidden_states_match_transformers() {
         let n = samples.len();
         let states = model.forward(Tensor::from_data(TensorData::new(samples, [1, n]), &device));
         let mut worst = 0.0f32;
-        for (name, shape, values) in reference(variant) {
-            let Some(i) = name.strip_prefix("hidden_states.") else {
-                continue;
-            };
-            let i: usize = i.parse().unwrap();
+        for (i, shape, values) in reference(variant) {
+            let name = format!("hidden_states.{i}");
             assert_eq!(states[i].dims().to_vec(), shape, "{variant} {name}");
             let got = states[i].clone().into_data().into_vec::<f32>().unwrap();
             let d = max_abs_diff(&got, &values);
@@ -108,23 +101,14 @@ fn the_features_command_on_wgpu_matches_transformers() {
         device: "wgpu:0".into(),
     };
     features(&args).unwrap();
-    let bytes = std::fs::read(&out).unwrap();
-    let written = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let reference: Vec<_> = reference("wavlm_base")
-        .into_iter()
-        .filter(|(n, _, _)| n.starts_with("hidden_states."))
-        .collect();
+    let written = crate::backbone::read_f32_safetensors(&out);
+    let reference = reference("wavlm_base");
     assert_eq!(written.len(), reference.len());
-    for (name, shape, values) in reference {
-        let view = written.tensor(&name).unwrap();
-        assert_eq!(view.shape(), shape.as_slice(), "{name}");
-        let got: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        let d = max_abs_diff(&got, &values);
-        assert!(d < 1e-4, "{name}: {d}");
+    for (i, shape, values) in reference {
+        let (got_shape, got) = &written[&format!("hidden_states.{i}")];
+        assert_eq!(got_shape, &shape, "hidden state {i}");
+        let d = max_abs_diff(got, &values);
+        assert!(d < 1e-4, "hidden state {i}: {d}");
     }
     println!("adaptsv features --device wgpu:0: {:.1} s", t0.elapsed().as_secs_f64());
 }
@@ -285,6 +269,20 @@ fn one_training_step_on_wgpu_matches_flex_for_every_method_head_and_aggregation(
     );
 }
 
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 fn epoch_losses(dir: &Path) -> Vec<f64> {
     load_dir(dir)
         .events
@@ -326,10 +324,11 @@ fn a_tiny_run_on_wgpu_trains_stops_resumes_and_evaluates() {
         .events
         .iter()
         .any(|r| matches!(r.event, RunEvent::LayerWeights { .. })));
+    // The stop is obeyed between optimiser steps: at step 3 or soon after.
     assert!(run
         .events
         .iter()
-        .any(|r| matches!(r.event, RunEvent::Resumed { step: 3, .. })));
+        .any(|r| matches!(r.event, RunEvent::Resumed { step: 3.., .. })));
     assert_eq!(run.summary.steps, 36);
 
     // Learns as the CPU run of `train::training_lowers_the_loss…` does (the initial weights differ: each backend
@@ -349,11 +348,63 @@ fn a_tiny_run_on_wgpu_trains_stops_resumes_and_evaluates() {
         (eer_again - eer).abs() < 1e-9,
         "eval --run on wgpu: {eer_again} vs the run's {eer}"
     );
+
+    // `adaptsv embed --run DIR FILE… --device wgpu:0` gives the CPU's embeddings of the same checkpoint.
+    let mut wavs: Vec<PathBuf> = walk(&dir.join("data/synthetic/test"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "wav"))
+        .collect();
+    wavs.sort();
+    wavs.truncate(3);
+    assert_eq!(wavs.len(), 3);
+    let embed = |device| {
+        embed_with_run(&dir, &AudioSource::Files(wavs.clone()), None, device, &mut |_, _, _, _| {}).unwrap()
+    };
+    let (on_gpu, on_cpu) = (embed(DeviceChoice::Wgpu(0)), embed(DeviceChoice::Cpu));
+    assert_eq!(on_gpu.embeddings.len(), 3);
+    for (id, g) in &on_gpu.embeddings {
+        let c = &on_cpu.embeddings[id];
+        let norm = c.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!(max_abs_diff(g, c) < 1e-4 * norm.max(1.0), "{id}: embeddings differ between wgpu and the CPU");
+    }
     println!(
         "tiny run on wgpu:0 (stopped at step 3, resumed): epoch losses {losses:.3?}, EER {:.1} %; {:.1} s",
         eer * 100.0,
         t0.elapsed().as_secs_f64()
     );
+}
+
+#[test]
+fn a_tiny_pretraining_run_on_wgpu_trains_and_exports_a_backbone() {
+    let _ = device();
+    let t0 = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = crate::train::tiny_config(tmp.path());
+    config.name = "pre".into();
+    config.device = "wgpu:0".into();
+    config.optim.epochs = 1;
+    config.optim.lr_backbone = 1e-3;
+    config.pretrain = Some(crate::pretrain::tiny_pretraining(None, "f32"));
+    let handle = Engine::launch(config).unwrap();
+    let dir = handle.dir.clone();
+    let outcome = handle.join();
+    assert_eq!(outcome.status, EndStatus::Finished, "{}", outcome.message);
+    let run = load_dir(&dir);
+    let steps: Vec<(f64, f64)> = run
+        .events
+        .iter()
+        .filter_map(|r| match &r.event {
+            RunEvent::Step { loss, accuracy, .. } => Some((*loss, accuracy.unwrap_or(-1.0))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps.len(), 6);
+    assert!(steps.iter().all(|(l, a)| l.is_finite() && (0.0..=1.0).contains(a)), "{steps:?}");
+    // The exported backbone loads (on the GPU too).
+    let backbone = load_backbone::<W>(&dir.join("backbone"), &device()).unwrap();
+    assert_eq!(backbone.num_layers(), 4);
+    let losses: Vec<f64> = steps.iter().map(|s| s.0).collect();
+    println!("tiny pre-training on wgpu:0: 6 steps, masked losses {losses:.3?}; {:.1} s", t0.elapsed().as_secs_f64());
 }
 
 #[test]

@@ -323,3 +323,24 @@ fn monitor_shows_the_newest_run_and_filters_the_list() {
     assert!(h.query_by_label(&ids[1]).is_none(), "beta is filtered out of the list");
     assert!(h.query_by_label_contains("1 of 2 runs").is_some());
 }
+
+/// The device field offers what the machine has once the worker probed it: picking the wgpu adapter in the
+/// drop-down sets `device = "wgpu:0"`, and a device this build lacks is listed but cannot be picked.
+#[cfg(feature = "wgpu")]
+#[test]
+fn the_device_list_offers_the_probed_adapters() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let mut h = harness(dir.path(), config.to_toml_string(), Tab::Configure);
+    wait_for(&mut h, 60, "the device probe", |app| app.configure.devices_probed());
+    step(&mut h);
+    // The device drop-down is the form's first (Experiment section); open it.
+    h.get_all_by_role(eframe::egui::accesskit::Role::ComboBox).next().expect("a drop-down").click();
+    step(&mut h);
+    if !adaptsv::device::cuda_compiled() {
+        assert!(h.query_by_label_contains("cuda:0 · CUDA — unavailable").is_some(), "CUDA is listed as unavailable");
+    }
+    h.get_by_label_contains("wgpu:0 · ").click();
+    step(&mut h);
+    assert_eq!(h.state().app().configure.draft().unwrap().device, "wgpu:0");
+}

@@ -7,6 +7,21 @@ use adaptsv::engine::Engine;
 use adaptsv::model::backbone::load_backbone;
 use adaptsv::runs::{load_dir, EndStatus, RunEvent, RunStatus};
 
+/// Pre-training for `train::tiny_config`: log-mel targets in 8 clusters, k-means on 400 frames.
+pub fn tiny_pretraining(export: Option<std::path::PathBuf>, export_dtype: &str) -> PretrainConfig {
+    PretrainConfig {
+        targets: TargetFeatures::LogMel,
+        clusters: 8,
+        mask_prob: 0.08,
+        mask_length: 10,
+        unmasked_weight: 0.5,
+        kmeans_frames: 400,
+        kmeans_iterations: 5,
+        export,
+        export_dtype: export_dtype.into(),
+    }
+}
+
 #[test]
 fn a_tiny_pretraining_run_stops_resumes_and_exports_a_loadable_backbone() {
     let tmp = tempfile::tempdir().unwrap();
@@ -17,17 +32,7 @@ fn a_tiny_pretraining_run_stops_resumes_and_exports_a_loadable_backbone() {
     let export = tmp.path().join("exported");
     // Log-mel targets here (40 values per frame, the centroids' shape checked again on resume); MFCC targets,
     // the default, differ only in the frame features (unit-tested in data::mfcc).
-    config.pretrain = Some(PretrainConfig {
-        targets: TargetFeatures::LogMel,
-        clusters: 8,
-        mask_prob: 0.08,
-        mask_length: 10,
-        unmasked_weight: 0.5,
-        kmeans_frames: 400,
-        kmeans_iterations: 5,
-        export: Some(export.clone()),
-        export_dtype: "f16".into(),
-    });
+    config.pretrain = Some(tiny_pretraining(Some(export.clone()), "f16"));
     config.validate().unwrap();
 
     // Stopped after its first steps, then continued.
