@@ -26,14 +26,15 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ExperimentConfig;
 use crate::device::DeviceChoice;
-use crate::engine::optim::{clip_scale, global_grad_norm, GroupedOptimizer, ParamGroup};
+use crate::engine::optim::{clip_scale, GroupedOptimizer, ParamGroup};
+use crate::engine::readback::{read_step, DeviceSums};
 use crate::model::SpeakerModel;
 
 /// One benchmark row.
@@ -255,9 +256,10 @@ fn run_on<B: AutodiffBackend>(
             let start = Instant::now();
             // The training loop's calls, in its order.
             let out = model.train_step_output(x, y);
-            let _loss: f64 = out.loss.clone().into_scalar().elem();
+            let mut sums = DeviceSums::<B::InnerBackend>::default();
+            sums.add(vec![out.loss.clone().detach().inner(), out.accuracy.inner()]);
             let grads = GradientsParams::from_grads(out.loss.backward(), &model);
-            let norm = global_grad_norm::<B, _>(&model, &grads);
+            let norm = read_step::<B, _>(&model, &grads, &mut sums, None).grad_norm;
             let scale = clip_scale(norm, clip);
             let model = optim.step(model, grads, lrs, scale);
             // Reading the layer weights back waits for the update.

@@ -30,7 +30,7 @@ pub fn run(args: &DevicesArgs) -> anyhow::Result<()> {
         }
     }
     if !args.json {
-        if !crate::device::wgpu_compiled() {
+        if !crate::device::DeviceChoice::Wgpu(0).compiled() {
             writeln!(
                 out,
                 "(this build has no wgpu backend: build with the default features to list GPU adapters)"

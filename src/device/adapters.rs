@@ -21,8 +21,6 @@ pub struct WgpuAdapter {
     pub api: String,
     /// "discrete GPU", "integrated GPU", "virtual GPU", "CPU (software)" or "other".
     pub kind: String,
-    /// Driver name and version, where the driver says.
-    pub driver: String,
     /// CubeCL's name for it, or why it cannot be opened.
     pub device: Result<WgpuDevice, String>,
 }
@@ -54,12 +52,6 @@ pub fn wgpu_adapters() -> Vec<WgpuAdapter> {
             index,
             api: format!("{:?}", info.backend),
             kind: kind_name(info.device_type).into(),
-            driver: [info.driver.as_str(), info.driver_info.as_str()]
-                .iter()
-                .filter(|s| !s.is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" "),
             name: info.name,
             device: cubecl_device(&types, index),
         })

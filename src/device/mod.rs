@@ -2,7 +2,7 @@
 //! machine has, and running backend-generic work on the backend a choice names.
 //!
 //! The device is always chosen explicitly in the config, on the command line or in the GUI, and never changed
-//! silently. The CPU backend is Burn Flex; wgpu (Burn's CubeCL kernels over Vulkan, Metal or DX12) comes with the
+//! silently. The CPU backend is Burn Flex; wgpu (Burn's CubeCL kernels over Vulkan, or Metal on macOS) comes with the
 //! default `wgpu` feature, CUDA with `--features cuda`. GPU runtimes panic when no driver or adapter is there, so
 //! the first contact runs inside `catch_unwind` with the panic message captured ([`probe`]) and becomes a
 //! [`DeviceError`] the GUI and the CLI can show.
@@ -26,7 +26,7 @@ pub use adapters::{wgpu_adapters, WgpuAdapter};
 pub use dispatch::{run_autodiff, run_on, OnAutodiff, OnBackend};
 #[cfg(feature = "wgpu")]
 pub use probe::wgpu_device;
-pub use probe::{available, probe, DeviceInfo};
+pub use probe::{available, cpu, probe, DeviceInfo};
 
 /// Burn's CPU backend, used for inference and (wrapped in `Autodiff`) for training on the CPU.
 pub type CpuBackend = burn::backend::Flex;
@@ -139,11 +139,6 @@ pub fn cpu_threads() -> usize {
 /// Whether this binary was built with the CUDA backend.
 pub fn cuda_compiled() -> bool {
     cfg!(feature = "cuda")
-}
-
-/// Whether this binary was built with the wgpu backend.
-pub fn wgpu_compiled() -> bool {
-    cfg!(feature = "wgpu")
 }
 
 /// A reader of the bytes the GPU allocator of `choice` holds now (CubeCL's `bytes_reserved`: memory pages taken

@@ -21,7 +21,7 @@ pub struct DeviceInfo {
 /// Checks that `choice` can run work here and describes it (e.g. "CPU (Burn Flex, 2 threads)").
 pub fn probe(choice: DeviceChoice) -> Result<String, DeviceError> {
     match choice {
-        DeviceChoice::Cpu => Ok(format!("CPU (Burn Flex, {} threads)", super::cpu_threads())),
+        DeviceChoice::Cpu => Ok(cpu().label),
         DeviceChoice::Wgpu(index) => probe_wgpu(choice, index),
         DeviceChoice::Cuda(index) => probe_cuda(choice, index),
     }
@@ -31,11 +31,7 @@ pub fn probe(choice: DeviceChoice) -> Result<String, DeviceError> {
 /// `cuda`: `cuda:0`, `cuda:1`, … until one fails to open, at most 16; without it, `cuda:0` marked as not in this
 /// build). Slow on first call (GPU runtimes start).
 pub fn available() -> Vec<DeviceInfo> {
-    let mut list = vec![DeviceInfo {
-        choice: DeviceChoice::Cpu,
-        label: format!("CPU (Burn Flex, {} threads)", super::cpu_threads()),
-        usable: Ok(()),
-    }];
+    let mut list = vec![cpu()];
     #[cfg(feature = "wgpu")]
     for adapter in super::wgpu_adapters() {
         let choice = DeviceChoice::Wgpu(adapter.index);
@@ -46,37 +42,37 @@ pub fn available() -> Vec<DeviceInfo> {
             usable,
         });
     }
-    if !cfg!(feature = "cuda") {
-        // Listed anyway, so that a researcher with an NVIDIA GPU learns what to rebuild with.
-        let choice = DeviceChoice::Cuda(0);
-        list.push(DeviceInfo {
-            choice,
-            label: "CUDA".into(),
-            usable: Err(DeviceError::NotBuilt(choice).to_string()),
-        });
-    } else {
-        for index in 0..16 {
-            let choice = DeviceChoice::Cuda(index);
-            match probe(choice) {
-                Ok(label) => list.push(DeviceInfo {
-                    choice,
-                    label,
-                    usable: Ok(()),
-                }),
-                Err(e) => {
-                    if index == 0 {
-                        list.push(DeviceInfo {
-                            choice,
-                            label: "CUDA".into(),
-                            usable: Err(e.to_string()),
-                        });
-                    }
-                    break;
+    // cuda:0 is listed even when it fails (in a build without CUDA too: the reason says what to rebuild with).
+    for index in 0..16 {
+        let choice = DeviceChoice::Cuda(index);
+        match probe(choice) {
+            Ok(label) => list.push(DeviceInfo {
+                choice,
+                label,
+                usable: Ok(()),
+            }),
+            Err(e) => {
+                if index == 0 {
+                    list.push(DeviceInfo {
+                        choice,
+                        label: "CUDA".into(),
+                        usable: Err(e.to_string()),
+                    });
                 }
+                break;
             }
         }
     }
     list
+}
+
+/// The CPU entry: always usable, labelled with the thread count.
+pub fn cpu() -> DeviceInfo {
+    DeviceInfo {
+        choice: DeviceChoice::Cpu,
+        label: format!("CPU (Burn Flex, {} threads)", super::cpu_threads()),
+        usable: Ok(()),
+    }
 }
 
 /// The wgpu device `wgpu:<index>` opens (CubeCL's name for adapter `index`), or why it cannot be had. It does not

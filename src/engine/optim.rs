@@ -25,7 +25,7 @@ use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::record::AdaptorRecord;
 use burn::optim::{AdamW, AdamWConfig, AdaptiveMomentumState, GradientsParams, SimpleOptimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -466,14 +466,6 @@ where
     }
 }
 
-/// Global L2 norm of all gradients in `grads` for the parameters of `model`, read back (one readback; 0 when
-/// nothing has a gradient). Non-finite if any gradient is.
-pub fn global_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: &GradientsParams) -> f64 {
-    global_grad_norm_sq::<B, M>(model, grads)
-        .map(|t| t.into_scalar().elem::<f64>().sqrt())
-        .unwrap_or(0.0)
-}
-
 /// The factor gradients are scaled by for global-norm clipping at `clip` (PyTorch's `clip_grad_norm_`:
 /// `clip / (norm + 1e-6)` above the bound, else 1; `clip <= 0` turns clipping off).
 pub fn clip_scale(norm: f64, clip: f64) -> f64 {
@@ -484,8 +476,9 @@ pub fn clip_scale(norm: f64, clip: f64) -> f64 {
     }
 }
 
-/// Global L2 norm of all gradients in `grads` for the parameters of `model`, `[1]` on the device (one readback
-/// for the caller). Non-finite if any gradient is.
+/// Global L2 norm of all gradients in `grads` for the parameters of `model`, squared, `[1]` on the device (read
+/// back with the step's other figures by `super::readback`); `None` when nothing has a gradient. Non-finite if any
+/// gradient is.
 pub(super) fn global_grad_norm_sq<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
     grads: &GradientsParams,

@@ -57,48 +57,23 @@ pub fn read_step<B: AutodiffBackend, M: AutodiffModule<B>>(
 ) -> StepValues {
     let sums = sums.take();
     let n_sums = sums.as_ref().map_or(0, |t| t.dims()[0]);
-    let n_extra = extra.as_ref().map_or(0, |t| t.dims()[0]);
     let norm_sq = super::optim::global_grad_norm_sq::<B, M>(model, grads);
-    let mut parts: Vec<Tensor<B::InnerBackend, 1>> = Vec::with_capacity(3);
-    parts.extend(sums);
-    let device = parts
-        .first()
-        .map(|t| t.device())
-        .or_else(|| norm_sq.as_ref().map(|t| t.device()));
-    let has_norm = match (norm_sq, device) {
-        (Some(n), _) => {
-            parts.push(n);
-            true
-        }
-        (None, Some(d)) => {
-            parts.push(Tensor::zeros([1], &d));
-            true
-        }
-        (None, None) => false,
-    };
-    parts.extend(extra);
+    let has_norm = norm_sq.is_some();
+    let parts: Vec<Tensor<B::InnerBackend, 1>> = sums.into_iter().chain(norm_sq).chain(extra).collect();
     let values: Vec<f64> = if parts.is_empty() {
         Vec::new()
     } else {
-        Tensor::cat(parts, 0)
-            .into_data()
-            .convert::<f64>()
-            .into_vec::<f64>()
-            .unwrap_or_default()
+        Tensor::cat(parts, 0).into_data().convert::<f64>().into_vec::<f64>().unwrap_or_default()
     };
-    let norm_sq = if has_norm {
-        values.get(n_sums).copied().unwrap_or(0.0)
-    } else {
-        0.0
+    let (sums, rest) = values.split_at(n_sums.min(values.len()));
+    // No gradient at all: a norm of 0.
+    let (norm_sq, extra) = match rest.split_first() {
+        Some((n, extra)) if has_norm => (*n, extra),
+        _ => (0.0, rest),
     };
     StepValues {
-        sums: values.iter().take(n_sums).copied().collect(),
+        sums: sums.to_vec(),
         grad_norm: norm_sq.sqrt(),
-        extra: values
-            .iter()
-            .skip(n_sums + usize::from(has_norm))
-            .take(n_extra)
-            .copied()
-            .collect(),
+        extra: extra.to_vec(),
     }
 }

@@ -60,13 +60,7 @@ impl DeviceList {
     /// The devices to offer: the probed list (or the CPU while probing), plus `current` when it is not in it
     /// (e.g. `cuda:0` in a build without CUDA), marked unavailable with the reason.
     pub fn entries(&self, current: &str) -> Vec<DeviceInfo> {
-        let mut list = self.found.clone().unwrap_or_else(|| {
-            vec![DeviceInfo {
-                choice: DeviceChoice::Cpu,
-                label: format!("CPU (Burn Flex, {} threads)", crate::device::cpu_threads()),
-                usable: Ok(()),
-            }]
-        });
+        let mut list = self.found.clone().unwrap_or_else(|| vec![crate::device::cpu()]);
         if let Ok(choice) = DeviceChoice::parse(current) {
             if !list.iter().any(|d| d.choice == choice) {
                 let why = if !choice.compiled() {
