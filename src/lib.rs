@@ -28,4 +28,5 @@ pub mod eval;
 pub mod gui;
 pub mod model;
 pub mod runs;
+pub mod slurm;
 pub mod sweep;

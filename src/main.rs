@@ -1,5 +1,6 @@
 //! The `adaptsv` binary: parse the command line, run it, and map errors to exit codes in one place
-//! (0 ok, 1 the command failed, 2 the command line was wrong — clap's own code).
+//! (0 ok, 1 the command failed, 2 the command line was wrong — clap's own code, 75 a run was stopped and can be
+//! resumed: [`adaptsv::cli::EXIT_STOPPED`]).
 
 use clap::Parser;
 
@@ -47,6 +48,10 @@ fn main() {
     quiet_vulkan_runtime_dir();
     let cli = adaptsv::cli::Cli::parse();
     if let Err(e) = adaptsv::cli::run(cli) {
+        if let Some(stopped) = e.downcast_ref::<adaptsv::cli::Stopped>() {
+            eprintln!("{stopped}");
+            std::process::exit(adaptsv::cli::EXIT_STOPPED);
+        }
         eprintln!("error: {}", describe(&e));
         std::process::exit(1);
     }

@@ -18,6 +18,21 @@ mod train_cmd;
 
 use clap::{Parser, Subcommand};
 
+pub use interrupt::EXIT_STOPPED;
+
+/// A command whose run (or sweep) was stopped before its end and can be continued: `main` prints it and exits
+/// with [`EXIT_STOPPED`], so a batch script (or a shell loop) can tell "stopped, resume me" from "failed".
+#[derive(Debug)]
+pub struct Stopped(pub String);
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Stopped {}
+
 /// adaptsv: adapt self-supervised speech models (WavLM, HuBERT, wav2vec 2.0) to speaker verification with
 /// adapters, and compare against fine-tuning and other PETL methods.
 ///

@@ -30,7 +30,13 @@ pub fn run(args: &RunsArgs) -> anyhow::Result<()> {
 }
 
 fn json_of(run: &LoadedRun) -> serde_json::Value {
+    let job = crate::slurm::job_states(std::slice::from_ref(&run.dir)).remove(&run.dir);
     serde_json::json!({
+        "slurm": job.map(|(record, state)| serde_json::json!({
+            "job": record.slurm_id(),
+            "state": state.as_ref().map(|s| s.state.clone()),
+            "describe": state.as_ref().map(|s| s.describe()),
+        })),
         "id": run.id,
         "status": run.status,
         "name": run.name(),
@@ -40,8 +46,11 @@ fn json_of(run: &LoadedRun) -> serde_json::Value {
     })
 }
 
-/// A fixed-width table: one row per run, figures with their units.
+/// A fixed-width table: one row per run, figures with their units; runs submitted to Slurm get their job and
+/// its state as the scheduler reports it.
 pub fn table(runs: &[LoadedRun]) -> String {
+    let dirs: Vec<std::path::PathBuf> = runs.iter().map(|r| r.dir.clone()).collect();
+    let jobs = crate::slurm::job_states(&dirs);
     let mut rows = vec![[
         "RUN".to_string(),
         "STATUS".into(),
@@ -50,10 +59,16 @@ pub fn table(runs: &[LoadedRun]) -> String {
         "LOSS".into(),
         "EER %".into(),
         "TRAINABLE %".into(),
+        if jobs.is_empty() { String::new() } else { "SLURM".into() },
     ]];
     let mut notes = Vec::new();
     for run in runs {
         let s = &run.summary;
+        let scheduler = match jobs.get(&run.dir) {
+            Some((record, Some(state))) => format!("{} {}", record.slurm_id(), state.describe()),
+            Some((record, None)) => format!("{} (no longer known to Slurm)", record.slurm_id()),
+            None => String::new(),
+        };
         rows.push([
             run.id.clone(),
             run.status.to_string(),
@@ -64,16 +79,21 @@ pub fn table(runs: &[LoadedRun]) -> String {
             s.trainable_percent()
                 .map(|p| format!("{p:.2}"))
                 .unwrap_or_else(|| "-".into()),
+            scheduler,
         ]);
         for d in &run.damage {
             notes.push(format!("  ! {}: {d}", run.id));
         }
     }
-    let widths: Vec<usize> = (0..7)
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    let mut out: Vec<String> = rows
-        .iter()
+    let mut out = vec![align(&rows)];
+    out.extend(notes);
+    out.join("\n")
+}
+
+/// Rows of cells as left-aligned columns two spaces apart.
+pub(crate) fn align<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    rows.iter()
         .map(|r| {
             r.iter()
                 .zip(&widths)
@@ -83,7 +103,6 @@ pub fn table(runs: &[LoadedRun]) -> String {
                 .trim_end()
                 .to_string()
         })
-        .collect();
-    out.extend(notes);
-    out.join("\n")
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -1,8 +1,9 @@
 //! `adaptsv train`: the headless twin of the GUI's Launch button. Same engine, same run folder; a progress bar
 //! with loss, throughput and ETA on stderr; the exit status says how the run ended.
 //!
-//! Ctrl-C asks the run to stop as the GUI's Stop does (finish the step, save a checkpoint, end as `stopped`);
-//! `adaptsv train --resume DIR` continues it, or a crashed run, from its newest checkpoint.
+//! Ctrl-C, SIGTERM or SIGHUP ask the run to stop as the GUI's Stop does (finish the step, save a checkpoint, end
+//! as `stopped`, exit status 75); `adaptsv train --resume DIR` continues it, or a crashed run, from its newest
+//! checkpoint. `--slurm` submits the run to a Slurm cluster instead of training here (`crate::slurm`).
 
 use crate::config::ExperimentConfig;
 use crate::engine::{Engine, RunHandle};
@@ -25,6 +26,14 @@ pub struct TrainArgs {
     /// Print every event as a JSON line on stdout instead of drawing a progress bar.
     #[arg(long)]
     pub json: bool,
+    /// Submit the run to a Slurm cluster (the config's `[slurm]` table) instead of training here: the run
+    /// folder is made now (queued), the batch script written into it; prints the job id.
+    #[arg(long, conflicts_with_all = ["resume", "json"])]
+    pub slurm: bool,
+    /// With --resume: a run that has finished is reported and left as it is (exit 0), as the Slurm batch
+    /// scripts ask, so a resubmitted job does no harm.
+    #[arg(long, requires = "resume")]
+    pub skip_finished: bool,
 }
 
 /// `adaptsv pretrain`: the same command for configs with a `[pretrain]` table (refuses others, so a
@@ -46,8 +55,15 @@ pub fn run_pretrain(args: &TrainArgs) -> anyhow::Result<()> {
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    super::interrupt::install();
     let handle = match &args.resume {
-        Some(dir) => Engine::resume(dir).with_context(|| format!("cannot resume {}", dir.display()))?,
+        Some(dir) => {
+            if args.skip_finished && crate::runs::load_dir(dir).status == crate::runs::RunStatus::Finished {
+                eprintln!("{} has finished: nothing to do", dir.display());
+                return Ok(());
+            }
+            Engine::resume(dir).with_context(|| format!("cannot resume {}", dir.display()))?
+        }
         None => {
             let mut config = match &args.config {
                 Some(path) => ExperimentConfig::load(path)?,
@@ -56,6 +72,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             if let Some(dir) = &args.output_dir {
                 config.output_dir = dir.clone();
             }
+            if args.slurm {
+                return submit(&config);
+            }
             Engine::launch(config)?
         }
     };
@@ -63,15 +82,23 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let outcome = follow(handle, args.json)?;
     match outcome.status {
         EndStatus::Finished => Ok(()),
-        EndStatus::Stopped => {
-            eprintln!(
-                "stopped: resume with `adaptsv train --resume {}`",
-                outcome.dir.display()
-            );
-            Ok(())
-        }
+        EndStatus::Stopped => Err(super::Stopped(format!(
+            "stopped: resume with `adaptsv train --resume {}`",
+            outcome.dir.display()
+        ))
+        .into()),
         EndStatus::Failed => bail!("the run failed: {}", outcome.message),
     }
+}
+
+fn submit(config: &ExperimentConfig) -> anyhow::Result<()> {
+    let by = format!("`adaptsv train --slurm` ({})", config.name);
+    let job = crate::slurm::submit_run(config, &by)?;
+    println!("{}", job.job_id);
+    eprintln!("submitted job {} for run folder {}", job.job_id, job.dir.display());
+    eprintln!("batch script: {}", job.script.display());
+    eprintln!("follow it with `adaptsv runs` (scheduler state beside the run's), or in the app's Monitor");
+    Ok(())
 }
 
 /// Follows a run to its end: a progress bar on stderr, or (`json`) every event as a line on stdout; Ctrl-C

@@ -47,6 +47,79 @@ pub struct ExperimentConfig {
     /// instead of training a speaker model; adaptation, aggregation, head, loss and evaluation do not apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrain: Option<PretrainConfig>,
+    /// How the run (or a sweep over it) is submitted to a Slurm cluster (`adaptsv train --slurm`, the app's
+    /// "Run on: Slurm"); ignored when it trains on this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmConfig>,
+}
+
+/// Slurm settings: each one becomes an `#SBATCH` line of the batch script (`crate::slurm::script`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmConfig {
+    /// `--partition` (empty: the cluster's default).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub partition: String,
+    /// `--account` (empty: the user's default).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub account: String,
+    /// `--time`: the time limit in Slurm's forms (`90`, `4:00:00`, `1-12:00:00`); empty: the partition's.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub time: String,
+    /// `--cpus-per-task` (0: Slurm's default, one).
+    #[serde(default)]
+    pub cpus: usize,
+    /// `--mem`, e.g. `32G` (empty: the cluster's default).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mem: String,
+    /// `--gres`, e.g. `gpu:1` or `gpu:a100:1` (empty: none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gres: String,
+    /// A sweep's job array runs at most this many tasks at once (`--array=…%K`; 0: no limit).
+    #[serde(default)]
+    pub parallel: usize,
+    /// More `sbatch` options, one per entry, as on its command line (`--qos=high`, `--constraint=a100`); empty
+    /// entries are ignored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<String>,
+    /// Runs every scheduler command through this prefix, for an app that is not on a submit host (e.g.
+    /// `ssh login-node`; the run folders must then be on a filesystem both see, at the same path).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prefix: String,
+    /// Seconds before the time limit at which the job is told to stop (`--signal=B:USR1@N`): enough to finish
+    /// a step and write a checkpoint.
+    #[serde(default = "default_signal_seconds")]
+    pub signal_seconds: u64,
+    /// A job stopped by that warning requeues itself and resumes from its checkpoint, so a run longer than the
+    /// time limit completes over several jobs.
+    #[serde(default)]
+    pub requeue: bool,
+    /// The `adaptsv` program the nodes run (empty: this one, which must then be on a filesystem they see).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub program: String,
+}
+
+fn default_signal_seconds() -> u64 {
+    120
+}
+
+impl Default for SlurmConfig {
+    fn default() -> Self {
+        Self {
+            partition: String::new(),
+            account: String::new(),
+            time: String::new(),
+            cpus: 0,
+            mem: String::new(),
+            gres: String::new(),
+            parallel: 0,
+            extra: Vec::new(),
+            prefix: String::new(),
+            signal_seconds: default_signal_seconds(),
+            requeue: false,
+            program: String::new(),
+        }
+    }
 }
 
 /// Self-supervised pre-training as HuBERT's first iteration: targets are k-means clusters of MFCC frames (one

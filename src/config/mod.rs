@@ -13,7 +13,7 @@ mod validate;
 pub use describe::{describe, name_of};
 pub use experiment::*;
 pub use layers::LayerSelection;
-pub use validate::{ConfigProblem, PRESETS};
+pub use validate::{receptive_field, ConfigProblem, PRESETS, STANDARD_MIN_SAMPLES};
 
 use std::path::{Path, PathBuf};
 

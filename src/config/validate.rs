@@ -38,11 +38,28 @@ pub const PRESETS: &[(&str, usize)] = &[
     ("wavlm-mini", 6),
 ];
 
+/// The sample rate every backbone here takes (Hz).
+const SAMPLE_RATE: f64 = 16_000.0;
+
+/// Fewest samples that give the standard wav2vec 2.0 conv feature encoder (kernels 10,3,3,3,3,2,2, strides
+/// 5,2,2,2,2,2,2: every preset) one frame: 400, i.e. 25 ms.
+pub const STANDARD_MIN_SAMPLES: usize = 400;
+
+/// Fewest input samples that give a stack of 1-D convolutions (no padding) one output frame: its receptive field.
+pub fn receptive_field(kernels: &[usize], strides: &[usize]) -> usize {
+    // Walk back from one frame: a layer needs (out - 1) * stride + kernel inputs.
+    let mut need: usize = 1;
+    for (&k, &s) in kernels.iter().zip(strides).rev() {
+        need = (need - 1).saturating_mul(s).saturating_add(k);
+    }
+    need
+}
+
 #[derive(Default)]
-struct Problems(Vec<ConfigProblem>);
+pub(super) struct Problems(pub(super) Vec<ConfigProblem>);
 
 impl Problems {
-    fn add(&mut self, key: &str, value: impl fmt::Display, message: impl Into<String>) {
+    pub(super) fn add(&mut self, key: &str, value: impl fmt::Display, message: impl Into<String>) {
         self.0.push(ConfigProblem {
             key: key.into(),
             value: value.to_string(),
@@ -460,6 +477,109 @@ impl ExperimentConfig {
         }
         p.at_least("eval.cohort_top_n", e.cohort_top_n, 1);
         p.at_least("eval.layer_weights_every_steps", e.layer_weights_every_steps, 1);
+        if self.model.checkpoint.is_none() {
+            self.check_input_lengths(p, STANDARD_MIN_SAMPLES);
+        }
+        self.check_slurm(p);
+    }
+
+    /// The `[slurm]` table: values `sbatch` would refuse (or that would break the batch script) are refused here.
+    fn check_slurm(&self, p: &mut Problems) {
+        let Some(s) = &self.slurm else { return };
+        let one_word = |p: &mut Problems, key: &str, value: &str, example: &str| {
+            if value.chars().any(|c| c.is_whitespace() || c == '\'' || c == '"' || c.is_control()) {
+                p.add(key, format!("{value:?}"), format!("must be one word without quotes, e.g. {example}"));
+            }
+        };
+        one_word(p, "slurm.partition", &s.partition, "\"gpu\"");
+        one_word(p, "slurm.account", &s.account, "\"speech-lab\"");
+        one_word(p, "slurm.gres", &s.gres, "\"gpu:1\"");
+        if !s.time.is_empty() && crate::slurm::parse_time_limit(&s.time).is_none() {
+            p.add(
+                "slurm.time",
+                format!("{:?}", s.time),
+                "not a Slurm time limit: minutes, MM:SS, H:MM:SS, D-H, D-H:MM or D-H:MM:SS (e.g. \"4:00:00\")",
+            );
+        }
+        let mem_ok = {
+            let digits = s.mem.trim_end_matches(['K', 'M', 'G', 'T']);
+            s.mem.is_empty() || (!digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) && s.mem.len() - digits.len() <= 1)
+        };
+        if !mem_ok {
+            p.add("slurm.mem", format!("{:?}", s.mem), "a size such as \"32G\" or \"16000M\" (K, M, G or T)");
+        }
+        for (i, line) in s.extra.iter().enumerate() {
+            if !line.trim().is_empty() && (!line.trim_start().starts_with('-') || line.contains(['\n', '\r'])) {
+                p.add(
+                    &format!("slurm.extra[{i}]"),
+                    format!("{line:?}"),
+                    "one sbatch option as on its command line, e.g. \"--qos=high\"",
+                );
+            }
+        }
+        if s.prefix.contains(['\n', '\r']) {
+            p.add("slurm.prefix", format!("{:?}", s.prefix), "must be one line, e.g. \"ssh login-node\"");
+        }
+        if !(10..=65535).contains(&s.signal_seconds) {
+            p.add(
+                "slurm.signal_seconds",
+                s.signal_seconds,
+                "must be between 10 and 65535 seconds (Slurm's limit): enough to finish a step and write a checkpoint",
+            );
+        }
+        if s.program.contains(['\n', '\r', '\'']) {
+            p.add("slurm.program", format!("{:?}", s.program), "must be a path without quotes or line breaks");
+        }
+    }
+
+    /// Every length of audio the run feeds the backbone (the training crop, the evaluation chunk, the synthetic
+    /// corpus's utterances) must give its conv feature encoder at least one frame: `min_samples` at 16 kHz.
+    fn check_input_lengths(&self, p: &mut Problems, min_samples: usize) {
+        let mut lengths = vec![("optim.segment_seconds", self.optim.segment_seconds)];
+        if let Some(c) = self.eval.chunk_seconds {
+            lengths.push(("eval.chunk_seconds", c));
+        }
+        if self.data.source == DataSource::Synthetic {
+            lengths.push(("data.synthetic.seconds", self.data.synthetic.seconds));
+        }
+        let min_seconds = min_samples as f64 / SAMPLE_RATE;
+        for (key, seconds) in lengths {
+            // Non-positive values are reported by their own rule.
+            if seconds > 0.0 && (seconds * SAMPLE_RATE).floor() < min_samples as f64 {
+                p.add(
+                    key,
+                    seconds,
+                    format!(
+                        "shorter than the backbone's receptive field: its conv feature encoder needs at least \
+                         {min_seconds} s ({min_samples} samples at 16 kHz) for one frame"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// As `validate`'s length rules for a config whose backbone is a checkpoint folder: reads the conv kernels
+    /// and strides from its `config.json` (nothing is reported when it cannot be read; `check_paths` and loading
+    /// say why).
+    pub fn check_checkpoint_input_lengths(&self) -> Vec<ConfigProblem> {
+        let mut p = Problems::default();
+        if let Some(dir) = &self.model.checkpoint {
+            let conv = std::fs::read(dir.join("config.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| {
+                    let list = |k: &str| -> Option<Vec<usize>> {
+                        v.get(k)?.as_array()?.iter().map(|x| x.as_u64().map(|n| n as usize)).collect()
+                    };
+                    Some((list("conv_kernel")?, list("conv_stride")?))
+                });
+            if let Some((kernels, strides)) = conv {
+                if !kernels.is_empty() && kernels.len() == strides.len() {
+                    self.check_input_lengths(&mut p, receptive_field(&kernels, &strides));
+                }
+            }
+        }
+        p.0
     }
 
     /// Problems with the files this config names, as seen from this machine (missing folders, lists).
@@ -488,6 +608,7 @@ impl ExperimentConfig {
             need("data.augment.noise_dir", &self.data.augment.noise_dir, true);
             need("data.augment.rir_dir", &self.data.augment.rir_dir, true);
         }
+        p.0.extend(self.check_checkpoint_input_lengths());
         p.0
     }
 }

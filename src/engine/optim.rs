@@ -532,6 +532,11 @@ fn write_tensors(
     super::tensor_file::write_f32(path, &named, meta)
 }
 
+/// Reads an optimiser state file whole, to tell whether a resume could use it.
+pub(super) fn check_readable(path: &Path) -> Result<(), EngineError> {
+    read_tensors(path).map(|_| ())
+}
+
 fn read_tensors(path: &Path) -> Result<SavedTensors, EngineError> {
     let file = super::tensor_file::read_f32(path, FORMAT, "an adaptsv optimiser state")?;
     let kind = file.metadata.get("optimizer").cloned().unwrap_or_default();

@@ -24,7 +24,7 @@ use super::optim::{clip_scale, GroupedOptimizer, ParamGroup};
 use super::readback::{read_step, DeviceSums};
 use super::schedule::LrSchedule;
 use super::state_cache::StateCache;
-use super::train_state::{latest_complete, prune, StepFiles, TrainState};
+use super::train_state::{latest_complete, latest_readable, prune, StepFiles, TrainState};
 use super::EngineError;
 use crate::config::{AggregationKind, ExperimentConfig};
 use crate::data::{Corpus, Loader, LoaderConfig};
@@ -138,17 +138,20 @@ impl Engine {
 
     /// As [`Engine::launch`], with diagnosis switches.
     pub fn launch_with(config: ExperimentConfig, options: LaunchOptions) -> Result<RunHandle, EngineError> {
-        if let Err(problems) = config.validate() {
+        let mut problems = config.validate().err().unwrap_or_default();
+        problems.extend(config.check_checkpoint_input_lengths());
+        if !problems.is_empty() {
             let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
             return Err(EngineError::Config(text.join("; ")));
         }
         let device = check_device(&config.device)?;
         let writer = RunWriter::create(&config.output_dir, &config)?;
-        Ok(spawn(writer, config, device, None, options))
+        Ok(spawn(writer, config, device, None, Vec::new(), options))
     }
 
-    /// Continues the stopped, failed or crashed run in `dir` from its newest complete checkpoint (or from the
-    /// start if it has none), to the end its config sets.
+    /// Continues the stopped, failed or crashed run in `dir` from its newest readable checkpoint (or from the
+    /// start if it has none; checkpoints passed over are named in the run's log), to the end its config sets. A
+    /// folder prepared for a scheduler and never started (`queued`) starts here as a launched run does.
     pub fn resume(dir: &Path) -> Result<RunHandle, EngineError> {
         Self::resume_with(dir, LaunchOptions::default())
     }
@@ -164,12 +167,12 @@ impl Engine {
         }
         let device = check_device(&config.device)?;
         let writer = RunWriter::reopen(dir)?;
-        let checkpoints = writer.checkpoints_dir();
-        let from = match latest_complete(&checkpoints) {
-            Some((_, files)) => Some((TrainState::read(&files.state)?, files)),
-            None => None,
-        };
-        Ok(spawn(writer, config, device, Some(from), options))
+        if run.events.is_empty() {
+            // Prepared for a scheduler and never started: this is its launch.
+            return Ok(spawn(writer, config, device, None, Vec::new(), options));
+        }
+        let (from, passed_over) = latest_readable(&writer.checkpoints_dir());
+        Ok(spawn(writer, config, device, Some(from), passed_over, options))
     }
 }
 
@@ -188,6 +191,7 @@ fn spawn(
     config: ExperimentConfig,
     (choice, description): (DeviceChoice, String),
     resume: ResumeFrom,
+    notes: Vec<String>,
     options: LaunchOptions,
 ) -> RunHandle {
     let (event_tx, event_rx) = unbounded();
@@ -203,6 +207,9 @@ fn spawn(
             events: event_tx,
             commands: command_rx,
         };
+        for note in notes {
+            let _ = run.log(LogLevel::Warn, note);
+        }
         run_to_end(&mut run, &config, choice, &description, resume, &options)
     });
     let thread = match thread {

@@ -112,6 +112,29 @@ pub fn latest_complete(dir: &Path) -> Option<(u64, StepFiles)> {
         .find(|(_, f)| f.complete())
 }
 
+/// The newest complete checkpoint whose three files read (state, model and optimiser, each parsed whole), for a
+/// resume; with one line per newer checkpoint passed over and why (a file cut short or damaged on a shared
+/// filesystem, a disk that filled), for the run's log. `None`: no readable checkpoint (start from the beginning).
+pub fn latest_readable(dir: &Path) -> (Option<(TrainState, StepFiles)>, Vec<String>) {
+    let mut passed_over = Vec::new();
+    for step in checkpoint_steps(dir).into_iter().rev() {
+        let files = StepFiles::new(dir, step);
+        if !files.complete() {
+            continue;
+        }
+        let read = TrainState::read(&files.state).and_then(|state| {
+            super::checkpoint::Checkpoint::read(&files.model)?;
+            super::optim::check_readable(&files.optimizer)?;
+            Ok(state)
+        });
+        match read {
+            Ok(state) => return (Some((state, files)), passed_over),
+            Err(e) => passed_over.push(format!("the checkpoint of step {step} is unreadable ({e}); passed over")),
+        }
+    }
+    (None, passed_over)
+}
+
 /// Deletes step checkpoints other than the newest `keep` and `best`. Returns the steps deleted.
 pub fn prune(dir: &Path, keep: usize, best: Option<u64>) -> Result<Vec<u64>, EngineError> {
     let steps = checkpoint_steps(dir);
@@ -162,5 +185,20 @@ mod tests {
             30,
             "an incomplete set is passed over"
         );
+    }
+
+    #[test]
+    fn an_unreadable_newest_checkpoint_is_passed_over_with_a_reason() {
+        let tmp = tempfile::tempdir().unwrap();
+        for step in [10, 20] {
+            let f = StepFiles::new(tmp.path(), step);
+            for p in [&f.model, &f.optimizer, &f.state] {
+                std::fs::write(p, b"x").unwrap();
+            }
+        }
+        let (found, passed) = latest_readable(tmp.path());
+        assert!(found.is_none(), "no set of files here is a checkpoint");
+        assert_eq!(passed.len(), 2);
+        assert!(passed[0].contains("step 20") && passed[0].contains("step-00000020.state.json"), "{}", passed[0]);
     }
 }

@@ -23,6 +23,7 @@ pub fn status_colour(status: crate::runs::RunStatus) -> Color32 {
         Finished => OK,
         Stopped => WARN,
         Failed | Crashed => ERROR,
+        Queued => MUTED,
     }
 }
 

@@ -9,6 +9,7 @@
 //!   run.lock         held by the live process; free lock + no end event = crashed
 //!   checkpoints/     model/adapters checkpoints (written atomically)
 //!   scores/          score files `enroll test score label`
+//!   job.sbatch       (submitted to Slurm) the batch script, and `slurm.json` its job id: `crate::slurm`
 //! ```
 //! A run trained on a server and copied back opens exactly like a local one.
 
@@ -37,6 +38,8 @@ pub const LOG_FILE: &str = "log.txt";
 pub const LOCK_FILE: &str = "run.lock";
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
 pub const SCORES_DIR: &str = "scores";
+/// The Slurm job a run was submitted as (`crate::slurm::JobRecord`); with no event yet, the run is `queued`.
+pub const JOB_FILE: &str = "slurm.json";
 /// Embedding caches of a run (`<run>/embeddings/`; see `engine::embedder::ModelEmbedder::cache_file`).
 pub const EMBEDDINGS_DIR: &str = "embeddings";
 

@@ -289,7 +289,8 @@ impl StatusFacts {
 }
 
 /// A run with an end event has that status; otherwise it is running while its lock is held (or, for a run
-/// from another host, while its last event is recent) and crashed after.
+/// from another host, while its last event is recent) and crashed after; a folder submitted to a scheduler that
+/// has no event yet is queued.
 pub fn decide_status(dir: &Path, facts: &StatusFacts) -> RunStatus {
     // A held lock means a live process writes the run, even if its last event is the end of an earlier attempt
     // (a resumed run, before it has written `resumed`).
@@ -298,6 +299,9 @@ pub fn decide_status(dir: &Path, facts: &StatusFacts) -> RunStatus {
     }
     if let Some(end) = facts.end {
         return end.into();
+    }
+    if facts.last_utc.is_none() && dir.join(super::JOB_FILE).is_file() {
+        return RunStatus::Queued;
     }
     match &facts.host {
         Some(h) if *h != local_host() => {

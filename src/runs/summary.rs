@@ -17,6 +17,8 @@ pub enum RunStatus {
     Failed,
     /// Its process died without writing an end event.
     Crashed,
+    /// Submitted to a scheduler and not started yet: a folder with its config and job record, no event.
+    Queued,
 }
 
 impl From<EndStatus> for RunStatus {
@@ -37,6 +39,7 @@ impl fmt::Display for RunStatus {
             RunStatus::Stopped => "stopped",
             RunStatus::Failed => "failed",
             RunStatus::Crashed => "crashed",
+            RunStatus::Queued => "queued",
         };
         f.write_str(s)
     }

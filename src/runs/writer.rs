@@ -36,41 +36,13 @@ impl RunWriter {
             let path = path.to_path_buf();
             move |source| RunError::Io { path, source }
         };
-        fs::create_dir_all(root).map_err(io(root))?;
-        let stamp = Utc::now().compact();
-        // Only "already exists" moves on to the next name; any other error (read-only, full disk) is reported.
-        let mut found = None;
-        for n in 1..=1000 {
-            let id = if n == 1 {
-                format!("{stamp}-{}", config.name)
-            } else {
-                format!("{stamp}-{}-{n}", config.name)
-            };
-            let dir = root.join(&id);
-            match fs::create_dir(&dir) {
-                Ok(()) => {
-                    found = Some((id, dir));
-                    break;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(source) => return Err(RunError::Io { path: dir, source }),
-            }
-        }
-        let (id, dir) = found.ok_or_else(|| RunError::Io {
-            path: root.to_path_buf(),
-            source: std::io::Error::other("1000 run folders with this name and second already exist"),
-        })?;
-        for sub in [CHECKPOINTS_DIR, SCORES_DIR] {
-            fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
-        }
+        let (id, dir) = make_folder(root, config)?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = File::create(&lock_path).map_err(io(&lock_path))?;
         lock.try_lock().map_err(|e| RunError::Io {
             path: lock_path.clone(),
             source: std::io::Error::other(e.to_string()),
         })?;
-        let config_path = dir.join(CONFIG_FILE);
-        write_atomic(&config_path, config.to_toml_string().as_bytes()).map_err(io(&config_path))?;
         let open_append = |name: &str| {
             let p = dir.join(name);
             OpenOptions::new().create(true).append(true).open(&p).map_err(io(&p))
@@ -87,6 +59,57 @@ impl RunWriter {
         })
     }
 
+    /// Creates the folder of a run that will start elsewhere or later (a Slurm job): `root/<UTC timestamp>-<name>/`
+    /// with its subfolders, `config.toml` and an empty `metrics.jsonl`, no lock and no event;
+    /// [`RunWriter::reopen`] starts it.
+    pub fn prepare(root: &Path, config: &ExperimentConfig) -> Result<PathBuf, RunError> {
+        let (_, dir) = make_folder(root, config)?;
+        let metrics = dir.join(METRICS_FILE);
+        File::create(&metrics).map_err(|source| RunError::Io { path: metrics, source })?;
+        Ok(dir)
+    }
+}
+
+/// Makes a new run folder under `root` (a free name: the timestamp, then `-2`, `-3`… within one second) with
+/// its subfolders and `config.toml`. Returns its id and path.
+fn make_folder(root: &Path, config: &ExperimentConfig) -> Result<(String, PathBuf), RunError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RunError::Io { path, source }
+    };
+    fs::create_dir_all(root).map_err(io(root))?;
+    let stamp = Utc::now().compact();
+    // Only "already exists" moves on to the next name; any other error (read-only, full disk) is reported.
+    let mut found = None;
+    for n in 1..=1000 {
+        let id = if n == 1 {
+            format!("{stamp}-{}", config.name)
+        } else {
+            format!("{stamp}-{}-{n}", config.name)
+        };
+        let dir = root.join(&id);
+        match fs::create_dir(&dir) {
+            Ok(()) => {
+                found = Some((id, dir));
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(RunError::Io { path: dir, source }),
+        }
+    }
+    let (id, dir) = found.ok_or_else(|| RunError::Io {
+        path: root.to_path_buf(),
+        source: std::io::Error::other("1000 run folders with this name and second already exist"),
+    })?;
+    for sub in [CHECKPOINTS_DIR, SCORES_DIR] {
+        fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
+    }
+    let config_path = dir.join(CONFIG_FILE);
+    write_atomic(&config_path, config.to_toml_string().as_bytes()).map_err(io(&config_path))?;
+    Ok((id, dir))
+}
+
+impl RunWriter {
     /// Opens the existing run folder `dir` to continue it (resume after a stop or a crash): takes the lock (a run
     /// whose process still holds it is refused), keeps its events for the summary, and continues its clock. A
     /// last line cut off by a crash is ended first, so the next event starts on a line of its own.

@@ -16,5 +16,6 @@ mod model;
 mod pretrain;
 mod runs;
 mod scoring;
+mod slurm;
 mod sweep;
 mod train;

@@ -301,12 +301,7 @@ impl BackboneConfig {
 
     /// Fewest samples that give one output frame.
     pub fn min_samples(&self) -> usize {
-        // Walk back from one frame: a layer needs (out - 1) * stride + kernel inputs.
-        let mut need: usize = 1;
-        for (&k, &s) in self.conv_kernel.iter().zip(&self.conv_stride).rev() {
-            need = (need - 1).saturating_mul(s).saturating_add(k);
-        }
-        need
+        crate::config::receptive_field(&self.conv_kernel, &self.conv_stride)
     }
 }
 
