@@ -3,9 +3,10 @@
 //! the watcher's deltas) and starts queued runs whose device is free; nothing here touches a tensor or waits
 //! on the disk.
 
+use super::cluster::ClusterJobs;
 use super::commands::UiCommand;
 use super::compare::ComparePanel;
-use super::configure::ConfigurePanel;
+use super::configure::{ConfigurePanel, RunOn};
 use super::file_dialog::{DialogPurpose, PendingDialog, NO_DIALOG_HINT};
 use super::launcher::{Launched, Launcher, Request};
 use super::monitor::{MonitorPanel, XAxis};
@@ -92,6 +93,10 @@ pub struct AdaptsvApp {
     opened: Vec<PathBuf>,
     open_dialog: Option<PendingDialog>,
     notice: Option<String>,
+    /// Slurm: whether it is here, the states of submitted runs' jobs, cancelling.
+    pub cluster: ClusterJobs,
+    /// Runs were just submitted: ask for their job states now.
+    submitted: bool,
 }
 
 impl AdaptsvApp {
@@ -130,6 +135,8 @@ impl AdaptsvApp {
             opened: remembered.opened,
             open_dialog: None,
             notice: None,
+            cluster: ClusterJobs::spawn(),
+            submitted: false,
         }
     }
 
@@ -166,7 +173,25 @@ impl AdaptsvApp {
                     self.starting.remove(&device);
                     self.launch_error = Some(format!("cannot launch {name}: {error}"));
                 }
+                Launched::Submitted { name, job_id, dirs } => {
+                    self.launch_error = None;
+                    self.notice = Some(format!("{name}: submitted to Slurm as job {job_id} ({} run(s))", dirs.len()));
+                    for dir in &dirs {
+                        self.runs.get_mut_or_insert(dir);
+                        if let Some(root) = dir.parent() {
+                            self.watch_folder(root.to_path_buf());
+                        }
+                    }
+                    self.monitor.selected = dirs.first().cloned();
+                    self.watcher.refresh();
+                    self.submitted = true;
+                }
             }
+        }
+        let dirs = || self.runs.runs.iter().map(|r| r.dir.clone()).collect::<Vec<_>>();
+        if self.cluster.poll(dirs, std::mem::take(&mut self.submitted)) || self.cluster.any_active() {
+            // Keep the job states moving while something waits or runs on the cluster.
+            ctx.request_repaint_after(std::time::Duration::from_secs(1));
         }
         let mut changed = false;
         for live in &mut self.live {
@@ -378,22 +403,40 @@ impl AdaptsvApp {
                 }
             });
         });
+        self.configure.slurm_available = self.cluster.available();
         match self.tab {
             Tab::Configure => self.configure.ui(ui),
             Tab::Monitor => {
                 let live: Vec<&RunHandle> = self.live.iter().map(|l| &l.handle).collect();
-                self.monitor.ui(ui, &self.runs, &self.runs_root, &live, &mut self.queue);
+                self.monitor.ui(ui, &self.runs, &self.runs_root, &live, &mut self.queue, &self.cluster);
             }
             Tab::Compare => self.compare.ui(ui, &self.runs),
         }
         if let Some(config) = self.configure.take_launch() {
-            self.enqueue_launch(config);
-        }
-        if let Some(configs) = self.configure.take_sweep() {
-            self.compare.auto_tick.extend(configs.iter().map(|c| c.name.clone()));
-            for c in configs {
-                self.enqueue_launch(c);
+            match self.configure.run_on {
+                RunOn::ThisMachine => self.enqueue_launch(config),
+                RunOn::Slurm => {
+                    self.launcher.start(Request::Submit(config));
+                    self.tab = Tab::Monitor;
+                }
             }
+        }
+        if let Some((name, configs)) = self.configure.take_sweep() {
+            self.compare.auto_tick.extend(configs.iter().map(|c| c.name.clone()));
+            match self.configure.run_on {
+                RunOn::ThisMachine => {
+                    for c in configs {
+                        self.enqueue_launch(c);
+                    }
+                }
+                RunOn::Slurm => {
+                    self.launcher.start(Request::SubmitSweep { name, configs });
+                    self.tab = Tab::Monitor;
+                }
+            }
+        }
+        if let Some(dirs) = self.monitor.cancel_request.take() {
+            self.cluster.cancel(dirs);
         }
         if let Some(dir) = self.monitor.resume_request.take() {
             self.enqueue_resume(dir);

@@ -224,6 +224,7 @@ pub fn form_ui(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>
             changed |= backbone_section(&mut cols[0], c, cx, dialogs);
             changed |= data_section(&mut cols[0], c, cx, dialogs);
             changed |= optim_section(&mut cols[1], c, cx);
+            changed |= slurm_section(&mut cols[1], c, cx);
         });
         return changed;
     }
@@ -238,6 +239,7 @@ pub fn form_ui(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>
         changed |= head_section(ui, c, cx);
         changed |= optim_section(ui, c, cx);
         changed |= eval_section(ui, c, cx);
+        changed |= slurm_section(ui, c, cx);
     });
     let rest = cx.unshown();
     if !rest.is_empty() {
@@ -691,6 +693,47 @@ fn eval_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_
         ch |= row(ui, cx, "layer weights", "report the aggregation weights every N steps", "eval.layer_weights_every_steps", |ui| {
             drag_usize(ui, &mut e.layer_weights_every_steps, 1..=1_000_000, " steps")
         });
+        ch
+    })
+}
+
+/// The `[slurm]` table, when the config has one (choosing "on Slurm cluster" beside Launch adds it).
+fn slurm_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>) -> bool {
+    let Some(s) = c.slurm.as_mut() else { return false };
+    section(ui, "Cluster (Slurm)", |ui| {
+        let mut ch = false;
+        let text = |ui: &mut egui::Ui, label: &str, tip: &str, key: &str, v: &mut String, hint: &str| {
+            row(ui, cx, label, tip, key, |ui| {
+                ui.add(egui::TextEdit::singleline(v).hint_text(hint).desired_width(160.0))
+            })
+        };
+        ch |= text(ui, "partition", "sbatch --partition (empty: the cluster's default)", "slurm.partition", &mut s.partition, "default");
+        ch |= text(ui, "account", "sbatch --account (empty: yours by default)", "slurm.account", &mut s.account, "default");
+        ch |= text(ui, "time limit", "sbatch --time: minutes, H:MM:SS or D-H:MM:SS (empty: the partition's)", "slurm.time", &mut s.time, "e.g. 4:00:00");
+        ch |= row(ui, cx, "CPUs", "sbatch --cpus-per-task (0: Slurm's default)", "slurm.cpus", |ui| {
+            drag_usize(ui, &mut s.cpus, 0..=1024, " per task")
+        });
+        ch |= text(ui, "memory", "sbatch --mem, e.g. 32G (empty: the cluster's default)", "slurm.mem", &mut s.mem, "e.g. 32G");
+        ch |= text(ui, "GPUs", "sbatch --gres, e.g. gpu:1 (set device to cuda:0 or wgpu:0 to train on it)", "slurm.gres", &mut s.gres, "e.g. gpu:1");
+        ch |= row(ui, cx, "at once", "a sweep's job array runs at most this many runs at a time (--array=…%K; 0: no limit)", "slurm.parallel", |ui| {
+            drag_usize(ui, &mut s.parallel, 0..=10_000, " runs")
+        });
+        ch |= row(ui, cx, "warning", "Slurm tells the job this long before its time limit; it finishes its step, writes a checkpoint and ends stopped", "slurm.signal_seconds", |ui| {
+            ui.add(DragValue::new(&mut s.signal_seconds).range(10..=65535).suffix(" s before the limit"))
+        });
+        ch |= row(ui, cx, "requeue", "a job stopped by that warning requeues itself and resumes, so a run longer than the limit completes", "slurm.requeue", |ui| {
+            ui.checkbox(&mut s.requeue, "resume in a new job")
+        });
+        ch |= text(ui, "via", "run sbatch, scontrol and scancel through this prefix when the app is not on a submit host (the run folders must be on a shared filesystem)", "slurm.prefix", &mut s.prefix, "e.g. ssh login-node");
+        let mut extra = s.extra.join("\n");
+        let edited = row(ui, cx, "more options", "other sbatch options, one per line, e.g. --qos=high", "slurm.extra", |ui| {
+            ui.add(egui::TextEdit::multiline(&mut extra).desired_rows(1).desired_width(200.0).hint_text("--qos=high"))
+        });
+        if edited {
+            // Kept line for line while typing (an empty line is ignored by the batch script).
+            s.extra = extra.split('\n').map(str::to_string).collect();
+            ch = true;
+        }
         ch
     })
 }

@@ -80,8 +80,21 @@ pub struct ConfigurePanel {
     io: Jobs<IoAnswer>,
     /// A config the user asked to launch, taken by the app.
     launch: Option<ExperimentConfig>,
-    /// The configs of a "compare methods" sweep the user asked for, taken by the app.
-    sweep: Option<Vec<ExperimentConfig>>,
+    /// The name and configs of a "compare methods" sweep the user asked for, taken by the app.
+    sweep: Option<(String, Vec<ExperimentConfig>)>,
+    /// Where Launch and Compare methods send runs.
+    pub run_on: RunOn,
+    /// Whether Slurm's `sbatch` answers here (asked by the app on a worker; `None` while asking).
+    pub slurm_available: Option<bool>,
+}
+
+/// Where the app's Launch sends a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOn {
+    /// The run queue of this machine (one run per device at a time).
+    ThisMachine,
+    /// A Slurm cluster, with the config's `[slurm]` settings (`adaptsv train --slurm`).
+    Slurm,
 }
 
 /// The methods "Compare methods" queues: the variants of the paper comparison shipped in `experiments/`.
@@ -120,6 +133,8 @@ impl ConfigurePanel {
             io,
             launch: None,
             sweep: None,
+            run_on: RunOn::ThisMachine,
+            slurm_available: None,
         };
         panel.set_text(origin, text);
         panel
@@ -359,6 +374,7 @@ impl ConfigurePanel {
             {
                 self.request_compare_methods();
             }
+            self.run_on_ui(ui);
             ui.heading("Experiment");
             ui.weak(&self.origin);
             ui.separator();
@@ -401,6 +417,44 @@ impl ConfigurePanel {
         }
         if let Some((msg, ok)) = &self.notice {
             ui.colored_label(if *ok { theme::OK } else { theme::ERROR }, msg);
+        }
+    }
+
+    /// "on [this machine | Slurm cluster]": Slurm is offered when `sbatch` answers here or the config names a
+    /// command prefix that reaches a submit host. Choosing it gives the config a `[slurm]` table to fill in.
+    fn run_on_ui(&mut self, ui: &mut egui::Ui) {
+        let prefix_set = self.draft.as_ref().is_ok_and(|c| c.slurm.as_ref().is_some_and(|s| !s.prefix.is_empty()));
+        let offered = prefix_set || self.slurm_available == Some(true);
+        let before = self.run_on;
+        let label = ui.label("on");
+        egui::ComboBox::from_id_salt("run_on")
+            .selected_text(match self.run_on {
+                RunOn::ThisMachine => "this machine",
+                RunOn::Slurm => "Slurm cluster",
+            })
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut self.run_on, RunOn::ThisMachine, "this machine")
+                    .on_hover_text("the run queue here: one run per device at a time");
+                let why = match self.slurm_available {
+                    None => "looking for Slurm's sbatch…",
+                    Some(_) => "no sbatch here: install Slurm's client, or set slurm.prefix (e.g. \"ssh login-node\") in the TOML",
+                };
+                ui.add_enabled_ui(offered, |ui| {
+                    ui.selectable_value(&mut self.run_on, RunOn::Slurm, "Slurm cluster")
+                        .on_hover_text("submit with sbatch (the [slurm] settings below); Compare methods submits one job array")
+                        .on_disabled_hover_text(why);
+                });
+            })
+            .response
+            .labelled_by(label.id);
+        if self.run_on == RunOn::Slurm && before != RunOn::Slurm {
+            if let Ok(c) = &self.draft {
+                if c.slurm.is_none() {
+                    let mut c = c.clone();
+                    c.slurm = Some(crate::config::SlurmConfig::default());
+                    self.set_config(c);
+                }
+            }
         }
     }
 
@@ -449,8 +503,8 @@ impl ConfigurePanel {
         });
     }
 
-    /// The configs of the method comparison, if the user asked for it.
-    pub fn take_sweep(&mut self) -> Option<Vec<ExperimentConfig>> {
+    /// The sweep name and configs of the method comparison, if the user asked for it.
+    pub fn take_sweep(&mut self) -> Option<(String, Vec<ExperimentConfig>)> {
         self.sweep.take()
     }
 
@@ -461,7 +515,7 @@ impl ConfigurePanel {
             return;
         };
         match compare_methods(c) {
-            Ok(configs) => self.sweep = Some(configs),
+            Ok(configs) => self.sweep = Some((format!("{}-methods", c.name), configs)),
             Err(e) => self.notice = Some((format!("cannot compare methods on this config: {e:#}"), false)),
         }
     }

@@ -15,7 +15,8 @@
 //! | `run_view`      | a run's events and series, merged from the channel and the file        |
 //! | `run_watcher`   | background thread following run folders incrementally                  |
 //! | `run_queue`     | one run per device at a time; the others wait their turn               |
-//! | `launcher`      | background thread starting and resuming runs through the engine        |
+//! | `launcher`      | background thread starting and resuming runs through the engine, or submitting them to Slurm |
+//! | `cluster`       | Slurm seen from the app: is it here, each submitted run's job state, cancel |
 //! | `decimate`      | min/max per pixel column for long series                               |
 //! | `det_plot`      | DET curves on probit axes                                              |
 //! | `device_list`   | the devices the form offers (CPU, wgpu adapters, CUDA), probed on a worker |
@@ -25,6 +26,7 @@
 //! | `theme`         | spacing and colour tokens                                              |
 
 mod app;
+mod cluster;
 mod commands;
 mod compare;
 mod config_form;
@@ -45,7 +47,7 @@ mod run_watcher;
 mod theme;
 
 pub use app::{AdaptsvApp, AppOptions, Remembered, Tab, STORAGE_KEY};
-pub use configure::{find_examples, View};
+pub use configure::{find_examples, RunOn, View};
 pub use decimate::min_max_per_column;
 pub use monitor::{smooth, XAxis};
 pub use run_view::{RunSet, RunView, StepRow};

@@ -6,6 +6,7 @@
 //! Everything is drawn from the run's [`RunView`], so a run read from disk looks exactly like one watched live;
 //! long series are reduced per pixel column before drawing.
 
+use super::cluster::ClusterJobs;
 use super::commands::UiCommand;
 use super::decimate::min_max_per_column;
 use super::det_plot::DetSeries;
@@ -55,6 +56,8 @@ pub struct MonitorPanel {
     pub resume_request: Option<PathBuf>,
     /// A run command (pause, resume, stop) asked from a button, taken by the app.
     pub command: Option<UiCommand>,
+    /// Run folders whose Slurm jobs the user asked to cancel, taken by the app.
+    pub cancel_request: Option<Vec<PathBuf>>,
     /// Exponential-moving-average factor for the smoothed series (TensorBoard's "smoothing").
     pub smoothing: f64,
     pub x_axis: XAxis,
@@ -114,6 +117,7 @@ impl Default for MonitorPanel {
             filter: String::new(),
             resume_request: None,
             command: None,
+            cancel_request: None,
             smoothing: 0.9,
             x_axis: XAxis::Step,
             png: PngExport::default(),
@@ -176,7 +180,15 @@ pub fn series_plot(ui: &mut egui::Ui, id: &str, x_label: &str, y_label: &str, se
 }
 
 impl MonitorPanel {
-    pub fn ui(&mut self, ui: &mut egui::Ui, runs: &RunSet, runs_root: &Path, live: &[&RunHandle], queue: &mut RunQueue) {
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        runs: &RunSet,
+        runs_root: &Path,
+        live: &[&RunHandle],
+        queue: &mut RunQueue,
+        cluster: &ClusterJobs,
+    ) {
         self.png.poll(ui.ctx());
         // Nothing (or a run since removed) selected: show the newest run (folder names start with their UTC start).
         if self.selected.as_ref().is_none_or(|d| runs.get(d).is_none()) {
@@ -184,7 +196,7 @@ impl MonitorPanel {
         }
         egui::Panel::left("run_list")
             .default_size(theme::SIDE_PANEL_WIDTH)
-            .show(ui, |ui| self.list_ui(ui, runs, runs_root, queue));
+            .show(ui, |ui| self.list_ui(ui, runs, runs_root, queue, cluster));
         egui::CentralPanel::default().show(ui, |ui| {
             let Some(run) = self.selected.as_ref().and_then(|d| runs.get(d)) else {
                 ui.label("Select a run on the left.");
@@ -192,6 +204,7 @@ impl MonitorPanel {
             };
             let handle = live.iter().find(|h| h.dir == run.dir);
             self.header_ui(ui, run, handle.is_some());
+            self.job_ui(ui, run, cluster);
             if let Some((msg, ok)) = &self.png.notice {
                 ui.colored_label(if *ok { theme::OK } else { theme::ERROR }, msg);
             }
@@ -199,10 +212,11 @@ impl MonitorPanel {
         });
     }
 
-    fn list_ui(&mut self, ui: &mut egui::Ui, runs: &RunSet, runs_root: &Path, queue: &mut RunQueue) {
+    fn list_ui(&mut self, ui: &mut egui::Ui, runs: &RunSet, runs_root: &Path, queue: &mut RunQueue, cluster: &ClusterJobs) {
         ui.heading("Runs");
         ui.weak(runs_root.display().to_string());
         ui.add_space(theme::GAP);
+        self.cluster_ui(ui, runs, cluster);
         if !queue.entries.is_empty() {
             ui.strong("Queued");
             let mut remove = None;
@@ -248,6 +262,61 @@ impl MonitorPanel {
                     run.status.to_string()
                 };
                 ui.colored_label(theme::status_colour(run.status), format!("    {status} · {}", run.method()));
+                if let Some(job) = cluster.line(&run.dir) {
+                    ui.weak(format!("    {job}"));
+                }
+            }
+        });
+    }
+
+    /// The runs whose Slurm jobs are pending or running, with their states, each with a cancel button.
+    fn cluster_ui(&mut self, ui: &mut egui::Ui, runs: &RunSet, cluster: &ClusterJobs) {
+        let active: Vec<&RunView> = runs.runs.iter().filter(|r| cluster.active(&r.dir)).collect();
+        if let Some((msg, ok)) = &cluster.notice {
+            ui.colored_label(if *ok { theme::OK } else { theme::ERROR }, msg);
+        }
+        if active.is_empty() {
+            return;
+        }
+        ui.horizontal(|ui| {
+            ui.strong(format!("On the cluster ({})", active.len()));
+            if ui
+                .small_button("Cancel all")
+                .on_hover_text("scancel every job listed here: a running run stops after its step, with a checkpoint")
+                .clicked()
+            {
+                self.cancel_request = Some(active.iter().map(|r| r.dir.clone()).collect());
+            }
+        });
+        for run in &active {
+            ui.horizontal(|ui| {
+                let label = format!("cancel the Slurm job of {}", run.id);
+                let r = ui.small_button("x").on_hover_text(&label);
+                r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+                if r.clicked() {
+                    self.cancel_request = Some(vec![run.dir.clone()]);
+                }
+                if ui.selectable_label(self.selected.as_ref() == Some(&run.dir), run.name()).clicked() {
+                    self.selected = Some(run.dir.clone());
+                }
+                ui.weak(cluster.line(&run.dir).unwrap_or_default());
+            });
+        }
+        ui.separator();
+    }
+
+    /// The selected run's Slurm job, if it was submitted, with Cancel while it is pending or running.
+    fn job_ui(&mut self, ui: &mut egui::Ui, run: &RunView, cluster: &ClusterJobs) {
+        let Some(line) = cluster.line(&run.dir) else { return };
+        ui.horizontal(|ui| {
+            ui.label(format!("Slurm {line}"));
+            if cluster.active(&run.dir)
+                && ui
+                    .button("Cancel job")
+                    .on_hover_text("scancel: a running run stops after its step, with a checkpoint; resubmit to continue")
+                    .clicked()
+            {
+                self.cancel_request = Some(vec![run.dir.clone()]);
             }
         });
     }

@@ -329,3 +329,48 @@ fn a_bf16_backbone_is_accepted_only_where_nothing_inside_it_trains() {
     let err = parse_error_of(&format!("{MINIMAL}[optim]\nbackbone_dtype = \"f16\"\n"));
     assert!(err.contains("f16") && err.contains("bf16"), "names the value and the choices: {err}");
 }
+
+#[test]
+fn audio_shorter_than_the_receptive_field_is_refused_with_the_minimum() {
+    let says = "needs at least 0.025 s (400 samples at 16 kHz)";
+    assert_problem(&format!("{MINIMAL}[optim]\nsegment_seconds = 0.001\n"), "optim.segment_seconds = 0.001", says);
+    assert_problem(&format!("{MINIMAL}[eval]\nchunk_seconds = 0.02\n"), "eval.chunk_seconds", says);
+    assert_problem(&format!("{MINIMAL}[data.synthetic]\nseconds = 0.01\n"), "data.synthetic.seconds", says);
+    // Exactly the receptive field gives one frame: accepted.
+    ExperimentConfig::from_toml_str(&format!("{MINIMAL}[optim]\nsegment_seconds = 0.025\n"), "t").unwrap();
+}
+
+#[test]
+fn a_checkpoints_own_conv_stack_sets_the_minimum() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A conv stack of one layer, kernel 800: 0.05 s at least.
+    std::fs::write(tmp.path().join("config.json"), r#"{"conv_kernel": [800], "conv_stride": [400]}"#).unwrap();
+    let mut c = ExperimentConfig::from_toml_str(MINIMAL, "m").unwrap();
+    c.model.preset = None;
+    c.model.checkpoint = Some(tmp.path().to_path_buf());
+    c.optim.segment_seconds = 0.04;
+    let problems: Vec<String> = c.check_paths().iter().map(|p| p.to_string()).collect();
+    assert!(
+        problems.iter().any(|p| p.contains("optim.segment_seconds = 0.04") && p.contains("0.05 s (800 samples")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn slurm_settings_are_checked_key_by_key() {
+    let slurm = |body: &str| format!("{MINIMAL}[slurm]\n{body}\n");
+    assert_problem(&slurm("time = \"4h\""), "slurm.time", "not a Slurm time limit");
+    assert_problem(&slurm("mem = \"lots\""), "slurm.mem", "a size such as");
+    assert_problem(&slurm("partition = \"gpu a100\""), "slurm.partition", "one word");
+    assert_problem(&slurm("extra = [\"qos=high\"]"), "slurm.extra[0]", "one sbatch option");
+    assert_problem(&slurm("signal_seconds = 5"), "slurm.signal_seconds", "between 10 and 65535");
+    assert!(parse_error_of(&slurm("nodes = 2")).contains("unknown field `nodes`"));
+    let c = ExperimentConfig::from_toml_str(
+        &slurm("partition = \"gpu\"\ntime = \"1-12:00:00\"\ngres = \"gpu:1\"\nmem = \"32G\"\nextra = [\"--qos=high\"]\nrequeue = true"),
+        "t",
+    )
+    .unwrap();
+    let back = ExperimentConfig::from_toml_str(&c.to_toml_string(), "round-trip").unwrap();
+    assert_eq!(back, c);
+    assert_eq!(c.slurm.unwrap().signal_seconds, 120, "the default warning");
+}

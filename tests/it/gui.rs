@@ -4,7 +4,7 @@
 
 use super::train::tiny_config;
 use adaptsv::config::{LayerSelection, Method};
-use adaptsv::gui::{AdaptsvApp, AppOptions, Remembered, Tab};
+use adaptsv::gui::{AdaptsvApp, AppOptions, Remembered, RunOn, Tab};
 use adaptsv::runs::RunStatus;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
@@ -334,8 +334,8 @@ fn the_device_list_offers_the_probed_adapters() {
     let mut h = harness(dir.path(), config.to_toml_string(), Tab::Configure);
     wait_for(&mut h, 60, "the device probe", |app| app.configure.devices_probed());
     step(&mut h);
-    // The device drop-down is the form's first (Experiment section); open it.
-    h.get_all_by_role(eframe::egui::accesskit::Role::ComboBox).next().expect("a drop-down").click();
+    // The device drop-down of the form's Experiment section; open it.
+    h.get_by_role_and_label(eframe::egui::accesskit::Role::ComboBox, "device").click();
     step(&mut h);
     if !adaptsv::device::cuda_compiled() {
         assert!(h.query_by_label_contains("cuda:0 · CUDA — unavailable").is_some(), "CUDA is listed as unavailable");
@@ -343,4 +343,47 @@ fn the_device_list_offers_the_probed_adapters() {
     h.get_by_label_contains("wgpu:0 · ").click();
     step(&mut h);
     assert_eq!(h.state().app().configure.draft().unwrap().device, "wgpu:0");
+}
+
+/// Launch on the local Slurm cluster (`.ci/slurm/`; skipped with a line where none answers): the run is listed
+/// queued, then running, with its job and the scheduler's state, and Cancel job stops it with a checkpoint.
+#[test]
+fn a_run_launched_on_slurm_shows_its_job_and_cancel_stops_it() {
+    let up = std::process::Command::new("sinfo").args(["-h", "-o", "%T"]).output().is_ok_and(|o| o.status.success());
+    if !up {
+        eprintln!("skipped a_run_launched_on_slurm_shows_its_job_and_cancel_stops_it: no Slurm cluster answers `sinfo` here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tiny_config(dir.path());
+    config.optim.epochs = 100_000;
+    config.slurm = Some(adaptsv::config::SlurmConfig {
+        cpus: 1,
+        mem: "1G".into(),
+        // The test binary is not adaptsv: name the program the node runs.
+        program: env!("CARGO_BIN_EXE_adaptsv").into(),
+        ..Default::default()
+    });
+    let mut h = harness(dir.path(), config.to_toml_string(), Tab::Configure);
+    wait_for(&mut h, 30, "sbatch to be found", |a| a.cluster.available() == Some(true));
+    h.get_by_role_and_label(eframe::egui::accesskit::Role::ComboBox, "on").click();
+    step(&mut h);
+    h.get_by_label("Slurm cluster").click();
+    step(&mut h);
+    assert_eq!(h.state().app().configure.run_on, RunOn::Slurm);
+    wait_for(&mut h, 60, "the config check", |a| a.configure.valid_config().is_some());
+    h.get_by_label("Launch").click();
+    wait_for(&mut h, 60, "the job to run", |a| {
+        a.cluster.states.values().any(|(_, s)| s.as_ref().is_some_and(|s| s.state == "RUNNING"))
+    });
+    step(&mut h);
+    let run_dir = h.state().app().cluster.states.keys().next().unwrap().clone();
+    assert_eq!(h.state().app().monitor.selected.as_ref(), Some(&run_dir), "the submitted run is shown");
+    assert!(h.query_all_by_label_contains("running on").next().is_some(), "the scheduler's state is shown");
+    assert!(h.query_by_label_contains("On the cluster (1)").is_some());
+    wait_for(&mut h, 120, "a few steps", |a| a.runs.get(&run_dir).is_some_and(|r| r.steps.len() >= 5));
+    h.get_by_label("Cancel job").click();
+    wait_for(&mut h, 90, "the cancelled run to stop", |a| {
+        a.runs.get(&run_dir).is_some_and(|r| r.status == RunStatus::Stopped) && !a.cluster.active(&run_dir)
+    });
 }

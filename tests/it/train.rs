@@ -603,3 +603,48 @@ fn broken_training_files_are_skipped_and_reported_and_a_run_scores_another_corpu
         TrialList::read(&other.join("trials.txt")).unwrap().trials.len()
     );
 }
+
+/// What Slurm sends at a time limit or on preemption: SIGTERM ends `adaptsv train` cleanly (the step finished, its
+/// checkpoint written, the run `stopped`, exit status 75), and `train --resume` finishes the run.
+#[test]
+fn sigterm_stops_a_run_with_the_checkpoint_of_its_step_and_resume_finishes_it() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = tiny_config(&tmp.path().join("runs"));
+    config.optim.epochs = 50;
+    let path = tmp.path().join("run.toml");
+    std::fs::write(&path, config.to_toml_string()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_adaptsv"))
+        .args(["train", "--json", "--config", path.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let rec: adaptsv::runs::EventRecord = serde_json::from_str(&line.unwrap()).unwrap();
+        if let RunEvent::Step { step: 10, .. } = rec.event {
+            let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+            assert!(kill.success());
+            break;
+        }
+    }
+    lines.for_each(drop);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(75), "a stopped run's exit status");
+    let dir = std::fs::read_dir(tmp.path().join("runs")).unwrap().next().unwrap().unwrap().path();
+    let run = load_dir(&dir);
+    assert_eq!(run.status, RunStatus::Stopped);
+    let at = run.summary.steps;
+    assert!((10..300).contains(&at), "stopped soon after the signal, at step {at}");
+    assert!(dir.join(format!("checkpoints/step-{at:08}.state.json")).is_file(), "the checkpoint of step {at}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_adaptsv"))
+        .args(["train", "--resume", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = load_dir(&dir);
+    assert_eq!(run.status, RunStatus::Finished);
+    assert!(run.events.iter().any(|r| matches!(r.event, RunEvent::Resumed { step, .. } if step == at)));
+}
