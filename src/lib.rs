@@ -13,6 +13,7 @@
 //! | `model`  | adapters, layer aggregation, speaker heads, margin losses, parameter accounting  |
 //! | `runs`   | the run folder: event schema, writer, store (list/load/delete), status detection |
 //! | `sweep`  | a base config and what to vary → the configs of its runs; resumable sweep state  |
+//! | `slurm`  | runs and sweeps submitted to Slurm: batch script, sbatch / scontrol / scancel, job states |
 //! | `gui`    | the eframe app: Configure / Monitor / Compare                                    |
 //! | `cli`    | the clap command line, one subcommand per GUI action                             |
 //!

@@ -21,6 +21,8 @@ pub struct ClusterJobs {
     /// Each submitted run folder's job and its state (absent: Slurm no longer knows the job).
     pub states: BTreeMap<PathBuf, (JobRecord, Option<JobState>)>,
     asked: Option<Instant>,
+    /// The run folders last asked about: a new folder (a run just found or submitted) is asked about at once.
+    asked_dirs: Vec<PathBuf>,
     in_flight: bool,
     /// The outcome of the last cancel, for the Monitor.
     pub notice: Option<(String, bool)>,
@@ -39,6 +41,7 @@ impl ClusterJobs {
             available: None,
             states: BTreeMap::new(),
             asked: None,
+            asked_dirs: Vec::new(),
             in_flight: false,
             notice: None,
         }
@@ -54,9 +57,10 @@ impl ClusterJobs {
         self.states.values().any(|(_, s)| s.as_ref().is_some_and(JobState::is_active))
     }
 
-    /// Folds in the worker's answers, and asks for the states of `dirs` when due (or at once with `now`).
-    /// True when something changed.
-    pub fn poll(&mut self, dirs: impl FnOnce() -> Vec<PathBuf>, now: bool) -> bool {
+    /// Folds in the worker's answers, and asks for the states of `dirs` (the run folders shown) when due: at once
+    /// with `now` or when the folders changed, else every few seconds while a job waits or runs. True when
+    /// something changed.
+    pub fn poll(&mut self, dirs: Vec<PathBuf>, now: bool) -> bool {
         let mut changed = false;
         while let Some(answer) = self.worker.poll() {
             changed = true;
@@ -77,11 +81,11 @@ impl ClusterJobs {
             }
         }
         let every = if self.any_active() { ACTIVE_EVERY } else { IDLE_EVERY };
-        let due = now || self.asked.is_none_or(|t| t.elapsed() >= every);
+        let due = now || dirs != self.asked_dirs || self.asked.is_none_or(|t| t.elapsed() >= every);
         if due && !self.in_flight {
-            let dirs = dirs();
             self.in_flight = true;
             self.asked = Some(Instant::now());
+            self.asked_dirs = dirs.clone();
             self.worker.submit(move || Answer::States(crate::slurm::job_states(&dirs)));
         }
         changed
