@@ -373,7 +373,8 @@ fn a_run_launched_on_slurm_shows_its_job_and_cancel_stops_it() {
     assert_eq!(h.state().app().configure.run_on, RunOn::Slurm);
     wait_for(&mut h, 60, "the config check", |a| a.configure.valid_config().is_some());
     h.get_by_label("Launch").click();
-    wait_for(&mut h, 60, "the job to run", |a| {
+    // Other tests' jobs may hold the node's CPUs for a while.
+    wait_for(&mut h, 300, "the job to run", |a| {
         a.cluster.states.values().any(|(_, s)| s.as_ref().is_some_and(|s| s.state == "RUNNING"))
     });
     step(&mut h);
