@@ -27,8 +27,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub json: bool,
     /// Submit the run to a Slurm cluster (the config's `[slurm]` table) instead of training here: the run
-    /// folder is made now (queued), the batch script written into it; prints the job id.
-    #[arg(long, conflicts_with_all = ["resume", "json"])]
+    /// folder is made now (queued), the batch script written into it; prints the job id. With --resume: submit
+    /// that run again, to continue from its newest checkpoint.
+    #[arg(long, conflicts_with_all = ["json", "skip_finished"])]
     pub slurm: bool,
     /// With --resume: a run that has finished is reported and left as it is (exit 0), as the Slurm batch
     /// scripts ask, so a resubmitted job does no harm.
@@ -57,6 +58,13 @@ pub fn run_pretrain(args: &TrainArgs) -> anyhow::Result<()> {
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     super::interrupt::install();
     let handle = match &args.resume {
+        Some(dir) if args.slurm => {
+            let by = format!("`adaptsv train --resume {} --slurm`", dir.display());
+            let job = crate::slurm::resubmit_run(dir, &by)?;
+            println!("{}", job.job_id);
+            eprintln!("submitted job {} to continue {}", job.job_id, job.dir.display());
+            return Ok(());
+        }
         Some(dir) => {
             if args.skip_finished && crate::runs::load_dir(dir).status == crate::runs::RunStatus::Finished {
                 eprintln!("{} has finished: nothing to do", dir.display());

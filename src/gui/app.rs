@@ -438,6 +438,9 @@ impl AdaptsvApp {
         if let Some(dirs) = self.monitor.cancel_request.take() {
             self.cluster.cancel(dirs);
         }
+        if let Some(dir) = self.monitor.resubmit_request.take() {
+            self.launcher.start(Request::Resubmit(dir));
+        }
         if let Some(dir) = self.monitor.resume_request.take() {
             self.enqueue_resume(dir);
         }

@@ -17,6 +17,8 @@ pub enum Request {
     Resume(PathBuf),
     /// Submit one run to Slurm.
     Submit(ExperimentConfig),
+    /// Submit a run folder to Slurm again, to continue it there.
+    Resubmit(PathBuf),
     /// Submit runs to Slurm as one job array, kept as a sweep named `name` (state in `experiments/sweeps/<name>`).
     SubmitSweep { name: String, configs: Vec<ExperimentConfig> },
 }
@@ -51,6 +53,11 @@ impl Launcher {
                         }
                         Request::Submit(config) => {
                             let _ = tx.send(submit(config));
+                            wake();
+                            continue;
+                        }
+                        Request::Resubmit(dir) => {
+                            let _ = tx.send(resubmit(dir));
                             wake();
                             continue;
                         }
@@ -92,6 +99,22 @@ fn submit(config: ExperimentConfig) -> Launched {
         },
         Err(e) => Launched::Failed {
             name: config.name,
+            device: String::new(),
+            error: format!("{e:#}"),
+        },
+    }
+}
+
+fn resubmit(dir: PathBuf) -> Launched {
+    let name = dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    match crate::slurm::resubmit_run(&dir, "the app's Resubmit to Slurm") {
+        Ok(job) => Launched::Submitted {
+            name,
+            job_id: job.job_id,
+            dirs: vec![job.dir],
+        },
+        Err(e) => Launched::Failed {
+            name,
             device: String::new(),
             error: format!("{e:#}"),
         },

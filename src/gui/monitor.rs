@@ -58,6 +58,8 @@ pub struct MonitorPanel {
     pub command: Option<UiCommand>,
     /// Run folders whose Slurm jobs the user asked to cancel, taken by the app.
     pub cancel_request: Option<Vec<PathBuf>>,
+    /// A run submitted to Slurm before that the user asked to submit again (to continue it there), taken by the app.
+    pub resubmit_request: Option<PathBuf>,
     /// Exponential-moving-average factor for the smoothed series (TensorBoard's "smoothing").
     pub smoothing: f64,
     pub x_axis: XAxis,
@@ -118,6 +120,7 @@ impl Default for MonitorPanel {
             resume_request: None,
             command: None,
             cancel_request: None,
+            resubmit_request: None,
             smoothing: 0.9,
             x_axis: XAxis::Step,
             png: PngExport::default(),
@@ -310,13 +313,21 @@ impl MonitorPanel {
         let Some(line) = cluster.line(&run.dir) else { return };
         ui.horizontal(|ui| {
             ui.label(format!("Slurm {line}"));
-            if cluster.active(&run.dir)
-                && ui
+            if cluster.active(&run.dir) {
+                if ui
                     .button("Cancel job")
                     .on_hover_text("scancel: a running run stops after its step, with a checkpoint; resubmit to continue")
                     .clicked()
+                {
+                    self.cancel_request = Some(vec![run.dir.clone()]);
+                }
+            } else if matches!(run.status, RunStatus::Stopped | RunStatus::Crashed | RunStatus::Failed | RunStatus::Queued)
+                && ui
+                    .button("Resubmit to Slurm")
+                    .on_hover_text("submit it again (adaptsv train --resume DIR --slurm): the job continues from its newest checkpoint")
+                    .clicked()
             {
-                self.cancel_request = Some(vec![run.dir.clone()]);
+                self.resubmit_request = Some(run.dir.clone());
             }
         });
     }

@@ -26,5 +26,5 @@ pub mod time;
 
 pub use jobs::{JobRecord, JobState};
 pub use scheduler::{Scheduler, SchedulerError};
-pub use submit::{cancel, job_states, submit_run, submit_sweep, RunSubmission, SweepSubmission};
+pub use submit::{cancel, job_states, resubmit_run, submit_run, submit_sweep, RunSubmission, SweepSubmission};
 pub use time::parse_time_limit;

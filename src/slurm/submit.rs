@@ -89,16 +89,55 @@ pub fn submit_run(config: &ExperimentConfig, submitted_by: &str) -> anyhow::Resu
             return Err(e);
         }
     };
+    record_job(&dir, &job_id, None, &script, &settings)?;
+    Ok(RunSubmission { dir, job_id, script })
+}
+
+/// Submits an existing run folder again as one job (a run stopped by a time limit without `requeue`, cancelled,
+/// crashed, or run here before), with the `[slurm]` settings of its `config.toml`: the job resumes it from its
+/// newest checkpoint. Refused for a finished or running run and for one whose job is still pending or running.
+pub fn resubmit_run(dir: &Path, submitted_by: &str) -> anyhow::Result<RunSubmission> {
+    let dir = absolute(dir)?;
+    let run = load_dir(&dir);
+    let Some(config) = run.config.clone() else {
+        bail!("{}: its config.toml is unreadable", dir.display());
+    };
+    match run.status {
+        RunStatus::Finished => bail!("{} has finished: launch a new run to train more", dir.display()),
+        RunStatus::Running => bail!("{} is running", dir.display()),
+        _ => {}
+    }
+    if let Some((record, Some(state))) = job_states(std::slice::from_ref(&dir)).remove(&dir) {
+        if state.is_active() {
+            bail!("{}: its job {} is {}", dir.display(), record.slurm_id(), state.describe());
+        }
+    }
+    let settings = config.slurm.clone().unwrap_or_default();
+    let script = dir.join(RUN_SCRIPT);
+    let job = BatchJob {
+        name: format!("adaptsv-{}", config.name),
+        runs: vec![dir.clone()],
+        workdir: absolute(Path::new("."))?,
+        output: dir.join("slurm-%j.out"),
+        program: program(&settings)?,
+        submitted_by: submitted_by.to_string(),
+    };
+    write_script(&script, &render(&settings, &job))?;
+    let job_id = Scheduler::new(&settings.prefix).submit(&script)?;
+    record_job(&dir, &job_id, None, &script, &settings)?;
+    Ok(RunSubmission { dir, job_id, script })
+}
+
+fn record_job(dir: &Path, job_id: &str, task: Option<u32>, script: &Path, settings: &SlurmConfig) -> anyhow::Result<()> {
     JobRecord {
-        job_id: job_id.clone(),
-        task: None,
-        script: script.clone(),
+        job_id: job_id.to_string(),
+        task,
+        script: script.to_path_buf(),
         submitted_utc: Utc::now().rfc3339(),
         prefix: settings.prefix.clone(),
     }
-    .write(&dir)
-    .with_context(|| format!("job {job_id} is submitted, but its record in {} could not be written", dir.display()))?;
-    Ok(RunSubmission { dir, job_id, script })
+    .write(dir)
+    .with_context(|| format!("job {job_id} is submitted, but its record in {} could not be written", dir.display()))
 }
 
 /// Submits the unfinished runs of a sweep as one job array: runs without a folder get one (queued), stopped
@@ -165,17 +204,8 @@ pub fn submit_sweep(
     };
     write_script(&script, &render(settings, &job))?;
     let job_id = Scheduler::new(&settings.prefix).submit(&script)?;
-    let utc = Utc::now().rfc3339();
     for (i, (_, dir)) in out.tasks.iter().enumerate() {
-        JobRecord {
-            job_id: job_id.clone(),
-            task: array.then_some(i as u32),
-            script: script.clone(),
-            submitted_utc: utc.clone(),
-            prefix: settings.prefix.clone(),
-        }
-        .write(dir)
-        .with_context(|| format!("job {job_id} is submitted, but its record in {} could not be written", dir.display()))?;
+        record_job(dir, &job_id, array.then_some(i as u32), &script, settings)?;
     }
     out.job_id = Some(job_id);
     out.script = Some(script);

@@ -3,7 +3,8 @@
 //!
 //! - a sweep of three tiny runs is one job array; one task is cancelled mid-way (its run stops cleanly with a
 //!   checkpoint), the sweep is submitted again and only that run is, resuming from its checkpoint;
-//! - a job warned of its time limit ends `stopped` with the checkpoint of its last step, never `crashed`;
+//! - a job warned of its time limit ends `stopped` with the checkpoint of its last step, never `crashed`, and
+//!   `train --resume DIR --slurm` submits it again to continue from there;
 //! - with `slurm.requeue`, a job warned of its time limit requeues itself and its run finishes in the next job.
 
 use super::train::tiny_config;
@@ -173,9 +174,9 @@ fn a_job_at_its_time_limit_ends_stopped_with_its_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let mut config = slurm_config(&tmp.path().join("runs"), 100_000);
     // One minute; the warning 30 s before it (Slurm may send it up to a minute early), SIGTERM at the limit.
-    let slurm = config.slurm.as_mut().unwrap();
-    slurm.time = "1".into();
-    slurm.signal_seconds = 30;
+    let settings = config.slurm.as_mut().unwrap();
+    settings.time = "1".into();
+    settings.signal_seconds = 30;
     let dir = submit_run(tmp.path(), &config);
     let record = JobRecord::read(&dir).unwrap();
     wait_until("the job to reach its time limit", Duration::from_secs(420), || !job_active(&record));
@@ -187,6 +188,19 @@ fn a_job_at_its_time_limit_ends_stopped_with_its_checkpoint() {
     }
     let log = std::fs::read_to_string(dir.join(format!("slurm-{}.out", record.job_id))).unwrap();
     assert!(log.contains("adaptsv ended with status 75"), "{log}");
+
+    // Submitted again (`train --resume DIR --slurm`): a new job continues it from that checkpoint.
+    let (ok, stdout, stderr) = adaptsv(&["train", "--resume", dir.to_str().unwrap(), "--slurm"], tmp.path());
+    assert!(ok, "{stderr}");
+    let again = JobRecord::read(&dir).unwrap();
+    assert_eq!(again.job_id, stdout.trim());
+    assert_ne!(again.job_id, record.job_id);
+    wait_until("the resubmitted job to resume the run", Duration::from_secs(300), || {
+        load_dir(&dir).events.iter().any(|r| matches!(r.event, RunEvent::Resumed { step, .. } if step == steps))
+    });
+    slurm(&["scancel", &again.job_id]);
+    wait_until("the second job to end", Duration::from_secs(60), || !job_active(&again));
+    assert_eq!(load_dir(&dir).status, RunStatus::Stopped);
 }
 
 #[test]
