@@ -8,14 +8,13 @@
 //! and a wrapper may forward). One handler per process, installed on first use.
 
 use crate::engine::RunHandle;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 type Stopper = Box<dyn Fn() + Send>;
 
 static CURRENT: Mutex<Option<Stopper>> = Mutex::new(None);
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// When the first stop request came (none yet: `None`).
 static FIRST: Mutex<Option<Instant>> = Mutex::new(None);
 static INSTALL: Once = Once::new();
 
@@ -63,8 +62,7 @@ fn on_request() {
         Some(false) => return,
         None => {}
     }
-    INTERRUPTED.store(true, Ordering::SeqCst);
-    eprintln!("\nstopping after the current step and writing a checkpoint (Ctrl-C again to kill)…");
+    eprintln!("\nstopping after the current step and writing a checkpoint (Ctrl-C again, 3 s or more later, to kill)…");
     if let Ok(current) = CURRENT.lock() {
         if let Some(stop) = current.as_ref() {
             stop();
@@ -74,5 +72,5 @@ fn on_request() {
 
 /// Whether a stop was requested.
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    FIRST.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_some()
 }

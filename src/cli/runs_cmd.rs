@@ -15,9 +15,11 @@ pub struct RunsArgs {
 
 pub fn run(args: &RunsArgs) -> anyhow::Result<()> {
     let runs = RunStore::new(&args.root).list()?;
+    // The scheduler is asked once for every submitted run (one query per job), not once per run.
+    let jobs = crate::slurm::job_states(&runs.iter().map(|r| r.dir.clone()).collect::<Vec<_>>());
     if args.json {
         for run in &runs {
-            println!("{}", serde_json::to_string(&json_of(run))?);
+            println!("{}", serde_json::to_string(&json_of(run, jobs.get(&run.dir)))?);
         }
         return Ok(());
     }
@@ -25,12 +27,14 @@ pub fn run(args: &RunsArgs) -> anyhow::Result<()> {
         println!("no runs under {}", args.root.display());
         return Ok(());
     }
-    println!("{}", table(&runs));
+    println!("{}", table(&runs, &jobs));
     Ok(())
 }
 
-fn json_of(run: &LoadedRun) -> serde_json::Value {
-    let job = crate::slurm::job_states(std::slice::from_ref(&run.dir)).remove(&run.dir);
+/// Each submitted run folder's job and its state (`crate::slurm::job_states`).
+type Jobs = std::collections::BTreeMap<std::path::PathBuf, (crate::slurm::JobRecord, Option<crate::slurm::JobState>)>;
+
+fn json_of(run: &LoadedRun, job: Option<&(crate::slurm::JobRecord, Option<crate::slurm::JobState>)>) -> serde_json::Value {
     serde_json::json!({
         "slurm": job.map(|(record, state)| serde_json::json!({
             "job": record.slurm_id(),
@@ -48,9 +52,7 @@ fn json_of(run: &LoadedRun) -> serde_json::Value {
 
 /// A fixed-width table: one row per run, figures with their units; runs submitted to Slurm get their job and
 /// its state as the scheduler reports it.
-pub fn table(runs: &[LoadedRun]) -> String {
-    let dirs: Vec<std::path::PathBuf> = runs.iter().map(|r| r.dir.clone()).collect();
-    let jobs = crate::slurm::job_states(&dirs);
+pub fn table(runs: &[LoadedRun], jobs: &Jobs) -> String {
     let mut rows = vec![[
         "RUN".to_string(),
         "STATUS".into(),

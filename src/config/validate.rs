@@ -558,6 +558,15 @@ impl ExperimentConfig {
         }
     }
 
+    /// What stands between this config and a launch: [`ExperimentConfig::validate`]'s problems and, for a
+    /// checkpoint backbone, its conv stack's minimum audio lengths (read from its `config.json`). The engine and
+    /// the Slurm submission both ask this.
+    pub fn launch_problems(&self) -> Vec<ConfigProblem> {
+        let mut problems = self.validate().err().unwrap_or_default();
+        problems.extend(self.check_checkpoint_input_lengths());
+        problems
+    }
+
     /// As `validate`'s length rules for a config whose backbone is a checkpoint folder: reads the conv kernels
     /// and strides from its `config.json` (nothing is reported when it cannot be read; `check_paths` and loading
     /// say why).

@@ -138,8 +138,7 @@ impl Engine {
 
     /// As [`Engine::launch`], with diagnosis switches.
     pub fn launch_with(config: ExperimentConfig, options: LaunchOptions) -> Result<RunHandle, EngineError> {
-        let mut problems = config.validate().err().unwrap_or_default();
-        problems.extend(config.check_checkpoint_input_lengths());
+        let problems = config.launch_problems();
         if !problems.is_empty() {
             let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
             return Err(EngineError::Config(text.join("; ")));

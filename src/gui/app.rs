@@ -188,7 +188,7 @@ impl AdaptsvApp {
                 }
             }
         }
-        let dirs: Vec<PathBuf> = self.runs.runs.iter().map(|r| r.dir.clone()).collect();
+        let dirs = self.runs.runs.iter().map(|r| &r.dir);
         if self.cluster.poll(dirs, std::mem::take(&mut self.submitted)) || self.cluster.any_active() {
             // Keep the job states moving while something waits or runs on the cluster.
             ctx.request_repaint_after(std::time::Duration::from_secs(1));

@@ -60,7 +60,7 @@ impl ClusterJobs {
     /// Folds in the worker's answers, and asks for the states of `dirs` (the run folders shown) when due: at once
     /// with `now` or when the folders changed, else every few seconds while a job waits or runs. True when
     /// something changed.
-    pub fn poll(&mut self, dirs: Vec<PathBuf>, now: bool) -> bool {
+    pub fn poll<'a>(&mut self, dirs: impl Iterator<Item = &'a PathBuf> + Clone, now: bool) -> bool {
         let mut changed = false;
         while let Some(answer) = self.worker.poll() {
             changed = true;
@@ -81,11 +81,13 @@ impl ClusterJobs {
             }
         }
         let every = if self.any_active() { ACTIVE_EVERY } else { IDLE_EVERY };
-        let due = now || dirs != self.asked_dirs || self.asked.is_none_or(|t| t.elapsed() >= every);
+        // Compared without copying: this runs every frame.
+        let due = now || !self.asked_dirs.iter().eq(dirs.clone()) || self.asked.is_none_or(|t| t.elapsed() >= every);
         if due && !self.in_flight {
             self.in_flight = true;
             self.asked = Some(Instant::now());
-            self.asked_dirs = dirs.clone();
+            self.asked_dirs = dirs.cloned().collect();
+            let dirs = self.asked_dirs.clone();
             self.worker.submit(move || Answer::States(crate::slurm::job_states(&dirs)));
         }
         changed

@@ -51,8 +51,7 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
 
 /// Every problem of a config that would go to a node, so nothing is submitted that would fail there at once.
 fn check(config: &ExperimentConfig, what: &str) -> anyhow::Result<()> {
-    let mut problems = config.validate().err().unwrap_or_default();
-    problems.extend(config.check_checkpoint_input_lengths());
+    let problems = config.launch_problems();
     if !problems.is_empty() {
         let text: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
         bail!("{what}: {} problem(s):\n{}", problems.len(), text.join("\n"));
@@ -67,29 +66,12 @@ fn write_script(path: &Path, text: &str) -> anyhow::Result<()> {
 /// Submits one run as one job; `submitted_by` names the command or button for the script's header.
 pub fn submit_run(config: &ExperimentConfig, submitted_by: &str) -> anyhow::Result<RunSubmission> {
     check(config, &format!("config {:?}", config.name))?;
-    let settings = config.slurm.clone().unwrap_or_default();
-    let program = program(&settings)?;
     let dir = absolute(&RunWriter::prepare(&config.output_dir, config)?)?;
-    let script = dir.join(RUN_SCRIPT);
-    let job = BatchJob {
-        name: format!("adaptsv-{}", config.name),
-        runs: vec![dir.clone()],
-        workdir: absolute(Path::new("."))?,
-        output: dir.join("slurm-%j.out"),
-        program,
-        submitted_by: submitted_by.to_string(),
-    };
-    let submitted = write_script(&script, &render(&settings, &job))
-        .and_then(|_| Ok(Scheduler::new(&settings.prefix).submit(&script)?));
-    let job_id = match submitted {
-        Ok(id) => id,
-        Err(e) => {
-            // The folder holds nothing but the config yet: leave no orphan behind.
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
-    };
-    record_job(&dir, &job_id, None, &script, &settings)?;
+    let (job_id, script) = submit_folder(&dir, config, submitted_by).inspect_err(|_| {
+        // Not submitted, and the folder holds nothing but the config yet: leave no orphan behind.
+        let _ = std::fs::remove_dir_all(&dir);
+    })?;
+    record_job(&dir, &job_id, None, &script, config.slurm.as_ref().map_or("", |s| s.prefix.as_str()))?;
     Ok(RunSubmission { dir, job_id, script })
 }
 
@@ -112,11 +94,18 @@ pub fn resubmit_run(dir: &Path, submitted_by: &str) -> anyhow::Result<RunSubmiss
             bail!("{}: its job {} is {}", dir.display(), record.slurm_id(), state.describe());
         }
     }
+    let (job_id, script) = submit_folder(&dir, &config, submitted_by)?;
+    record_job(&dir, &job_id, None, &script, config.slurm.as_ref().map_or("", |s| s.prefix.as_str()))?;
+    Ok(RunSubmission { dir, job_id, script })
+}
+
+/// Writes `job.sbatch` into the run folder `dir` (absolute) and submits it as one job: its id and the script.
+fn submit_folder(dir: &Path, config: &ExperimentConfig, submitted_by: &str) -> anyhow::Result<(String, PathBuf)> {
     let settings = config.slurm.clone().unwrap_or_default();
     let script = dir.join(RUN_SCRIPT);
     let job = BatchJob {
         name: format!("adaptsv-{}", config.name),
-        runs: vec![dir.clone()],
+        runs: vec![dir.to_path_buf()],
         workdir: absolute(Path::new("."))?,
         output: dir.join("slurm-%j.out"),
         program: program(&settings)?,
@@ -124,17 +113,16 @@ pub fn resubmit_run(dir: &Path, submitted_by: &str) -> anyhow::Result<RunSubmiss
     };
     write_script(&script, &render(&settings, &job))?;
     let job_id = Scheduler::new(&settings.prefix).submit(&script)?;
-    record_job(&dir, &job_id, None, &script, &settings)?;
-    Ok(RunSubmission { dir, job_id, script })
+    Ok((job_id, script))
 }
 
-fn record_job(dir: &Path, job_id: &str, task: Option<u32>, script: &Path, settings: &SlurmConfig) -> anyhow::Result<()> {
+fn record_job(dir: &Path, job_id: &str, task: Option<u32>, script: &Path, prefix: &str) -> anyhow::Result<()> {
     JobRecord {
         job_id: job_id.to_string(),
         task,
         script: script.to_path_buf(),
         submitted_utc: Utc::now().rfc3339(),
-        prefix: settings.prefix.clone(),
+        prefix: prefix.to_string(),
     }
     .write(dir)
     .with_context(|| format!("job {job_id} is submitted, but its record in {} could not be written", dir.display()))
@@ -205,7 +193,7 @@ pub fn submit_sweep(
     write_script(&script, &render(settings, &job))?;
     let job_id = Scheduler::new(&settings.prefix).submit(&script)?;
     for (i, (_, dir)) in out.tasks.iter().enumerate() {
-        record_job(dir, &job_id, array.then_some(i as u32), &script, settings)?;
+        record_job(dir, &job_id, array.then_some(i as u32), &script, &settings.prefix)?;
     }
     out.job_id = Some(job_id);
     out.script = Some(script);
