@@ -13,12 +13,15 @@
 //!
 //! | module        | job                                                                                  |
 //! |---------------|--------------------------------------------------------------------------------------|
-//! | `adapters`    | [`BottleneckAdapter`] (a zero-initialised parallel branch) and [`InterLayerAdapters`] |
+//! | `adapters`    | [`BottleneckAdapter`] (a zero-initialised parallel branch); inner-layer ([`AdapterSet`]) and inter-layer ([`InterLayerAdapters`]) placement |
 //! | `aggregation` | [`LayerAggregation`]: s3prl's softmax-weighted sum of hidden states, last, or mean   |
 //! | `heads`       | [`SpeakerHead`]: x-vector TDNN, ECAPA-TDNN, MHFA; attentive statistics pooling      |
 //! | `loss`        | [`MarginSoftmax`] (ArcFace / CosFace) and the margin warm-up [`margin_at`]           |
 //! | `param_report`| [`param_report::count`]: an experiment's counts, share and checkpoint size  |
 //! | `params`      | [`count_params`]: total and trainable parameter counts, per group                    |
+//! | `petl`        | the other PETL baselines that hook inside the layers: LoRA, prefix tuning            |
+//! | `pretrain_model` | [`PretrainModel`]: backbone + mask embedding + cluster head, for HuBERT-style pre-training |
+//! | `speaker_model` | [`SpeakerModel`]: backbone, adapters, aggregation, head and loss as one module       |
 //!
 //! Every block has an `XConfig` (a Burn `Config`, so it serialises) with an `init(device)`, and a
 //! `from_experiment` constructor taking the matching table of `crate::config::ExperimentConfig`.
@@ -33,12 +36,14 @@ pub mod loss;
 pub mod param_report;
 pub mod params;
 pub mod petl;
+pub mod pretrain_model;
 pub mod speaker_model;
 
-pub use adapters::{BottleneckAdapter, BottleneckAdapterConfig, InterLayerAdapters, InterLayerAdaptersConfig};
+pub use adapters::{AdapterSet, BottleneckAdapter, BottleneckAdapterConfig, InterLayerAdapters, InterLayerAdaptersConfig};
 pub use aggregation::{LayerAggregation, LayerAggregationConfig};
 pub use error::ModelError;
 pub use heads::{SpeakerHead, SpeakerHeadConfig};
 pub use loss::{margin_at, MarginSoftmax, MarginSoftmaxConfig, MarginSoftmaxOutput};
 pub use params::{count_params, count_params_by_group, snapshot_grads, snapshot_params, ParamCount, ParamSnapshot};
+pub use pretrain_model::PretrainModel;
 pub use speaker_model::{SpeakerModel, TrainPlan};

@@ -23,7 +23,7 @@ use super::backbone::{BackboneConfig, LayerHooks, SslBackbone};
 use super::build::build_backbone;
 use super::heads::{SpeakerHead, SpeakerHeadConfig};
 use super::loss::{MarginSoftmax, MarginSoftmaxConfig, MarginSoftmaxOutput};
-use super::petl::AdapterSet;
+use super::adapters::AdapterSet;
 use super::{LayerAggregation, LayerAggregationConfig, ModelError};
 use crate::config::{BackboneDType, ExperimentConfig, Method};
 
