@@ -48,6 +48,9 @@ pub enum Row {
     Extract,
     /// `frozen` with the backbone in bf16 (`optim.backbone_dtype`): a GPU row, run only when asked for.
     FrozenBf16,
+    /// Full fine-tuning through the engine with `peers` data-parallel peers (the global batch shared out), run
+    /// only when asked for; `--peers 1` is its one-device baseline on the same path.
+    DataParallel,
 }
 
 impl Row {
@@ -62,6 +65,7 @@ impl Row {
             Row::Lora => "lora",
             Row::Extract => "extract",
             Row::FrozenBf16 => "frozen-bf16",
+            Row::DataParallel => "data-parallel",
         }
     }
 
@@ -74,13 +78,14 @@ impl Row {
             Row::Lora => "train step: LoRA (q, v; r = 8)",
             Row::Extract => "extraction: embedding, batch 1",
             Row::FrozenBf16 => "train step: frozen, bf16 backbone",
+            Row::DataParallel => "train step: full fine-tuning, data-parallel (engine)",
         }
     }
 
     /// The `[adaptation]` table of the row's config.
     fn adaptation(self) -> &'static str {
         match self {
-            Row::FullFinetune => "method = \"full-finetune\"\n",
+            Row::FullFinetune | Row::DataParallel => "method = \"full-finetune\"\n",
             Row::Frozen | Row::FrozenBf16 => "method = \"frozen\"\n",
             Row::InnerInter | Row::Extract => {
                 "method = \"adapters\"\n\
@@ -109,6 +114,13 @@ pub struct BenchSettings {
     pub speakers: usize,
     /// `cpu`, `wgpu:N` or `cuda:N`.
     pub device: String,
+    /// Data-parallel peers of the `data-parallel` row (each `threads / peers` CPU threads).
+    #[serde(default = "one_peer")]
+    pub peers: usize,
+}
+
+fn one_peer() -> usize {
+    1
 }
 
 impl Default for BenchSettings {
@@ -121,6 +133,7 @@ impl Default for BenchSettings {
             steps: 5,
             speakers: 1211,
             device: "cpu".into(),
+            peers: 1,
         }
     }
 }
@@ -167,7 +180,7 @@ pub fn row_config(row: Row, settings: &BenchSettings) -> Result<ExperimentConfig
         adaptation = row.adaptation(),
         batch = settings.batch,
         seconds = settings.seconds,
-        lr_backbone = if row == Row::FullFinetune { "5e-5" } else { "0.0" },
+        lr_backbone = if matches!(row, Row::FullFinetune | Row::DataParallel) { "5e-5" } else { "0.0" },
         dtype = if row == Row::FrozenBf16 { "bf16" } else { "f32" },
     );
     ExperimentConfig::from_toml_str(&text, &format!("benchmark row {}", row.name())).map_err(|e| e.to_string())
@@ -177,6 +190,9 @@ pub fn row_config(row: Row, settings: &BenchSettings) -> Result<ExperimentConfig
 pub fn run_row(row: Row, settings: &BenchSettings) -> Result<RowResult, String> {
     if settings.batch == 0 || settings.steps == 0 || !(settings.seconds > 0.0) || settings.speakers < 2 {
         return Err("batch, steps and seconds must be positive and speakers at least 2".into());
+    }
+    if row == Row::DataParallel {
+        return run_data_parallel(settings);
     }
     let config = row_config(row, settings)?;
     let choice = DeviceChoice::parse(&settings.device)?;
@@ -291,6 +307,79 @@ fn run_on<B: AutodiffBackend>(
     })
 }
 
+/// The `data-parallel` row: a full fine-tuning run through the engine (loader, peers, all-reduce, events) on a
+/// small synthetic corpus with `settings.peers` peers on the settings' device, `warmup + steps` optimiser steps; a
+/// step's time is the gap between its `step` event and the one before. The run folder is a temporary one.
+pub fn run_data_parallel(settings: &BenchSettings) -> Result<RowResult, String> {
+    use crate::runs::RunEvent;
+    let peers = settings.peers.max(1);
+    let mut config = row_config(Row::DataParallel, settings)?;
+    let dir = std::env::temp_dir().join(format!("adaptsv-bench-dp-{}", std::process::id()));
+    config.output_dir = dir.clone();
+    let steps = settings.warmup + settings.steps + 1;
+    let s = &mut config.data.synthetic;
+    s.speakers = 8;
+    s.test_speakers = 2;
+    s.utterances = (settings.batch * steps).div_ceil(8) + 1;
+    s.seconds = settings.seconds + 0.5;
+    s.trials_per_utterance = 2;
+    config.optim.epochs = 1;
+    config.optim.max_steps = Some(steps);
+    config.optim.loader_workers = 1;
+    config.eval.every_epochs = 0;
+    if peers > 1 {
+        config.parallel = Some(crate::config::ParallelConfig {
+            devices: vec![settings.device.clone(); peers],
+            ..Default::default()
+        });
+    }
+    let outcome = crate::engine::Engine::launch(config).map_err(|e| e.to_string());
+    let result = outcome.and_then(|handle| {
+        let run_dir = handle.dir.clone();
+        let end = handle.join();
+        if end.status != crate::runs::EndStatus::Finished {
+            return Err(format!("the benchmark run ended {:?}: {}", end.status, end.message));
+        }
+        let run = crate::runs::load_dir(&run_dir);
+        let mut model = (0u64, 0u64);
+        let mut stamps = Vec::new();
+        for rec in &run.events {
+            match &rec.event {
+                RunEvent::Model { total_params, trainable_params, .. } => model = (*total_params, *trainable_params),
+                RunEvent::Step { .. } => stamps.push(rec.t),
+                _ => {}
+            }
+        }
+        // The first step's time includes the first use of every kernel: the warm-up starts after it.
+        let gaps: Vec<f64> = stamps.windows(2).map(|w| (w[1] - w[0]) * 1e3).collect();
+        let times: Vec<f64> = gaps.into_iter().skip(settings.warmup).collect();
+        Ok((times, model))
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let (times, (total, trainable)) = result?;
+    if times.is_empty() {
+        return Err("the benchmark run made too few steps to time".into());
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    Ok(RowResult {
+        row: Row::DataParallel,
+        label: format!("{} × {peers} peers", Row::DataParallel.label()),
+        batch: settings.batch,
+        seconds: settings.seconds,
+        median_ms: median,
+        min_ms: sorted[0],
+        max_ms: sorted[sorted.len() - 1],
+        utterances_per_sec: settings.batch as f64 / (median / 1e3),
+        times_ms: times,
+        peak_rss_mib: peak_rss_mib(),
+        peak_device_mib: None,
+        trainable_params: trainable,
+        total_params: total,
+    })
+}
+
 /// `warmup` calls whose times are dropped, then the times of `steps` more (each call times its own step, in
 /// milliseconds, leaving out making its input and reading the device's memory).
 fn timed(settings: &BenchSettings, f: &mut dyn FnMut() -> f64) -> Vec<f64> {
@@ -380,7 +469,13 @@ mod tests {
             steps: 2,
             speakers: 5,
             device: "cpu".into(),
+            peers: 1,
         };
+        for peers in [1, 2] {
+            let r = run_row(Row::DataParallel, &BenchSettings { peers, ..settings.clone() }).unwrap();
+            assert_eq!(r.times_ms.len(), 2, "{peers} peers");
+            assert!(r.median_ms > 0.0 && r.label.contains(&format!("{peers} peers")), "{}", r.label);
+        }
         for row in [Row::InnerInter, Row::Extract, Row::FrozenBf16] {
             let r = run_row(row, &settings).unwrap();
             assert_eq!(r.times_ms.len(), 2);

@@ -8,7 +8,7 @@
 //! | `config` | the experiment TOML → a validated [`config::ExperimentConfig`]                   |
 //! | `data`   | corpora, trial lists, audio decode/resample, loader threads, augmentation, synthetic corpus |
 //! | `device` | `cpu` / `wgpu:N` / `cuda:N`: guarded probes, the device list, backend dispatch   |
-//! | `engine` | data preparation, checkpoints, model embedder, evaluating a run folder           |
+//! | `engine` | a run's life (launch, resume, the loop, data-parallel peers), checkpoints, evaluation  |
 //! | `eval`   | EER, minDCF, DET, score files, cosine scoring, S-norm / AS-norm                  |
 //! | `model`  | adapters, layer aggregation, speaker heads, margin losses, parameter accounting  |
 //! | `runs`   | the run folder: event schema, writer, store (list/load/delete), status detection |

@@ -41,6 +41,10 @@ pub struct BenchArgs {
     /// CPU threads (sets RAYON_NUM_THREADS for the rows; default: every core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Peers of the `data-parallel` row (`--row data-parallel --peers 2`: two peers sharing the threads;
+    /// `--peers 1`: its one-device baseline through the same engine path).
+    #[arg(long, default_value_t = 1)]
+    pub peers: usize,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -72,6 +76,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         steps: args.steps,
         speakers: args.speakers,
         device: args.device.clone(),
+        peers: args.peers,
     };
     let rows = if args.rows.is_empty() {
         Row::ALL.to_vec()
@@ -141,6 +146,8 @@ fn child_row(row: Row, settings: &BenchSettings, threads: usize) -> anyhow::Resu
             &settings.speakers.to_string(),
             "--threads",
             &threads.to_string(),
+            "--peers",
+            &settings.peers.to_string(),
         ])
         .output()
         .with_context(|| format!("cannot start the benchmark row {}", row.name()))?;

@@ -17,7 +17,8 @@ pub struct ParamsArgs {
     #[arg(long, value_name = "N")]
     pub speakers: Option<usize>,
     /// Print exactly one JSON object: total, trainable, trainable_percent,
-    /// trainable_percent_without_classifier, checkpoint_bytes, groups (name → {params, trainable}).
+    /// trainable_percent_without_classifier, checkpoint_bytes, groups (name → {params, trainable}), batch
+    /// ({global, peers, per_peer}: the data-parallel split).
     #[arg(long)]
     pub json: bool,
 }
@@ -51,11 +52,27 @@ pub fn run(args: &ParamsArgs) -> anyhow::Result<()> {
     let speakers = speakers(&config, args.speakers)?;
     let report = count(&config, speakers)?;
     if args.json {
-        println!("{}", report.to_json());
+        let mut json = report.to_json();
+        json["batch"] = serde_json::json!({
+            "global": config.optim.batch_size,
+            "peers": config.peer_count(),
+            "per_peer": config.per_peer_batch(),
+        });
+        println!("{json}");
         return Ok(());
     }
     let total = report.total.total as f64;
     println!("{} ({} training speakers)", args.config.display(), speakers);
+    let peers = config.peer_count();
+    if peers > 1 {
+        println!(
+            "batch: global {} = {peers} data-parallel peers x {} per device ({} device(s) x {} node(s))",
+            config.optim.batch_size,
+            config.per_peer_batch(),
+            config.peer_devices().len(),
+            config.parallel.as_ref().map_or(1, |p| p.nodes)
+        );
+    }
     println!("{:<18}{:>14}{:>14}{:>10}", "group", "params", "trainable", "% of all");
     for (name, c) in &report.groups {
         println!(

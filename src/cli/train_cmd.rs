@@ -35,6 +35,14 @@ pub struct TrainArgs {
     /// scripts ask, so a resubmitted job does no harm.
     #[arg(long, requires = "resume")]
     pub skip_finished: bool,
+    /// Make the run folder (status `queued`) and print its path without training: start it with
+    /// `--resume DIR`, on every node of a run over several nodes (`parallel.nodes`).
+    #[arg(long, conflicts_with_all = ["resume", "slurm", "json"])]
+    pub prepare: bool,
+    /// With --resume: this process's rank in a run over several nodes (`parallel.nodes`; default:
+    /// `SLURM_PROCID` under srun, else 0). Node 0 writes the run folder and starts the orchestrator.
+    #[arg(long, value_name = "R", requires = "resume")]
+    pub node_rank: Option<u32>,
 }
 
 /// `adaptsv pretrain`: the same command for configs with a `[pretrain]` table (refuses others, so a
@@ -70,7 +78,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 eprintln!("{} has finished: nothing to do", dir.display());
                 return Ok(());
             }
-            Engine::resume(dir).with_context(|| format!("cannot resume {}", dir.display()))?
+            let options = crate::engine::LaunchOptions {
+                node_rank: args.node_rank,
+                ..Default::default()
+            };
+            Engine::resume_with(dir, options).with_context(|| format!("cannot resume {}", dir.display()))?
         }
         None => {
             let mut config = match &args.config {
@@ -82,6 +94,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             }
             if args.slurm {
                 return submit(&config);
+            }
+            if args.prepare {
+                return prepare(&config);
             }
             Engine::launch(config)?
         }
@@ -97,6 +112,18 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         .into()),
         EndStatus::Failed => bail!("the run failed: {}", outcome.message),
     }
+}
+
+/// `--prepare`: the run folder, validated and queued, for `--resume` to start (on each node).
+fn prepare(config: &ExperimentConfig) -> anyhow::Result<()> {
+    let problems = config.launch_problems();
+    if !problems.is_empty() {
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        bail!("the config cannot run: {}", text.join("; "));
+    }
+    let dir = crate::runs::RunWriter::prepare(&config.output_dir, config)?;
+    println!("{}", dir.display());
+    Ok(())
 }
 
 fn submit(config: &ExperimentConfig) -> anyhow::Result<()> {

@@ -51,6 +51,85 @@ pub struct ExperimentConfig {
     /// "Run on: Slurm"); ignored when it trains on this machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slurm: Option<SlurmConfig>,
+    /// Data-parallel training over several devices, and several machines (nodes); absent: one peer on `device`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<ParallelConfig>,
+}
+
+/// Data-parallel training with Burn's collective all-reduce: one peer per device, each with its shard of every
+/// batch (`optim.batch_size` stays the global batch, so it and the learning rates mean what they mean on one
+/// device), gradients averaged over all peers before each optimiser step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParallelConfig {
+    /// This node's devices, one peer each: `["cuda:0", "cuda:1"]`, `["wgpu:0", "wgpu:1"]`, or `["cpu", "cpu"]`
+    /// (CPU peers share the cores, `cpu_threads` each). All of one kind. Empty: `device` alone.
+    #[serde(default)]
+    pub devices: Vec<String>,
+    /// Threads of each CPU peer (0: this machine's cores shared evenly among the peers).
+    #[serde(default)]
+    pub cpu_threads: usize,
+    /// Machines (one process each) the run spans; every node has the same `devices`.
+    #[serde(default = "one_node")]
+    pub nodes: u32,
+    /// `host:port` of the global orchestrator the nodes meet at (node 0 starts it). Empty: from the environment
+    /// (`ADAPTSV_ORCHESTRATOR`, which the Slurm batch script sets to its first node), else `127.0.0.1:<port>`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub orchestrator: String,
+    /// The port of the orchestrator when `orchestrator` names none; each node serves its tensors on
+    /// `port + 1 + rank`.
+    #[serde(default = "default_collective_port")]
+    pub port: u16,
+    /// Seconds a step waits for every peer before the run fails naming those that did not answer. On several
+    /// nodes it must exceed an evaluation's time (node 0 evaluates while the others wait).
+    #[serde(default = "default_peer_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn one_node() -> u32 {
+    1
+}
+
+fn default_collective_port() -> u16 {
+    41000
+}
+
+fn default_peer_timeout() -> u64 {
+    900
+}
+
+impl Default for ParallelConfig {
+    fn default() -> Self {
+        Self {
+            devices: Vec::new(),
+            cpu_threads: 0,
+            nodes: 1,
+            orchestrator: String::new(),
+            port: default_collective_port(),
+            timeout_seconds: default_peer_timeout(),
+        }
+    }
+}
+
+impl ExperimentConfig {
+    /// The devices of this node's peers: `parallel.devices`, or `device` alone.
+    pub fn peer_devices(&self) -> Vec<String> {
+        match &self.parallel {
+            Some(p) if !p.devices.is_empty() => p.devices.clone(),
+            _ => vec![self.device.clone()],
+        }
+    }
+
+    /// Peers over all nodes: the number of shards of every batch.
+    pub fn peer_count(&self) -> usize {
+        let nodes = self.parallel.as_ref().map_or(1, |p| p.nodes.max(1)) as usize;
+        self.peer_devices().len() * nodes
+    }
+
+    /// The rows of a batch each peer computes (`optim.batch_size / peers`).
+    pub fn per_peer_batch(&self) -> usize {
+        self.optim.batch_size / self.peer_count().max(1)
+    }
 }
 
 /// Slurm settings: each one becomes an `#SBATCH` line of the batch script (`crate::slurm::script`).

@@ -481,6 +481,59 @@ impl ExperimentConfig {
             self.check_input_lengths(p, STANDARD_MIN_SAMPLES);
         }
         self.check_slurm(p);
+        self.check_parallel(p);
+    }
+
+    /// The `[parallel]` table: devices of one kind, a batch that splits evenly, a node count and a timeout.
+    fn check_parallel(&self, p: &mut Problems) {
+        let Some(par) = &self.parallel else { return };
+        let mut kinds = Vec::new();
+        for (i, text) in par.devices.iter().enumerate() {
+            match crate::device::DeviceChoice::parse(text) {
+                Err(e) => p.add(&format!("parallel.devices[{i}]"), format!("{text:?}"), e),
+                Ok(choice) => {
+                    if choice != crate::device::DeviceChoice::Cpu && kinds.contains(&choice) {
+                        p.add(
+                            &format!("parallel.devices[{i}]"),
+                            format!("{text:?}"),
+                            "is named twice: one peer per GPU (only \"cpu\" may repeat, its peers sharing the cores)",
+                        );
+                    }
+                    kinds.push(choice);
+                }
+            }
+        }
+        if kinds.windows(2).any(|w| std::mem::discriminant(&w[0]) != std::mem::discriminant(&w[1])) {
+            p.add(
+                "parallel.devices",
+                format!("{:?}", par.devices),
+                "must all be of one kind (all \"cpu\", all \"wgpu:N\" or all \"cuda:N\"): a run has one backend",
+            );
+        }
+        if par.nodes == 0 {
+            p.add("parallel.nodes", par.nodes, "must be at least 1");
+        }
+        let peers = self.peer_count();
+        if peers > 1 && self.optim.batch_size % peers != 0 {
+            p.add(
+                "optim.batch_size",
+                self.optim.batch_size,
+                format!(
+                    "is the global batch, split evenly over the {peers} peers ({} device(s) x {} node(s)): use a \
+                     multiple of {peers}",
+                    self.peer_devices().len(),
+                    par.nodes.max(1)
+                ),
+            );
+        }
+        p.at_least("parallel.timeout_seconds", par.timeout_seconds, 10);
+        if !par.orchestrator.is_empty() && crate::engine::peers::parse_host_port(&par.orchestrator).is_none() {
+            p.add(
+                "parallel.orchestrator",
+                format!("{:?}", par.orchestrator),
+                "must be host:port, e.g. \"node01:41000\"",
+            );
+        }
     }
 
     /// The `[slurm]` table: values `sbatch` would refuse (or that would break the batch script) are refused here.

@@ -50,3 +50,53 @@ pub fn run_autodiff<J: OnAutodiff>(choice: DeviceChoice, job: J) -> Result<J::Ou
         _ => Err(DeviceError::NotBuilt(choice)),
     }
 }
+
+/// Work generic over a training backend with one device per data-parallel peer.
+pub trait OnAutodiffPeers {
+    type Output;
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Self::Output;
+}
+
+/// Runs `job` on the autodiff backend of `choices`, one device each (a data-parallel run's peers). All choices are
+/// of one kind (validation refuses a mix: one Burn backend type per run); a mix here is refused as not built.
+pub fn run_autodiff_peers<J: OnAutodiffPeers>(choices: &[DeviceChoice], job: J) -> Result<J::Output, DeviceError> {
+    use burn::backend::Autodiff;
+    let Some(first) = choices.first().copied() else {
+        return Err(DeviceError::Unavailable {
+            device: DeviceChoice::Cpu,
+            detail: "no device was named".into(),
+        });
+    };
+    if let Some(other) = choices.iter().find(|c| std::mem::discriminant(*c) != std::mem::discriminant(&first)) {
+        return Err(DeviceError::Unavailable {
+            device: *other,
+            detail: format!("the peers of one run are all of one kind ({} here)", first.backend_name()),
+        });
+    }
+    match first {
+        DeviceChoice::Cpu => Ok(job.run::<Autodiff<super::CpuBackend>>(vec![Default::default(); choices.len()])),
+        #[cfg(feature = "wgpu")]
+        DeviceChoice::Wgpu(_) => {
+            let mut devices = Vec::new();
+            for choice in choices {
+                if let DeviceChoice::Wgpu(index) = choice {
+                    devices.push(super::probe::wgpu_device(*index)?);
+                }
+            }
+            Ok(job.run::<Autodiff<super::WgpuBackend>>(devices))
+        }
+        #[cfg(feature = "cuda")]
+        DeviceChoice::Cuda(_) => {
+            let devices = choices
+                .iter()
+                .filter_map(|c| match c {
+                    DeviceChoice::Cuda(index) => Some(burn::backend::cuda::CudaDevice { index: *index }),
+                    _ => None,
+                })
+                .collect();
+            Ok(job.run::<Autodiff<super::CudaBackend>>(devices))
+        }
+        #[allow(unreachable_patterns)]
+        _ => Err(DeviceError::NotBuilt(first)),
+    }
+}

@@ -23,7 +23,7 @@ mod probe;
 
 #[cfg(feature = "wgpu")]
 pub use adapters::{wgpu_adapters, WgpuAdapter};
-pub use dispatch::{run_autodiff, run_on, OnAutodiff, OnBackend};
+pub use dispatch::{run_autodiff, run_autodiff_peers, run_on, OnAutodiff, OnAutodiffPeers, OnBackend};
 #[cfg(feature = "wgpu")]
 pub use probe::wgpu_device;
 pub use probe::{available, cpu, probe, DeviceInfo};

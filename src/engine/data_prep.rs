@@ -61,3 +61,30 @@ pub fn prepare(
         }
     }
 }
+
+/// As [`prepare`] for a node other than 0 of a run over several nodes, which must not write the run folder: waits
+/// up to `timeout` for node 0 to write the synthetic corpus (its trial list is written last).
+pub fn wait_for_data(
+    config: &ExperimentConfig,
+    run_dir: &Path,
+    timeout: std::time::Duration,
+) -> Result<PreparedData, EngineError> {
+    if config.data.source == DataSource::Synthetic {
+        let trials = run_dir.join("data").join("synthetic").join("trials.txt");
+        let until = std::time::Instant::now() + timeout;
+        while !trials.is_file() {
+            if std::time::Instant::now() > until {
+                return Err(EngineError::BadRun {
+                    dir: run_dir.to_path_buf(),
+                    reason: format!(
+                        "node 0 did not write the synthetic corpus ({}) within {} s",
+                        trials.display(),
+                        timeout.as_secs()
+                    ),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    prepare(config, run_dir, None)
+}

@@ -12,25 +12,45 @@
 //! | `schedule`   | warm-up then cosine / exponential learning-rate decay, a pure function of the step |
 //! | `train_state`| counters and loader position beside each checkpoint; retention of checkpoints  |
 //! | `tensor_file`| named f32 tensors in a safetensors file with a `format` (checkpoints, optimiser states) |
-//! | `train`      | `Engine::launch` / `Engine::resume`: the training loop on a background thread, `RunHandle` |
+//!
+//! A run's life, from the outside in (each uses only modules listed after it; no cycle):
+//!
+//! | module        | job                                                                           |
+//! |---------------|-------------------------------------------------------------------------------|
+//! | `run`         | `Engine::launch` / `Engine::resume`, `RunHandle`, the run thread and its panic guard, commands |
+//! | `run_loop`    | epochs and steps for any job: commands, `step`/`epoch` events, evaluation, checkpoints, pruning |
+//! | `peers`       | one thread per device (data-parallel peers), channels to the run thread, failures and timeouts |
+//! | `all_reduce`  | a step's gradients and figures averaged over the peers in one collective all-reduce |
+//! | `live`        | the run as its thread sees it: writer, event and command channels, `Start`, pause/stop |
+//! | `job`         | what a job is: the host half (`Job`) and the model half on each peer (`Replica`) |
+//! | `speaker_job` | speaker training: data, `SpeakerModel`, AAM-softmax, accumulation, state cache, evaluation |
+//! | `pretrain_job`| HuBERT-style pre-training: k-means targets, span masks, the HF export at the end |
 
+pub mod all_reduce;
 pub mod checkpoint;
 pub mod data_prep;
 pub mod embed_audio;
 pub mod embedder;
 pub mod evaluate;
+mod job;
+mod live;
 pub mod kmeans;
 pub mod optim;
-mod pretrain;
+pub mod peers;
+mod pretrain_job;
 pub mod readback;
+mod run;
+mod run_loop;
 pub mod schedule;
 pub mod seeded;
+mod speaker_job;
 pub mod state_cache;
 pub mod tensor_file;
-pub mod train;
 pub mod train_state;
 
-pub use train::{Command, Engine, LaunchOptions, Outcome, RunHandle};
+pub use pretrain_job::span_mask;
+pub use live::{Command, LaunchOptions};
+pub use run::{Engine, Outcome, RunHandle};
 
 use std::path::PathBuf;
 
@@ -54,6 +74,9 @@ pub enum EngineError {
     Config(String),
     #[error("run {dir} cannot be used: {reason}")]
     BadRun { dir: PathBuf, reason: String },
+    /// A peer of a data-parallel run failed or did not answer (the message names it), or one peer's own failure.
+    #[error("{0}")]
+    Peer(String),
 }
 
 /// The config of the run folder `dir` as loaded, or an error saying why it is unreadable.

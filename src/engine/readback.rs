@@ -32,7 +32,7 @@ impl<B: Backend> DeviceSums<B> {
         });
     }
 
-    fn take(&mut self) -> Option<Tensor<B, 1>> {
+    pub(super) fn take(&mut self) -> Option<Tensor<B, 1>> {
         self.0.take()
     }
 }

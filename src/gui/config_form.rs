@@ -224,6 +224,7 @@ pub fn form_ui(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>
             changed |= backbone_section(&mut cols[0], c, cx, dialogs);
             changed |= data_section(&mut cols[0], c, cx, dialogs);
             changed |= optim_section(&mut cols[1], c, cx);
+            changed |= parallel_section(&mut cols[1], c, cx);
             changed |= slurm_section(&mut cols[1], c, cx);
         });
         return changed;
@@ -238,6 +239,7 @@ pub fn form_ui(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>
         changed |= placement_section(ui, c, cx);
         changed |= head_section(ui, c, cx);
         changed |= optim_section(ui, c, cx);
+        changed |= parallel_section(ui, c, cx);
         changed |= eval_section(ui, c, cx);
         changed |= slurm_section(ui, c, cx);
     });
@@ -693,6 +695,50 @@ fn eval_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_
         ch |= row(ui, cx, "layer weights", "report the aggregation weights every N steps", "eval.layer_weights_every_steps", |ui| {
             drag_usize(ui, &mut e.layer_weights_every_steps, 1..=1_000_000, " steps")
         });
+        ch
+    })
+}
+
+/// Data-parallel training (the `[parallel]` table): the devices of the peers, CPU threads each, nodes; shows how
+/// the global batch is shared out.
+fn parallel_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>) -> bool {
+    section(ui, "Peers (data-parallel)", |ui| {
+        let mut ch = false;
+        let mut on = c.parallel.is_some();
+        let tip = "train on several devices at once: each peer computes its share of every batch and the gradients \
+                   are averaged (Burn's collective all-reduce) before each step";
+        if row(ui, cx, "data-parallel", tip, "parallel", |ui| ui.checkbox(&mut on, "several devices")) {
+            c.parallel = on.then(|| crate::config::ParallelConfig {
+                devices: vec![c.device.clone(), c.device.clone()],
+                ..Default::default()
+            });
+            ch = true;
+        }
+        let Some(p) = c.parallel.as_mut() else { return ch };
+        let mut devices = p.devices.join(", ");
+        let tip = "one peer per device, all of one kind: cuda:0, cuda:1 … or cpu, cpu (CPU peers share the cores)";
+        if row(ui, cx, "devices", tip, "parallel.devices", |ui| {
+            ui.add(egui::TextEdit::singleline(&mut devices).hint_text("cuda:0, cuda:1").desired_width(200.0))
+        }) {
+            p.devices = devices.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect();
+            ch = true;
+        }
+        ch |= row(ui, cx, "CPU threads", "threads of each CPU peer (0: the cores shared evenly)", "parallel.cpu_threads", |ui| {
+            drag_usize(ui, &mut p.cpu_threads, 0..=1024, " per peer")
+        });
+        ch |= row(ui, cx, "nodes", "machines the run spans (started with srun or `train --resume DIR --node-rank R` on each)", "parallel.nodes", |ui| {
+            ui.add(DragValue::new(&mut p.nodes).range(1..=4096).suffix(" nodes"))
+        });
+        ch |= row(ui, cx, "timeout", "a step that does not come back from every peer within this ends the run as failed, naming them", "parallel.timeout_seconds", |ui| {
+            ui.add(DragValue::new(&mut p.timeout_seconds).range(10..=86_400).suffix(" s"))
+        });
+        let peers = c.peer_count();
+        let text = if peers > 0 && c.optim.batch_size % peers == 0 {
+            format!("global batch {} = {peers} peers × {} crops", c.optim.batch_size, c.per_peer_batch())
+        } else {
+            format!("the global batch {} does not split over {peers} peers", c.optim.batch_size)
+        };
+        ui.label(RichText::new(text).weak());
         ch
     })
 }

@@ -395,6 +395,9 @@ impl MonitorPanel {
             facts.push(format!("EER {:.2} % at step {step}", 100.0 * eer));
         }
         ui.label(facts.join(" · "));
+        if let Some((step, peers)) = &run.peers {
+            peers_ui(ui, *step, peers);
+        }
         if !s.message.is_empty() {
             ui.label(&s.message);
         }
@@ -652,4 +655,31 @@ mod tests {
         assert!(lum(ramp(0.0)) < lum(ramp(0.5)) && lum(ramp(0.5)) < lum(ramp(1.0)));
         assert_eq!(ramp(-1.0), ramp(0.0));
     }
+}
+
+/// A data-parallel run's peers: one line each with its device, its computing and waiting per step and its crops per
+/// second; the slowest peer (most computing) is the one the others wait for.
+fn peers_ui(ui: &mut egui::Ui, step: u64, peers: &[crate::runs::PeerLoad]) {
+    let slowest = peers
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.compute_seconds.total_cmp(&b.1.compute_seconds))
+        .map(|(i, _)| i);
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new(format!("{} peers (step {step}):", peers.len())).strong())
+            .on_hover_text("data-parallel: each peer computes its shard of every batch; gradients are averaged in \
+                            an all-reduce before each step, where faster peers wait for the slowest");
+        for (i, p) in peers.iter().enumerate() {
+            let text = format!(
+                "#{i} {}: {:.2} s compute + {:.2} s wait per step, {:.1} crops/s",
+                p.device, p.compute_seconds, p.wait_seconds, p.crops_per_sec
+            );
+            if Some(i) == slowest && peers.len() > 1 {
+                ui.label(RichText::new(text).color(theme::WARN)).on_hover_text("the slowest peer");
+            } else {
+                ui.label(text);
+            }
+            ui.separator();
+        }
+    });
 }

@@ -63,6 +63,8 @@ pub struct RunView {
     pub paused: bool,
     /// The `started` event's host.
     pub host: Option<String>,
+    /// A data-parallel run's peers as last reported (`peers` event), with the step of the report.
+    pub peers: Option<(u64, Vec<crate::runs::PeerLoad>)>,
     dirty: bool,
 }
 
@@ -97,6 +99,7 @@ impl RunView {
             total_steps: None,
             paused: false,
             host: None,
+            peers: None,
             dirty: false,
         }
     }
@@ -189,6 +192,7 @@ impl RunView {
                 }
             }
             RunEvent::LayerWeights { step, weights } => self.layer_weights.push((*step, weights.clone())),
+            RunEvent::Peers { step, peers } => self.peers = Some((*step, peers.clone())),
             RunEvent::Eval {
                 step,
                 epoch,

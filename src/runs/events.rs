@@ -155,6 +155,9 @@ pub enum RunEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         scores_file: Option<String>,
     },
+    /// How the peers of a data-parallel run (this node's) spent the steps since the last report, one entry per
+    /// peer in peer order.
+    Peers { step: u64, peers: Vec<PeerLoad> },
     /// A checkpoint was written (path relative to the run folder).
     Checkpoint {
         step: u64,
@@ -176,6 +179,19 @@ pub enum RunEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         step: Option<u64>,
     },
+}
+
+/// One data-parallel peer's share of the recent steps (means per optimiser step).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerLoad {
+    /// The device as configured (`cpu`, `cuda:1`).
+    pub device: String,
+    /// Seconds computing (forward, backward, update) per step.
+    pub compute_seconds: f64,
+    /// Seconds waiting in the all-reduce for the other peers per step (the slowest peer waits least).
+    pub wait_seconds: f64,
+    /// Crops this peer computed per second of its computing.
+    pub crops_per_sec: f64,
 }
 
 /// Whether a live run is training or paused.
@@ -200,6 +216,7 @@ impl RunEvent {
             RunEvent::Resumed { .. } => "resumed",
             RunEvent::Status { .. } => "status",
             RunEvent::SkippedFile { .. } => "skipped_file",
+            RunEvent::Peers { .. } => "peers",
             RunEvent::Checkpoint { .. } => "checkpoint",
             RunEvent::Log { .. } => "log",
             RunEvent::Ended { .. } => "ended",

@@ -22,7 +22,7 @@ mod tail;
 mod writer;
 
 pub use clock::{parse_rfc3339, Utc};
-pub use events::{EndStatus, EventRecord, LiveState, LogLevel, RunEvent};
+pub use events::{EndStatus, EventRecord, LiveState, LogLevel, PeerLoad, RunEvent};
 pub use fsutil::write_atomic;
 pub use store::{decide_status, load_config, load_dir, read_events, read_summary_file, Damage, LoadedRun, RunStore, StatusFacts};
 pub use summary::{trainable_share, RunStatus, Summary};
@@ -34,6 +34,8 @@ use std::path::PathBuf;
 pub const CONFIG_FILE: &str = "config.toml";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const SUMMARY_FILE: &str = "summary.json";
+/// Events and logs of the nodes other than 0 of a run over several nodes (`node-<rank>.jsonl`, `.log`).
+pub const NODES_DIR: &str = "nodes";
 pub const LOG_FILE: &str = "log.txt";
 pub const LOCK_FILE: &str = "run.lock";
 pub const CHECKPOINTS_DIR: &str = "checkpoints";

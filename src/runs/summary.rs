@@ -194,6 +194,7 @@ impl Summary {
                 }
                 RunEvent::Progress { .. }
                 | RunEvent::LayerWeights { .. }
+                | RunEvent::Peers { .. }
                 | RunEvent::Log { .. }
                 | RunEvent::Status { .. } => {}
             }

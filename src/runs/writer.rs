@@ -9,7 +9,9 @@ use super::clock::Utc;
 use super::events::{EndStatus, EventRecord, LogLevel, RunEvent};
 use super::fsutil::write_atomic;
 use super::summary::{RunStatus, Summary};
-use super::{RunError, CHECKPOINTS_DIR, CONFIG_FILE, LOCK_FILE, LOG_FILE, METRICS_FILE, SCORES_DIR, SUMMARY_FILE};
+use super::{
+    RunError, CHECKPOINTS_DIR, CONFIG_FILE, LOCK_FILE, LOG_FILE, METRICS_FILE, NODES_DIR, SCORES_DIR, SUMMARY_FILE,
+};
 use crate::config::ExperimentConfig;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -27,6 +29,9 @@ pub struct RunWriter {
     events: Vec<EventRecord>,
     /// Lines `metrics.jsonl` held when this writer opened it: the line number of its first event.
     first_line: usize,
+    /// Set for a node other than 0 of a run over several nodes: its events go to `nodes/node-<rank>.jsonl`
+    /// (and its log to `nodes/node-<rank>.log`); the run's own files and summary are node 0's.
+    node: Option<u32>,
 }
 
 impl RunWriter {
@@ -56,6 +61,7 @@ impl RunWriter {
             start: Instant::now(),
             events: Vec::new(),
             first_line: 0,
+            node: None,
         })
     }
 
@@ -193,7 +199,48 @@ impl RunWriter {
             start,
             events,
             first_line,
+            node: None,
         })
+    }
+
+    /// Opens the run folder `dir` as node `rank` (> 0) of a run over several nodes sees it: node 0 writes the
+    /// run's events, checkpoints and summary; this node writes its own events and log under `nodes/` and nothing
+    /// else (a node's process that dies is named there).
+    pub fn observe(dir: &Path, rank: u32) -> Result<Self, RunError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RunError::Io { path, source }
+        };
+        let id = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let nodes = dir.join(NODES_DIR);
+        fs::create_dir_all(&nodes).map_err(io(&nodes))?;
+        let open = |name: String| {
+            let path = nodes.join(name);
+            OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))
+        };
+        let lock = open(format!("node-{rank}.lock"))?;
+        if lock.try_lock().is_err() {
+            return Err(RunError::StillRunning(format!("{id} (node {rank})")));
+        }
+        Ok(Self {
+            id,
+            dir: dir.to_path_buf(),
+            metrics: open(format!("node-{rank}.jsonl"))?,
+            log: open(format!("node-{rank}.log"))?,
+            _lock: lock,
+            start: Instant::now(),
+            events: Vec::new(),
+            first_line: 0,
+            node: Some(rank),
+        })
+    }
+
+    /// The node rank this writer writes for, when it is not the run's own writer (node 0).
+    pub fn node(&self) -> Option<u32> {
+        self.node
     }
 
     /// The line number (0-based) in `metrics.jsonl` of the first event this writer emits: 0 for a new run, the
@@ -226,7 +273,10 @@ impl RunWriter {
         };
         let mut line = serde_json::to_string(&rec).expect("events are plain data");
         line.push('\n');
-        let path = self.dir.join(METRICS_FILE);
+        let path = match self.node {
+            Some(rank) => self.dir.join(NODES_DIR).join(format!("node-{rank}.jsonl")),
+            None => self.dir.join(METRICS_FILE),
+        };
         self.metrics
             .write_all(line.as_bytes())
             .and_then(|_| self.metrics.flush())
@@ -302,8 +352,10 @@ impl RunWriter {
             step,
         })?;
         let summary = self.summary(status.into());
-        let bytes = serde_json::to_vec_pretty(&summary).expect("summary is plain data");
-        self.write_file(SUMMARY_FILE, &bytes)?;
+        if self.node.is_none() {
+            let bytes = serde_json::to_vec_pretty(&summary).expect("summary is plain data");
+            self.write_file(SUMMARY_FILE, &bytes)?;
+        }
         Ok((rec, summary))
     }
 }

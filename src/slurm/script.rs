@@ -20,6 +20,9 @@ pub struct BatchJob {
     pub program: PathBuf,
     /// Submitted by (for the header).
     pub submitted_by: String,
+    /// A run over several nodes (`parallel.nodes`, `parallel.port`): one task per node started with `srun`, node
+    /// 0's host as the orchestrator.
+    pub nodes: Option<(u32, u16)>,
 }
 
 /// Single-quotes `text` for bash (a `'` inside becomes `'\''`).
@@ -69,6 +72,10 @@ pub fn render(settings: &SlurmConfig, job: &BatchJob) -> String {
     if !settings.gres.is_empty() {
         opt(format!("--gres={}", settings.gres));
     }
+    if let Some((nodes, _)) = job.nodes {
+        opt(format!("--nodes={nodes}"));
+        opt("--ntasks-per-node=1".into());
+    }
     opt(format!("--signal=B:USR1@{}", settings.signal_seconds));
     opt(if settings.requeue { "--requeue".into() } else { "--no-requeue".into() });
     for line in settings.extra.iter().map(|l| l.trim()).filter(|l| !l.is_empty()) {
@@ -90,8 +97,19 @@ pub fn render(settings: &SlurmConfig, job: &BatchJob) -> String {
         "trap 'warned=1; [ -n \"$child\" ] && kill -TERM \"$child\" 2>/dev/null' USR1\n",
         "trap ':' TERM\n",
     ));
+    let launcher = match job.nodes {
+        Some((_, port)) => {
+            // One process per node; each reads its rank from SLURM_PROCID; node 0 (the first host) starts the
+            // orchestrator the others meet at. A task that fails ends the others.
+            s.push_str(&format!(
+                "export ADAPTSV_ORCHESTRATOR=\"$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n1):{port}\"\n"
+            ));
+            "srun --kill-on-bad-exit=1 "
+        }
+        None => "",
+    };
     s.push_str(&format!(
-        "{} train --resume \"$run\" --skip-finished &\n",
+        "{launcher}{} train --resume \"$run\" --skip-finished &\n",
         path_text(&job.program)
     ));
     s.push_str(concat!(
@@ -124,7 +142,21 @@ mod tests {
             output: "/shared/sweeps/grid/slurm/%A_%a.out".into(),
             program: "/opt/adaptsv/bin/adaptsv".into(),
             submitted_by: "adaptsv sweep grid.toml --slurm".into(),
+            nodes: None,
         }
+    }
+
+    #[test]
+    fn a_run_over_several_nodes_is_one_srun_task_per_node_meeting_at_the_first() {
+        let mut one = job(1);
+        one.nodes = Some((4, 41000));
+        let text = render(&SlurmConfig::default(), &one);
+        assert!(text.contains("#SBATCH --nodes=4\n#SBATCH --ntasks-per-node=1\n"), "{text}");
+        assert!(text.contains(
+            "export ADAPTSV_ORCHESTRATOR=\"$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n1):41000\""
+        ));
+        assert!(text.contains("srun --kill-on-bad-exit=1 '/opt/adaptsv/bin/adaptsv' train --resume \"$run\""), "{text}");
+        assert!(!render(&SlurmConfig::default(), &job(1)).contains("srun"));
     }
 
     #[test]

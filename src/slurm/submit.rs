@@ -110,6 +110,7 @@ fn submit_folder(dir: &Path, config: &ExperimentConfig, submitted_by: &str) -> a
         output: dir.join("slurm-%j.out"),
         program: program(&settings)?,
         submitted_by: submitted_by.to_string(),
+        nodes: config.parallel.as_ref().filter(|p| p.nodes > 1).map(|p| (p.nodes, p.port)),
     };
     write_script(&script, &render(&settings, &job))?;
     let job_id = Scheduler::new(&settings.prefix).submit(&script)?;
@@ -140,6 +141,13 @@ pub fn submit_sweep(
 ) -> anyhow::Result<SweepSubmission> {
     for r in runs {
         check(&r.config, &format!("sweep run {}", r.name))?;
+        if r.config.parallel.as_ref().is_some_and(|p| p.nodes > 1) {
+            anyhow::bail!(
+                "sweep run {}: parallel.nodes > 1, but a sweep's runs are one array task each, on one node; submit \
+                 a run over several nodes on its own (`adaptsv train --slurm`)",
+                r.name
+            );
+        }
     }
     let mut state = SweepState::load(state_dir)?;
     let known: Vec<PathBuf> = runs.iter().filter_map(|r| state.runs.get(&r.name).cloned()).collect();
@@ -189,6 +197,8 @@ pub fn submit_sweep(
         output: logs.join(if array { "%A_%a.out" } else { "%j.out" }),
         program: program(settings)?,
         submitted_by: submitted_by.to_string(),
+        // A sweep's tasks are runs on one node each (`parallel.nodes` > 1 in a sweep is refused at submission).
+        nodes: None,
     };
     write_script(&script, &render(settings, &job))?;
     let job_id = Scheduler::new(&settings.prefix).submit(&script)?;

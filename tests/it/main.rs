@@ -13,6 +13,7 @@ mod gpu;
 mod gui;
 mod metrics;
 mod model;
+mod parallel;
 mod pretrain;
 mod runs;
 mod scoring;
