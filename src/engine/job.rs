@@ -10,7 +10,8 @@
 //!            Step event ◀──Job::report── PeerStep (sums, gradient norm; the same on every peer) ◀──┘
 //! ```
 
-use super::live::{Live, ResumeFrom};
+use super::live::{relative, Live, ResumeFrom};
+use crate::config::ExperimentConfig;
 use super::train_state::{StepFiles, TrainState};
 use super::EngineError;
 use crate::data::{Batch, Corpus, LoaderConfig};
@@ -24,7 +25,7 @@ use super::readback::DeviceSums;
 use burn::tensor::backend::AutodiffBackend;
 use burn_collective::PeerId;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The numbers of a run, known once its data is indexed.
@@ -175,6 +176,53 @@ impl<B: AutodiffBackend> ModuleMapper<B> for FreshLeaves {
         let (id, tensor, mapper) = param.consume();
         let trains = tensor.is_require_grad();
         Param::from_mapped_value(id, Tensor::from_inner(tensor.inner()).set_require_grad(trains), mapper)
+    }
+}
+
+/// A job's first peer's model and optimiser at the start of a run, and where they came from.
+pub(super) struct Built<B: AutodiffBackend, M> {
+    pub model: M,
+    pub optim: GroupedOptimizer<B>,
+    pub state: TrainState,
+    /// The optimiser file a resumed run was read from (the peers' copies read it too); `None` when fresh.
+    pub optim_file: Option<PathBuf>,
+}
+
+/// Builds a job's model fresh (`fresh`: the model and its first state; every parameter drawn again) or, when
+/// `resume` names a checkpoint, loads it (`load`) with its optimiser state, and says so with a `resumed` event.
+/// Both happen under the init lock after seeding `device` with `config.seed`, so that no other run's draws
+/// interleave (`seeded`).
+pub(super) fn build_or_resume<B: AutodiffBackend, M: AutodiffModule<B>>(
+    run: &mut Live,
+    resume: ResumeFrom,
+    config: &ExperimentConfig,
+    plan: &Plan,
+    device: &B::Device,
+    load: impl FnOnce(&TrainState, &StepFiles) -> Result<M, EngineError>,
+    fresh: impl FnOnce() -> Result<(M, TrainState), EngineError>,
+) -> Result<Built<B, M>, EngineError> {
+    let _init_guard = super::seeded::init_lock();
+    B::seed(device, config.seed);
+    match resume {
+        Some(Some((state, files))) => {
+            let model = load(&state, &files)?;
+            let mut optim = GroupedOptimizer::<B>::new(&config.optim);
+            optim.load(&model, &files.optimizer, device)?;
+            run.emit(RunEvent::Resumed {
+                step: state.step,
+                epoch: state.epoch as f64 + state.next_batch as f64 / plan.batches as f64,
+                checkpoint: relative(run.writer.dir(), &files.model),
+            })?;
+            Ok(Built { model, optim, state, optim_file: Some(files.optimizer) })
+        }
+        other => {
+            if other.is_some() {
+                run.emit(RunEvent::Resumed { step: 0, epoch: 0.0, checkpoint: String::new() })?;
+            }
+            let (model, state) = fresh()?;
+            super::seeded::init_every_param(&model);
+            Ok(Built { model, optim: GroupedOptimizer::<B>::new(&config.optim), state, optim_file: None })
+        }
     }
 }
 

@@ -18,11 +18,11 @@
 
 use super::checkpoint::{self, Checkpoint, Selection};
 use super::data_prep::{prepare, wait_for_data};
-use super::job::{peer_models, update, Job, PeerStep, Plan, Replica, StepFigures, StepOrder};
+use super::job::{build_or_resume, peer_models, update, Built, Job, PeerStep, Plan, Replica, StepFigures, StepOrder};
 use super::kmeans::Centroids;
 use super::optim::{GroupedOptimizer, ParamGroup};
 use super::readback::DeviceSums;
-use super::live::{relative, Live, ResumeFrom, Start};
+use super::live::{Live, ResumeFrom, Start};
 use super::schedule::LrSchedule;
 use super::train_state::{StepFiles, TrainState};
 use super::EngineError;
@@ -268,35 +268,15 @@ impl<B: AutodiffBackend> Job for PretrainJob<B> {
     ) -> Result<(Vec<PretrainReplica<B>>, TrainState), EngineError> {
         let dir = run.writer.dir().to_path_buf();
         let device = self.devices[0].clone();
-        // Built under the init lock, so that no other run's draws interleave (`seeded`).
-        let init_guard = super::seeded::init_lock();
-        B::seed(&device, self.config.seed);
-        let (model, optim, state, optim_file) = match resume {
-            Some(Some((state, files))) => {
-                let model = Checkpoint::read(&files.model)?.load_into(self.fresh(&device)?)?;
-                let mut optim = GroupedOptimizer::<B>::new(&self.config.optim);
-                optim.load(&model, &files.optimizer, &device)?;
-                run.emit(RunEvent::Resumed {
-                    step: state.step,
-                    epoch: state.epoch as f64 + state.next_batch as f64 / plan.batches as f64,
-                    checkpoint: relative(&dir, &files.model),
-                })?;
-                (model, optim, state, Some(files.optimizer))
-            }
-            other => {
-                if other.is_some() {
-                    run.emit(RunEvent::Resumed {
-                        step: 0,
-                        epoch: 0.0,
-                        checkpoint: String::new(),
-                    })?;
-                }
-                let model = self.fresh(&device)?;
-                super::seeded::init_every_param(&model);
-                (model, GroupedOptimizer::<B>::new(&self.config.optim), TrainState::new(0), None)
-            }
-        };
-        drop(init_guard);
+        let Built { model, optim, state, optim_file } = build_or_resume(
+            run,
+            resume,
+            &self.config,
+            plan,
+            &device,
+            |_, files| Checkpoint::read(&files.model)?.load_into(self.fresh(&device)?),
+            || Ok((self.fresh(&device)?, TrainState::new(0))),
+        )?;
         let counts = count_params(&model);
         run.emit(RunEvent::Model {
             total_params: counts.total as u64,

@@ -11,11 +11,11 @@
 use super::checkpoint::{contents, load_run_model, save_frozen, save_model, Checkpoint};
 use super::data_prep::{prepare, wait_for_data, PreparedData};
 use super::evaluate::{evaluate_model, EvalTarget};
-use super::job::{peer_models, update, Evaluation, Job, PeerStep, Plan, Replica, StepFigures, StepOrder};
+use super::job::{build_or_resume, peer_models, Built, update, Evaluation, Job, PeerStep, Plan, Replica, StepFigures, StepOrder};
 use super::optim::{GroupedOptimizer, ParamGroup};
 use super::peers::peer_timeout;
 use super::readback::DeviceSums;
-use super::live::{relative, Live, ResumeFrom, Start};
+use super::live::{Live, ResumeFrom, Start};
 use super::schedule::LrSchedule;
 use super::state_cache::StateCache;
 use super::train_state::{latest_complete, StepFiles, TrainState};
@@ -134,37 +134,16 @@ impl<B: AutodiffBackend> Job for SpeakerJob<B> {
         let checkpoints = run.writer.checkpoints_dir();
         let speakers = plan.corpus.speakers.len();
         let device = self.devices[0].clone();
-        // Built under the init lock, so that no other run's draws interleave (`seeded`).
         let fresh = !matches!(resume, Some(Some(_)));
-        let init_guard = super::seeded::init_lock();
-        B::seed(&device, config.seed);
-        let (model, optim, state, optim_file) = match resume {
-            Some(Some((state, files))) => {
-                let model =
-                    load_run_model::<B>(&config, &checkpoints, &Checkpoint::read(&files.model)?, state.speakers, &device)?;
-                let mut optim = GroupedOptimizer::<B>::new(&config.optim);
-                optim.load(&model, &files.optimizer, &device)?;
-                run.emit(RunEvent::Resumed {
-                    step: state.step,
-                    epoch: state.epoch as f64 + state.next_batch as f64 / plan.batches as f64,
-                    checkpoint: relative(&dir, &files.model),
-                })?;
-                (model, optim, state, Some(files.optimizer))
-            }
-            other => {
-                if other.is_some() {
-                    run.emit(RunEvent::Resumed {
-                        step: 0,
-                        epoch: 0.0,
-                        checkpoint: String::new(),
-                    })?;
-                }
-                let model = SpeakerModel::<B>::from_config(&config, speakers, &device)?;
-                super::seeded::init_every_param(&model);
-                (model, GroupedOptimizer::<B>::new(&config.optim), TrainState::new(speakers), None)
-            }
-        };
-        drop(init_guard);
+        let Built { model, optim, state, optim_file } = build_or_resume(
+            run,
+            resume,
+            &config,
+            plan,
+            &device,
+            |state, files| load_run_model::<B>(&config, &checkpoints, &Checkpoint::read(&files.model)?, state.speakers, &device),
+            || Ok((SpeakerModel::<B>::from_config(&config, speakers, &device)?, TrainState::new(speakers))),
+        )?;
         // Written after the lock is released: the weights are drawn, and other runs need not wait for the disk.
         if fresh && run.writer.node().is_none() {
             if let Some(bytes) = save_frozen(&model, &config, &checkpoints)? {
