@@ -20,7 +20,8 @@ fn main() -> anyhow::Result<()> {
     config.name = format!("{}-untrained", config.name);
     let speakers = config.data.synthetic.speakers;
     let device = Default::default();
-    let model = SpeakerModel::<Autodiff<Flex>>::from_config(&config, speakers, &device)?;
+    let valid = config.clone().into_valid().map_err(|p| anyhow::anyhow!("{}", p.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")))?;
+    let model = SpeakerModel::<Autodiff<Flex>>::from_config(&valid, speakers, &device)?;
     let counts = adaptsv::model::count_params(&model);
     let mut run = RunWriter::create(&config.output_dir, &config)?;
     run.emit(RunEvent::Started {

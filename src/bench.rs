@@ -31,7 +31,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, ValidConfig};
 use crate::device::DeviceChoice;
 use crate::engine::optim::{clip_scale, GroupedOptimizer, ParamGroup};
 use crate::engine::readback::{read_step, DeviceSums};
@@ -194,7 +194,9 @@ pub fn run_row(row: Row, settings: &BenchSettings) -> Result<RowResult, String> 
     if row == Row::DataParallel {
         return run_data_parallel(settings);
     }
-    let config = row_config(row, settings)?;
+    let config = row_config(row, settings)?
+        .into_valid()
+        .map_err(|p| p.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))?;
     let choice = DeviceChoice::parse(&settings.device)?;
     crate::device::probe(choice).map_err(|e| e.to_string())?;
     let job = BenchJob {
@@ -210,7 +212,7 @@ pub fn run_row(row: Row, settings: &BenchSettings) -> Result<RowResult, String> 
 struct BenchJob<'a> {
     row: Row,
     settings: &'a BenchSettings,
-    config: &'a ExperimentConfig,
+    config: &'a ValidConfig,
     device_bytes: &'a dyn Fn() -> Option<u64>,
 }
 
@@ -227,7 +229,7 @@ impl crate::device::OnAutodiff for BenchJob<'_> {
 fn run_on<B: AutodiffBackend>(
     row: Row,
     settings: &BenchSettings,
-    config: &ExperimentConfig,
+    config: &ValidConfig,
     device: B::Device,
     device_bytes: &dyn Fn() -> Option<u64>,
 ) -> Result<RowResult, String> {

@@ -50,7 +50,11 @@ fn speakers(config: &ExperimentConfig, given: Option<usize>) -> anyhow::Result<u
 pub fn run(args: &ParamsArgs) -> anyhow::Result<()> {
     let config = ExperimentConfig::load(&args.config)?;
     let speakers = speakers(&config, args.speakers)?;
-    let report = count(&config, speakers)?;
+    let valid = config.clone().into_valid().map_err(|problems| {
+        let text: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+        anyhow::anyhow!("{}: {} problem(s):\n{}", args.config.display(), problems.len(), text.join("\n"))
+    })?;
+    let report = count(&valid, speakers)?;
     if args.json {
         let mut json = report.to_json();
         json["batch"] = serde_json::json!({

@@ -3,16 +3,19 @@
 //! [`ExperimentConfig`] is the single description of a run. It is saved verbatim as `config.toml` in every run
 //! folder, so a run folder alone reproduces the run. Parsing rejects unknown keys (a typo is an error, not a
 //! silently ignored setting); [`ExperimentConfig::validate`] then reports *every* semantic problem at once, each
-//! naming the dotted key and why (`adaptation.inner.bottleneck = 0: must be >= 1`).
+//! naming the dotted key and why (`adaptation.inner.bottleneck = 0: must be >= 1`). A config that passed is a
+//! [`ValidConfig`], which the engine and the model take, so no value is checked twice.
 
 mod describe;
 mod experiment;
 mod layers;
+mod valid;
 mod validate;
 
 pub use describe::{describe, name_of};
 pub use experiment::*;
 pub use layers::LayerSelection;
+pub use valid::ValidConfig;
 pub use validate::{receptive_field, ConfigProblem, PRESETS, STANDARD_MIN_SAMPLES};
 
 use std::path::{Path, PathBuf};

@@ -210,7 +210,7 @@ pub fn save_frozen<B: AutodiffBackend>(
 /// The model of a run: built from `config` for `classes` speakers, with the run's frozen file (if any) and the
 /// step checkpoint `step` (already read) put onto it.
 pub fn load_run_model<B: Backend>(
-    config: &crate::config::ExperimentConfig,
+    config: &crate::config::ValidConfig,
     checkpoints_dir: &Path,
     step: &Checkpoint,
     classes: usize,

@@ -4,7 +4,7 @@
 
 use super::train_state::{StepFiles, TrainState};
 use super::EngineError;
-use crate::config::ExperimentConfig;
+use crate::config::ValidConfig;
 use crate::runs::{EventRecord, LiveState, LogLevel, RunEvent, RunWriter};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use std::path::Path;
@@ -105,7 +105,7 @@ pub(super) enum Flow {
 
 /// What the run thread starts from.
 pub(super) struct Start<'a> {
-    pub(super) config: &'a ExperimentConfig,
+    pub(super) config: &'a ValidConfig,
     /// The first device as the probe described it.
     pub(super) description: &'a str,
     pub(super) resume: ResumeFrom,

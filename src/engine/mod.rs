@@ -83,12 +83,20 @@ pub enum EngineError {
 pub(crate) fn run_config(
     dir: &std::path::Path,
     run: &crate::runs::LoadedRun,
-) -> Result<crate::config::ExperimentConfig, EngineError> {
-    run.config.clone().ok_or_else(|| EngineError::BadRun {
+) -> Result<crate::config::ValidConfig, EngineError> {
+    let config = run.config.clone().ok_or_else(|| EngineError::BadRun {
         dir: dir.to_path_buf(),
         reason: format!(
             "its config.toml is unreadable ({})",
             run.damage.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")
+        ),
+    })?;
+    config.into_valid().map_err(|problems| EngineError::BadRun {
+        dir: dir.to_path_buf(),
+        reason: format!(
+            "its config.toml has {} problem(s): {}",
+            problems.len(),
+            problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
         ),
     })
 }

@@ -17,7 +17,7 @@
 use super::job::{Evaluation, PeerStep, Replica, StepOrder};
 use super::train_state::StepFiles;
 use super::EngineError;
-use crate::config::ExperimentConfig;
+use crate::config::ValidConfig;
 use burn::tensor::backend::AutodiffBackend;
 use burn_collective::{CollectiveConfig, PeerId};
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
@@ -48,10 +48,10 @@ pub(super) struct Topology {
 }
 
 impl Topology {
-    pub(super) fn of(config: &ExperimentConfig, options: &super::live::LaunchOptions) -> Result<Self, EngineError> {
+    pub(super) fn of(config: &ValidConfig, options: &super::live::LaunchOptions) -> Result<Self, EngineError> {
         let par = config.parallel.clone().unwrap_or_default();
         let labels = config.peer_devices();
-        let nodes = par.nodes.max(1);
+        let nodes = par.nodes;
         let rank = node_rank(config, options.node_rank)?;
         let cpu = labels.iter().all(|d| d.trim() == "cpu");
         let cpu_threads = if cpu && labels.len() > 1 {
@@ -127,7 +127,7 @@ impl Topology {
     }
 
     /// The run's first log line about its peers.
-    pub(super) fn summary(&self, config: &ExperimentConfig) -> String {
+    pub(super) fn summary(&self, config: &ValidConfig) -> String {
         format!(
             "data-parallel: {} peers ({}){}; global batch {} = {} per peer; gradients averaged over the peers \
              (Burn collective all-reduce) before each optimiser step",
@@ -141,8 +141,8 @@ impl Topology {
 }
 
 /// How long a step (or a node's wait for node 0's data) may take: `parallel.timeout_seconds`.
-pub(super) fn peer_timeout(config: &ExperimentConfig) -> Duration {
-    Duration::from_secs(config.parallel.as_ref().map_or(900, |p| p.timeout_seconds).max(1))
+pub(super) fn peer_timeout(config: &ValidConfig) -> Duration {
+    Duration::from_secs(config.parallel.as_ref().map_or(900, |p| p.timeout_seconds))
 }
 
 /// `host:port` → (host, port).
@@ -154,8 +154,8 @@ pub fn parse_host_port(text: &str) -> Option<(String, u16)> {
 }
 
 /// This process's node rank: given, else `SLURM_PROCID` / `SLURM_NODEID` for a run over several nodes, else 0.
-pub(super) fn node_rank(config: &ExperimentConfig, given: Option<u32>) -> Result<u32, EngineError> {
-    let nodes = config.parallel.as_ref().map_or(1, |p| p.nodes.max(1));
+pub(super) fn node_rank(config: &ValidConfig, given: Option<u32>) -> Result<u32, EngineError> {
+    let nodes = config.parallel.as_ref().map_or(1, |p| p.nodes);
     let rank = match given {
         Some(r) => r,
         None if nodes > 1 => ["SLURM_PROCID", "SLURM_NODEID"]

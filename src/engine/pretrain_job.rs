@@ -26,7 +26,7 @@ use super::live::{Live, ResumeFrom, Start};
 use super::schedule::LrSchedule;
 use super::train_state::{StepFiles, TrainState};
 use super::EngineError;
-use crate::config::{DataSource, ExperimentConfig, PretrainConfig, TargetFeatures};
+use crate::config::{DataSource, PretrainConfig, TargetFeatures, ValidConfig};
 use crate::data::mfcc::{self, Mfcc};
 use crate::data::{Batch, Corpus, Loader, LoaderConfig};
 use crate::model::backbone::{save_hf_folder, ExportDtype};
@@ -158,7 +158,7 @@ fn load_kmeans(path: &Path, dim: usize) -> Result<Centroids, EngineError> {
 
 /// The host half of pre-training.
 pub(super) struct PretrainJob<B: AutodiffBackend> {
-    config: Arc<ExperimentConfig>,
+    config: Arc<ValidConfig>,
     pre: PretrainConfig,
     devices: Vec<B::Device>,
     kmeans: Option<Arc<Centroids>>,
@@ -219,13 +219,13 @@ impl<B: AutodiffBackend> Job for PretrainJob<B> {
         let loader = LoaderConfig {
             batch_size: config.optim.batch_size,
             crop_seconds: config.optim.segment_seconds as f32,
-            workers: config.optim.loader_workers.max(1),
-            prefetch: 2 * config.optim.loader_workers.max(1),
+            workers: config.optim.loader_workers,
+            prefetch: 2 * config.optim.loader_workers,
             seed: config.seed,
             augment: config.data.augment.clone(),
             fixed_crops: false,
         };
-        let batches = corpus.utterances.len() / config.optim.batch_size.max(1);
+        let batches = corpus.utterances.len() / config.optim.batch_size;
         if batches == 0 {
             return Err(EngineError::Config(format!(
                 "optim.batch_size = {} is more than the {} utterances in {}",

@@ -19,7 +19,7 @@ use super::live::{Command, LaunchOptions, Live, ResumeFrom, Start};
 use super::run_loop::{drive, LoopEnd};
 use super::train_state::latest_readable;
 use super::EngineError;
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, ValidConfig};
 use crate::device::{probe, DeviceChoice};
 use crate::runs::{EndStatus, EventRecord, LogLevel, RunEvent, RunWriter, Summary};
 use burn::tensor::backend::AutodiffBackend;
@@ -104,11 +104,9 @@ impl Engine {
 
     /// As [`Engine::launch`], with diagnosis switches.
     pub fn launch_with(config: ExperimentConfig, options: LaunchOptions) -> Result<RunHandle, EngineError> {
-        let problems = config.launch_problems();
-        if !problems.is_empty() {
-            let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-            return Err(EngineError::Config(text.join("; ")));
-        }
+        let config = config.into_valid().map_err(|problems| {
+            EngineError::Config(problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))
+        })?;
         if config.parallel.as_ref().is_some_and(|p| p.nodes > 1) {
             return Err(EngineError::Config(
                 "parallel.nodes > 1: a run over several nodes starts from a prepared run folder on every node \
@@ -150,7 +148,7 @@ impl Engine {
 }
 
 /// The devices of this node's peers, each probed: (choices, description of the first).
-fn check_devices(config: &ExperimentConfig) -> Result<(Vec<DeviceChoice>, String), EngineError> {
+fn check_devices(config: &ValidConfig) -> Result<(Vec<DeviceChoice>, String), EngineError> {
     let mut choices = Vec::new();
     let mut description = String::new();
     for text in config.peer_devices() {
@@ -169,7 +167,7 @@ fn check_devices(config: &ExperimentConfig) -> Result<(Vec<DeviceChoice>, String
 
 fn spawn(
     writer: RunWriter,
-    config: ExperimentConfig,
+    config: ValidConfig,
     (choices, description): (Vec<DeviceChoice>, String),
     resume: ResumeFrom,
     notes: Vec<String>,

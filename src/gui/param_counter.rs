@@ -77,9 +77,11 @@ impl Default for ConfigChecker {
         let (count_tx, counts) = worker("param-counter", |c: ExperimentConfig| {
             let part = ModelPart::of(&c);
             // Building a model from odd sizes may trip an assertion inside Burn: that is an answer, not a crash.
-            let report = std::panic::catch_unwind(|| count(&c, PLACEHOLDER_SPEAKERS))
-                .map_err(|p| format!("building the model failed: {}", crate::device::panic_message(p.as_ref()).unwrap_or_default()))
-                .and_then(|r| r.map_err(|e| format!("{e:#}")));
+            let report = c.into_valid().map_err(|p| format!("{} problem(s) in the config: fix them to count", p.len())).and_then(|c| {
+                std::panic::catch_unwind(|| count(&c, PLACEHOLDER_SPEAKERS))
+                    .map_err(|p| format!("building the model failed: {}", crate::device::panic_message(p.as_ref()).unwrap_or_default()))
+                    .and_then(|r| r.map_err(|e| format!("{e:#}")))
+            });
             (part, report)
         });
         Self {

@@ -4,7 +4,7 @@
 //! verification throws away) left out of both.
 
 use super::{count_params_by_group, ParamCount, SpeakerModel};
-use crate::config::{ExperimentConfig, Method};
+use crate::config::{Method, ValidConfig};
 use burn::backend::{Autodiff, Flex};
 
 /// The backbone's shape, as built (from a preset or read from a checkpoint's `config.json`).
@@ -81,7 +81,7 @@ fn group_name(field: &str, method: Method) -> String {
 }
 
 /// Builds the experiment's model on the CPU (random weights for presets; a checkpoint is loaded) and counts.
-pub fn count(config: &ExperimentConfig, speakers: usize) -> anyhow::Result<ParamReport> {
+pub fn count(config: &ValidConfig, speakers: usize) -> anyhow::Result<ParamReport> {
     let device = Default::default();
     let model = SpeakerModel::<Autodiff<Flex>>::from_config(config, speakers, &device)?;
     let raw = count_params_by_group(&model, 1);

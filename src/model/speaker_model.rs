@@ -25,7 +25,7 @@ use super::heads::{SpeakerHead, SpeakerHeadConfig};
 use super::loss::{MarginSoftmax, MarginSoftmaxConfig, MarginSoftmaxOutput};
 use super::adapters::AdapterSet;
 use super::{LayerAggregation, LayerAggregationConfig, ModelError};
-use crate::config::{BackboneDType, ExperimentConfig, Method};
+use crate::config::{BackboneDType, ExperimentConfig, Method, ValidConfig};
 
 /// What trains inside the backbone, decided by the method.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,7 +51,7 @@ pub struct SpeakerModel<B: Backend> {
 
 impl<B: Backend> SpeakerModel<B> {
     /// Builds the model of `config` for `num_speakers` training speakers (the classifier's classes).
-    pub fn from_config(config: &ExperimentConfig, num_speakers: usize, device: &B::Device) -> Result<Self, ModelError> {
+    pub fn from_config(config: &ValidConfig, num_speakers: usize, device: &B::Device) -> Result<Self, ModelError> {
         let backbone = build_backbone::<B>(&config.model, device)?;
         Self::with_backbone(backbone, config, num_speakers, device)
     }
@@ -59,7 +59,7 @@ impl<B: Backend> SpeakerModel<B> {
     /// As [`SpeakerModel::from_config`] around an already built backbone.
     pub fn with_backbone(
         backbone: SslBackbone<B>,
-        config: &ExperimentConfig,
+        config: &ValidConfig,
         num_speakers: usize,
         device: &B::Device,
     ) -> Result<Self, ModelError> {

@@ -51,7 +51,7 @@ fn fresh_adapters_leave_every_hidden_state_bit_identical() {
     let device = Default::default();
     Flex::seed(&device, 1);
     for (name, adaptation) in [("inner+inter", INNER_INTER), ("houlsby", HOULSBY), ("lora", LORA)] {
-        let model = SpeakerModel::<Flex>::from_config(&config(adaptation), 4, &device).unwrap();
+        let model = SpeakerModel::<Flex>::from_config(&config(adaptation).into_valid().unwrap(), 4, &device).unwrap();
         let x = wave::<Flex>(2, 8000, &device);
         let bare = model.backbone.forward(x.clone());
         let adapted = model.hidden_states(x);
@@ -66,7 +66,7 @@ fn fresh_adapters_leave_every_hidden_state_bit_identical() {
 fn prefixes_change_only_the_layers_that_have_them() {
     let device = Default::default();
     Flex::seed(&device, 2);
-    let model = SpeakerModel::<Flex>::from_config(&config(PREFIX), 4, &device).unwrap();
+    let model = SpeakerModel::<Flex>::from_config(&config(PREFIX).into_valid().unwrap(), 4, &device).unwrap();
     let x = wave::<Flex>(1, 8000, &device);
     let bare = model.backbone.forward(x.clone());
     let adapted = model.hidden_states(x);
@@ -86,7 +86,7 @@ fn prefixes_change_only_the_layers_that_have_them() {
 fn check_training(name: &str, adaptation: &str, expect_trainable: impl Fn(&str) -> bool) {
     let device = Default::default();
     Ad::seed(&device, 7);
-    let mut model = SpeakerModel::<Ad>::from_config(&config(adaptation), 4, &device).unwrap();
+    let mut model = SpeakerModel::<Ad>::from_config(&config(adaptation).into_valid().unwrap(), 4, &device).unwrap();
     let before = snapshot_params(&model);
     let labels = Tensor::<Ad, 1, Int>::from_data(TensorData::from([0i64, 1, 2, 3]), &device);
     let mut optim = AdamConfig::new().init();
@@ -148,7 +148,7 @@ fn frozen_transformer_runs_outside_autodiff_and_matches_inference() {
     let device = Default::default();
     Ad::seed(&device, 3);
     let inter_only = "[adaptation]\nmethod = \"adapters\"\ninner = { enabled = false }\n";
-    let model = SpeakerModel::<Ad>::from_config(&config(inter_only), 4, &device).unwrap();
+    let model = SpeakerModel::<Ad>::from_config(&config(inter_only).into_valid().unwrap(), 4, &device).unwrap();
     assert!(!model.plan.transformer && !model.plan.feature_encoder);
     let x = wave::<Ad>(2, 6400, &device);
     let train = model.train_hidden_states(x.clone());
@@ -206,7 +206,7 @@ kind = "xvector"
 "#;
     let config = ExperimentConfig::from_toml_str(toml, "t").unwrap();
     let device = Default::default();
-    let model = SpeakerModel::<Ad>::from_config(&config, 1211, &device).unwrap();
+    let model = SpeakerModel::<Ad>::from_config(&config.clone().into_valid().unwrap(), 1211, &device).unwrap();
     let groups = count_params_by_group(&model, 1);
     let get = |name: &str| groups.iter().find(|(g, _)| g == name).map(|(_, c)| *c).unwrap();
 

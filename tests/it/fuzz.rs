@@ -157,11 +157,11 @@ fn mutated_checkpoints_and_training_states_load_or_fail_cleanly() {
     config.adaptation.inner.bottleneck = 2;
     config.adaptation.inter.bottleneck = 2;
     let device = Default::default();
-    let model = SpeakerModel::<Autodiff<Flex>>::from_config(&config, 3, &device).unwrap();
+    let model = SpeakerModel::<Autodiff<Flex>>::from_config(&config.clone().into_valid().unwrap(), 3, &device).unwrap();
     let ckpt = tmp.path().join(file_name(1));
     save_model(&model, &config, &ckpt, 1).unwrap();
     let seed = std::fs::read(&ckpt).unwrap();
-    let plain = SpeakerModel::<Flex>::from_config(&config, 3, &device).unwrap();
+    let plain = SpeakerModel::<Flex>::from_config(&config.clone().into_valid().unwrap(), 3, &device).unwrap();
     fuzz_file("checkpoint", &seed, 1000, &tmp.path().join("m.safetensors"), |p| {
         let c = Checkpoint::read(p).map_err(|e| e.to_string())?;
         c.load_into(plain.clone()).map(|_| ()).map_err(|e| e.to_string())

@@ -169,9 +169,9 @@ fn one_training_step_on_wgpu_matches_flex_for_every_method_head_and_aggregation(
     for (name, extra) in CASES {
         let c = config(extra);
         F::seed(&cpu, 11);
-        let on_cpu = SpeakerModel::<F>::from_config(&c, 4, &cpu).unwrap();
+        let on_cpu = SpeakerModel::<F>::from_config(&c.clone().into_valid().unwrap(), 4, &cpu).unwrap();
         // The same weights on the GPU: Flex's values, applied by path.
-        let mut on_gpu = SpeakerModel::<G>::from_config(&c, 4, &gpu).unwrap();
+        let mut on_gpu = SpeakerModel::<G>::from_config(&c.clone().into_valid().unwrap(), 4, &gpu).unwrap();
         let applied = on_gpu.apply(on_cpu.collect(None, None, false), None, None, false);
         assert!(
             applied.errors.is_empty() && applied.missing.is_empty(),
