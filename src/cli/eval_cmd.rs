@@ -19,6 +19,10 @@ pub struct EvalArgs {
     /// Trial list: VoxCeleb (`1 a.wav b.wav`) or Kaldi (`a b target`). Default with --run: the run's own.
     #[arg(long, value_name = "FILE")]
     pub trials: Option<PathBuf>,
+    /// With --run and --trials: the name this list's figures go under in the run's summary, Compare and `adaptsv
+    /// runs` (e.g. `vox1-E`; default: the --trials path as given). The run's own list keeps its own columns.
+    #[arg(long, value_name = "NAME", requires = "trials")]
+    pub label: Option<String>,
     /// A model-free embedder instead of a run: `ltas` (log long-term average spectrum).
     #[arg(long, value_enum)]
     pub embedder: Option<BaselineEmbedder>,
@@ -55,8 +59,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     if let Some(run_dir) = &args.run {
         let other = crate::engine::evaluate::EvalData {
             trials: args.trials.clone(),
+            label: args.label.clone(),
             corpus: args.corpus.clone(),
         };
+        if other.label.as_deref().is_some_and(|l| l.trim().is_empty() || l.contains(['\n', '\r'])) {
+            bail!("--label {:?}: give a non-empty one-line name", other.label.as_deref().unwrap_or_default());
+        }
         if other.corpus.is_some() && other.trials.is_none() {
             bail!("--corpus with --run needs --trials FILE: the trial list whose ids are relative to that folder");
         }
@@ -150,7 +158,11 @@ fn eval_run(
     let outcome = crate::engine::evaluate::evaluate_run(dir, other, device, &mut show)?;
     let mut stdout = std::io::stdout().lock();
     if json {
-        writeln!(stdout, "{}", to_json(&outcome.result.metrics))?;
+        let mut value = to_json(&outcome.result.metrics);
+        if let Some(object) = value.as_object_mut() {
+            object.insert("list".into(), serde_json::json!(outcome.label));
+        }
+        writeln!(stdout, "{value}")?;
     } else {
         writeln!(stdout, "{}", to_table(&outcome.scores_file, &outcome.result.metrics))?;
         writeln!(
@@ -160,6 +172,11 @@ fn eval_run(
             outcome.step,
             dir.display()
         )?;
+        let list = match &outcome.label {
+            Some(label) => format!("{label:?} (shown under this label, apart from the run's own list)"),
+            None => "the run's own".into(),
+        };
+        writeln!(stdout, "{:<18}{list}", "Trial list")?;
     }
     Ok(())
 }

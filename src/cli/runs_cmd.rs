@@ -1,4 +1,5 @@
-//! `adaptsv runs`: the run list of the Monitor tab, on a terminal.
+//! `adaptsv runs`: the run list of the Monitor tab, on a terminal. EER is the run's own trial list's; evaluations on
+//! other lists are listed apart, by label (`summary.lists` in `--json`).
 
 use crate::runs::{LoadedRun, RunStore};
 use std::path::PathBuf;
@@ -61,6 +62,7 @@ pub fn table(runs: &[LoadedRun], jobs: &Jobs) -> String {
         "LOSS".into(),
         "EER %".into(),
         "TRAINABLE %".into(),
+        "OTHER LISTS (EER %)".into(),
         if jobs.is_empty() { String::new() } else { "SLURM".into() },
     ]];
     let mut notes = Vec::new();
@@ -81,6 +83,11 @@ pub fn table(runs: &[LoadedRun], jobs: &Jobs) -> String {
             s.trainable_percent()
                 .map(|p| format!("{p:.2}"))
                 .unwrap_or_else(|| "-".into()),
+            s.lists
+                .iter()
+                .map(|(label, l)| format!("{label} {:.2}", 100.0 * l.eer))
+                .collect::<Vec<_>>()
+                .join(", "),
             scheduler,
         ]);
         for d in &run.damage {

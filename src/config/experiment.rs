@@ -966,6 +966,23 @@ pub struct EvalConfig {
     /// Report the layer-aggregation weights every this many steps (and at every epoch end).
     #[serde(default = "default_layer_weights_every")]
     pub layer_weights_every_steps: usize,
+    /// Further trial lists evaluated with the run's own at every evaluation (VoxCeleb1-E and -H beside -O), each
+    /// reported under its label, never mixed with the run's own list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lists: Vec<TrialListConfig>,
+}
+
+/// A trial list other than the run's own, evaluated during training (`[[eval.lists]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialListConfig {
+    /// The name shown in Compare and `adaptsv runs` (e.g. `vox1-E`).
+    pub label: String,
+    /// The trial list: VoxCeleb (`1 a.wav b.wav`) or Kaldi (`a b target`).
+    pub trials: PathBuf,
+    /// The folder its utterance ids are relative to (default: the run's evaluation root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corpus: Option<PathBuf>,
 }
 fn default_layer_weights_every() -> usize {
     10
@@ -988,6 +1005,7 @@ impl Default for EvalConfig {
             score_norm: ScoreNorm::None,
             cohort_top_n: default_cohort_top_n(),
             layer_weights_every_steps: default_layer_weights_every(),
+            lists: Vec::new(),
         }
     }
 }

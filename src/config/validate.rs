@@ -477,6 +477,18 @@ impl ExperimentConfig {
         }
         p.at_least("eval.cohort_top_n", e.cohort_top_n, 1);
         p.at_least("eval.layer_weights_every_steps", e.layer_weights_every_steps, 1);
+        let mut labels = std::collections::BTreeSet::new();
+        for (i, list) in e.lists.iter().enumerate() {
+            let label = list.label.trim();
+            if label.is_empty() || label.contains(['\n', '\r']) {
+                p.add(&format!("eval.lists[{i}].label"), format!("{:?}", list.label), "must be a non-empty one-line name");
+            } else if !labels.insert(label.to_string()) {
+                p.add(&format!("eval.lists[{i}].label"), format!("{:?}", list.label), "names another list too: labels must differ");
+            }
+            if list.trials.as_os_str().is_empty() {
+                p.add(&format!("eval.lists[{i}].trials"), "\"\"", "must name a trial list file");
+            }
+        }
         if self.model.checkpoint.is_none() {
             self.check_input_lengths(p, STANDARD_MIN_SAMPLES);
         }
@@ -665,6 +677,10 @@ impl ExperimentConfig {
             need("data.corpus", &self.data.corpus, true);
             need("data.trials", &self.data.trials, false);
             need("data.eval_corpus", &self.data.eval_corpus, true);
+        }
+        for (i, list) in self.eval.lists.iter().enumerate() {
+            need(&format!("eval.lists[{i}].trials"), &Some(list.trials.clone()), false);
+            need(&format!("eval.lists[{i}].corpus"), &list.corpus, true);
         }
         if self.data.augment.enabled {
             need("data.augment.noise_dir", &self.data.augment.noise_dir, true);

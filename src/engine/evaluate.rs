@@ -27,6 +27,8 @@ use std::path::{Path, PathBuf};
 pub struct RunEvaluation {
     pub step: u64,
     pub trials: PathBuf,
+    /// The label of a list other than the run's own.
+    pub label: Option<String>,
     pub scores_file: PathBuf,
     pub result: TrialEval,
 }
@@ -96,6 +98,8 @@ pub struct EvalTarget<'a> {
     /// The trial list and the root its utterance ids are relative to.
     pub trials: &'a Path,
     pub eval_root: &'a Path,
+    /// The label of a list other than the run's own (`None`: the run's own); it names the score and cache files.
+    pub list: Option<&'a str>,
     /// Cache embeddings in `<run>/embeddings/`, keyed by step and trial list (off for a model still training).
     pub cache: bool,
 }
@@ -116,11 +120,14 @@ pub fn evaluate_model<B: Backend>(
         chunk_seconds: config.eval.chunk_seconds,
     };
     let mut embedder = ModelEmbedder::new(model, device.clone(), step, config.head.embedding_dim);
-    let stem = target
-        .trials
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "trials".into());
+    let stem = match target.list {
+        None => target
+            .trials
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "trials".into()),
+        Some(label) => list_file_key(label),
+    };
     let cache = embedder.cache_file(target.dir, &stem, options);
     let cache = target.cache.then_some(cache.as_path());
     let embeddings = embed_utterances(&mut embedder, &utterances, options, cache, &mut |d, t, eta| {
@@ -152,18 +159,40 @@ pub fn evaluate_model<B: Backend>(
     Ok((result, rel))
 }
 
+/// The part of score and embedding-cache file names that stands for the trial list labelled `label`: its
+/// letters, digits and `-` (runs of others become one `_`; the last 40 characters of a long label) and a hash of the whole label, so that two lists never share
+/// a file even when their files have one name (`vox1/E/trials.txt`, `vox1/H/trials.txt`) or their labels differ
+/// only in punctuation.
+pub fn list_file_key(label: &str) -> String {
+    let mut safe = String::new();
+    for c in label.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' };
+        if !(c == '_' && safe.ends_with('_')) {
+            safe.push(c);
+        }
+    }
+    // The end of a long path says most (`…/vox1/E/trials`).
+    let safe = safe.trim_matches('_');
+    let safe = &safe[safe.len().saturating_sub(40)..];
+    // FNV-1a: stable across Rust versions and machines, unlike `DefaultHasher`.
+    let hash = label.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    format!("list-{safe}-{:08x}", hash as u32)
+}
+
 /// Another corpus and trial list to evaluate a run on (an engineer's own data).
 #[derive(Debug, Clone, Default)]
 pub struct EvalData {
     /// A trial list other than the run's own.
     pub trials: Option<PathBuf>,
+    /// Its label in the run's summary, Compare and `adaptsv runs` (default: the path as given).
+    pub label: Option<String>,
     /// The root the trial list's utterance ids are relative to (default: the run's evaluation root).
     pub corpus: Option<PathBuf>,
 }
 
 /// A run's model at its latest checkpoint, on the device it was loaded to.
 pub struct RunModel<B: Backend> {
-    pub config: ExperimentConfig,
+    pub config: crate::config::ValidConfig,
     pub step: u64,
     pub model: SpeakerModel<B>,
 }
@@ -226,11 +255,16 @@ impl OnBackend for EvaluateRun<'_, '_> {
     )?;
     let trials_path = other.trials.clone().unwrap_or(data.trials.clone());
     let eval_root = other.corpus.clone().unwrap_or(data.eval_root.clone());
+    let label = other
+        .trials
+        .as_ref()
+        .map(|t| other.label.clone().unwrap_or_else(|| t.display().to_string()));
     let target = EvalTarget {
         dir,
         data: &data,
         trials: &trials_path,
         eval_root: &eval_root,
+        list: label.as_deref(),
         cache: true,
     };
     let (result, rel) = evaluate_model(model, &device, &config, &target, step, progress)?;
@@ -240,13 +274,30 @@ impl OnBackend for EvaluateRun<'_, '_> {
         .unwrap_or_default();
     append_event(
         dir,
-        result.to_event(step, run.summary.epochs, &trials_name, Some(rel.clone())),
+        result.to_event(step, run.summary.epochs, &trials_name, label.clone(), Some(rel.clone())),
     )?;
     Ok(RunEvaluation {
         step,
         trials: trials_path,
+        label,
         scores_file: dir.join(rel),
         result,
     })
 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list_file_key;
+
+    #[test]
+    fn list_file_keys_are_file_safe_and_never_shared() {
+        assert!(list_file_key("vox1-E").starts_with("list-vox1-E-"));
+        assert!(list_file_key("other (training)").starts_with("list-other_training-"));
+        let (e, h) = (list_file_key("/data/vox1/E/trials.txt"), list_file_key("/data/vox1/H/trials.txt"));
+        assert!(e.starts_with("list-data_vox1_E_trials_txt-"), "{e}");
+        assert_ne!(e, h);
+        assert_ne!(list_file_key("a b"), list_file_key("a_b"));
+        assert!(list_file_key(&"x".repeat(300)).len() < 60);
+    }
 }

@@ -11,7 +11,7 @@
 //! ```
 
 use super::live::{relative, Live, ResumeFrom};
-use crate::config::ExperimentConfig;
+use crate::config::ValidConfig;
 use super::train_state::{StepFiles, TrainState};
 use super::EngineError;
 use crate::data::{Batch, Corpus, LoaderConfig};
@@ -76,9 +76,10 @@ pub(super) struct PeerStep {
 pub(super) struct Evaluation {
     /// Progress events to emit first.
     pub progress: Vec<RunEvent>,
+    /// EER on the run's own list (it picks the best checkpoint kept).
     pub eer: f64,
-    /// The `eval` event.
-    pub event: RunEvent,
+    /// The `eval` events: the run's own list, then each of `eval.lists`.
+    pub events: Vec<RunEvent>,
 }
 
 /// A step's figures for its `step` event.
@@ -195,7 +196,7 @@ pub(super) struct Built<B: AutodiffBackend, M> {
 pub(super) fn build_or_resume<B: AutodiffBackend, M: AutodiffModule<B>>(
     run: &mut Live,
     resume: ResumeFrom,
-    config: &ExperimentConfig,
+    config: &ValidConfig,
     plan: &Plan,
     device: &B::Device,
     load: impl FnOnce(&TrainState, &StepFiles) -> Result<M, EngineError>,

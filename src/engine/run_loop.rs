@@ -18,7 +18,7 @@ use super::peers::{Peers, Topology};
 use super::live::{relative, Flow, Live, Start};
 use super::train_state::{prune, StepFiles, TrainState};
 use super::EngineError;
-use crate::config::ExperimentConfig;
+use crate::config::ValidConfig;
 use crate::data::Loader;
 use crate::runs::{local_host, EndStatus, LogLevel, PeerLoad, RunEvent};
 use std::path::PathBuf;
@@ -92,7 +92,7 @@ struct Loop<'a, J: Job> {
     plan: Plan,
     peers: Peers<<J::Replica as Replica>::Shard>,
     state: TrainState,
-    config: &'a ExperimentConfig,
+    config: &'a ValidConfig,
     topology: Topology,
     checkpoints: PathBuf,
     timer: Throughput,
@@ -385,7 +385,7 @@ impl<J: Job> Loop<'_, J> {
         Ok(())
     }
 
-    /// Evaluates the model of peer 0 (node 0) on the run's trial list.
+    /// Evaluates the model of peer 0 (node 0) on the run's trial list (and `eval.lists`).
     fn evaluate(&mut self) -> Result<(), EngineError> {
         if !self.topology.writes() {
             return Ok(());
@@ -399,7 +399,10 @@ impl<J: Job> Loop<'_, J> {
         if self.state.best.is_none_or(|(best, _)| eval.eer < best) {
             self.state.best = Some((eval.eer, self.state.step));
         }
-        self.run.emit(eval.event)
+        for event in eval.events {
+            self.run.emit(event)?;
+        }
+        Ok(())
     }
 
     /// Writes the model and optimiser (peer 0) and the counters of the current step, reports them, prunes.

@@ -21,7 +21,7 @@ use super::state_cache::StateCache;
 use super::train_state::{latest_complete, StepFiles, TrainState};
 use super::live::LaunchOptions;
 use super::EngineError;
-use crate::config::{AggregationKind, ExperimentConfig};
+use crate::config::{AggregationKind, ValidConfig};
 use crate::data::{Batch, Corpus, LoaderConfig};
 use crate::model::{count_params, margin_at, SpeakerModel};
 use crate::runs::{LogLevel, RunEvent};
@@ -37,7 +37,7 @@ use std::time::Instant;
 
 /// The host half of speaker training.
 pub(super) struct SpeakerJob<B: AutodiffBackend> {
-    config: Arc<ExperimentConfig>,
+    config: Arc<ValidConfig>,
     options: LaunchOptions,
     devices: Vec<B::Device>,
     data: Option<PreparedData>,
@@ -90,13 +90,13 @@ impl<B: AutodiffBackend> Job for SpeakerJob<B> {
         let loader = LoaderConfig {
             batch_size: config.optim.batch_size,
             crop_seconds: config.optim.segment_seconds as f32,
-            workers: config.optim.loader_workers.max(1),
-            prefetch: 2 * config.optim.loader_workers.max(1),
+            workers: config.optim.loader_workers,
+            prefetch: 2 * config.optim.loader_workers,
             seed: config.seed,
             augment: config.data.augment.clone(),
             fixed_crops: self.cache_mib > 0,
         };
-        let batches = corpus.utterances.len() / config.optim.batch_size.max(1);
+        let batches = corpus.utterances.len() / config.optim.batch_size;
         if batches == 0 {
             return Err(EngineError::Config(format!(
                 "optim.batch_size = {} is more than the {} training utterances in {}",
@@ -105,7 +105,7 @@ impl<B: AutodiffBackend> Job for SpeakerJob<B> {
                 data.train_root.display()
             )));
         }
-        let accum = config.optim.grad_accum_steps.max(1);
+        let accum = config.optim.grad_accum_steps;
         let steps_per_epoch = batches.div_ceil(accum) as u64;
         let mut total_steps = steps_per_epoch * config.optim.epochs as u64;
         if let Some(max) = config.optim.max_steps {
@@ -350,7 +350,7 @@ pub(super) struct SpeakerReplica<B: AutodiffBackend> {
     model: Option<SpeakerModel<B>>,
     optim: GroupedOptimizer<B>,
     device: B::Device,
-    config: Arc<ExperimentConfig>,
+    config: Arc<ValidConfig>,
     data: PreparedData,
     dir: PathBuf,
     cache: Option<StateCache>,
@@ -426,42 +426,45 @@ impl<B: AutodiffBackend> Replica for SpeakerReplica<B> {
     }
 
     fn evaluate(&mut self, step: u64, epoch: f64) -> Result<Option<Evaluation>, EngineError> {
-        let target = EvalTarget {
-            dir: &self.dir,
-            data: &self.data,
-            trials: &self.data.trials,
-            eval_root: &self.data.eval_root,
-            cache: false,
-        };
         let mut last_sent = Instant::now();
         let mut progress: Vec<RunEvent> = Vec::new();
-        let (result, rel) = evaluate_model(
-            self.model().valid(),
-            &self.device,
-            &self.config,
-            &target,
-            step,
-            &mut |stage, done, total, _| {
-                if done == total || last_sent.elapsed().as_secs_f64() > 1.0 {
-                    last_sent = Instant::now();
-                    progress.push(RunEvent::Progress {
-                        stage: stage.to_string(),
-                        done: done as u64,
-                        total: Some(total as u64),
-                    });
-                }
-            },
-        )?;
-        let trials_name = self
-            .data
-            .trials
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let mut report = |stage: &str, done: usize, total: usize, _eta: Option<f64>| {
+            if done == total || last_sent.elapsed().as_secs_f64() > 1.0 {
+                last_sent = Instant::now();
+                progress.push(RunEvent::Progress {
+                    stage: stage.to_string(),
+                    done: done as u64,
+                    total: Some(total as u64),
+                });
+            }
+        };
+        // The run's own list first (its EER picks the best checkpoint), then each configured other list.
+        let lists = std::iter::once((None, self.data.trials.clone(), None))
+            .chain(self.config.eval.lists.iter().map(|l| (Some(l.label.trim()), l.trials.clone(), l.corpus.clone())));
+        let mut events = Vec::new();
+        let mut own_eer = f64::NAN;
+        for (label, trials, corpus) in lists {
+            let eval_root = corpus.unwrap_or_else(|| self.data.eval_root.clone());
+            let target = EvalTarget {
+                dir: &self.dir,
+                data: &self.data,
+                trials: &trials,
+                eval_root: &eval_root,
+                list: label,
+                cache: false,
+            };
+            let (result, rel) =
+                evaluate_model(self.model().valid(), &self.device, &self.config, &target, step, &mut report)?;
+            if label.is_none() {
+                own_eer = result.metrics.eer.rate;
+            }
+            let name = trials.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            events.push(result.to_event(step, epoch, &name, label.map(str::to_string), Some(rel)));
+        }
         Ok(Some(Evaluation {
             progress,
-            eer: result.metrics.eer.rate,
-            event: result.to_event(step, epoch, &trials_name, Some(rel)),
+            eer: own_eer,
+            events,
         }))
     }
 

@@ -76,7 +76,15 @@ impl TrialEval {
     }
 
     /// The `eval` event of this evaluation (EER as a fraction, minDCF keyed by p_target as written).
-    pub fn to_event(&self, step: u64, epoch: f64, trials_name: &str, scores_file: Option<String>) -> RunEvent {
+    /// `list`: the label of a trial list other than the run's own (`None` for the run's own).
+    pub fn to_event(
+        &self,
+        step: u64,
+        epoch: f64,
+        trials_name: &str,
+        list: Option<String>,
+        scores_file: Option<String>,
+    ) -> RunEvent {
         let min_dcf: BTreeMap<String, f64> = self
             .metrics
             .min_dcf
@@ -87,6 +95,7 @@ impl TrialEval {
             step,
             epoch,
             trials: trials_name.to_string(),
+            list,
             n_target: self.metrics.n_target as u64,
             n_nontarget: self.metrics.n_nontarget as u64,
             eer: self.metrics.eer.rate,

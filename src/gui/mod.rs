@@ -11,7 +11,7 @@
 //! | `layer_stack`   | the clickable Transformer stack (adapter placement, layer choices)     |
 //! | `param_counter` | validation and parameter counts on worker threads                      |
 //! | `monitor`       | run list and queue; loss, LR, throughput, layer weights, EER, DET, log |
-//! | `compare`       | sortable table, overlays, EER vs share with the Pareto front           |
+//! | `compare/`      | sortable table (own and other trial lists), overlays, CSV, Pareto plot |
 //! | `run_view`      | a run's events and series, merged from the channel and the file        |
 //! | `run_watcher`   | background thread following run folders incrementally                  |
 //! | `run_queue`     | one run per device at a time; the others wait their turn               |

@@ -484,14 +484,25 @@ impl MonitorPanel {
             if run.evals.is_empty() {
                 cols[0].weak("No evaluation yet.");
             } else {
-                let eers: Vec<[f64; 2]> = run.evals.iter().map(|e| [e.step as f64, 100.0 * e.eer]).collect();
+                // One line per trial list: figures of different lists are never joined.
+                let lists = run.eval_lists();
                 let rect = Plot::new("eer")
                     .height(h * 0.6)
                     .x_axis_label("step")
                     .y_axis_label("EER (%)")
+                    .legend(egui_plot::Legend::default())
                     .show(&mut cols[0], |p| {
-                        p.line(Line::new("EER", PlotPoints::from(eers.clone())));
-                        p.points(Points::new("evaluations", PlotPoints::from(eers)).radius(3.0));
+                        for list in &lists {
+                            let eers: Vec<[f64; 2]> = run
+                                .evals
+                                .iter()
+                                .filter(|e| e.list.as_deref() == *list)
+                                .map(|e| [e.step as f64, 100.0 * e.eer])
+                                .collect();
+                            let name = list.map_or("own trial list".to_string(), str::to_string);
+                            p.line(Line::new(name.clone(), PlotPoints::from(eers.clone())));
+                            p.points(Points::new(name, PlotPoints::from(eers)).radius(3.0));
+                        }
                     })
                     .response
                     .rect;
@@ -504,7 +515,10 @@ impl MonitorPanel {
                     for e in run.evals.iter().rev() {
                         ui.label(e.step.to_string());
                         ui.label(format!("{:.2}", e.epoch));
-                        ui.label(&e.trials);
+                        match &e.list {
+                            None => ui.label(&e.trials),
+                            Some(label) => ui.label(format!("{label} ({})", e.trials)),
+                        };
                         ui.label(format!("{:.2}", 100.0 * e.eer));
                         for p in ["0.01", "0.05"] {
                             ui.label(e.min_dcf.get(p).map(|v| format!("{v:.3}")).unwrap_or_default());
@@ -513,19 +527,27 @@ impl MonitorPanel {
                     }
                 });
             }
-            cols[1].strong("DET curve (latest evaluation)");
+            cols[1].strong("DET curve (latest evaluation of each trial list)");
             match run.latest_det() {
                 None => {
                     cols[1].weak("No evaluation with a DET curve yet.");
                 }
                 Some(e) => {
                     let label = format!("{}, step {}: EER {:.2} %", e.trials, e.step, 100.0 * e.eer);
-                    let rect = super::det_plot::det_plot(
-                        &mut cols[1],
-                        "monitor_det",
-                        &[DetSeries { label, points: &e.det, eer: Some(e.eer) }],
-                        h * 1.4,
-                    );
+                    let mut series = vec![DetSeries { label, points: &e.det, eer: Some(e.eer) }];
+                    for other in run.latest_list_dets() {
+                        series.push(DetSeries {
+                            label: format!(
+                                "{}, step {}: EER {:.2} %",
+                                other.list.as_deref().unwrap_or_default(),
+                                other.step,
+                                100.0 * other.eer
+                            ),
+                            points: &other.det,
+                            eer: Some(other.eer),
+                        });
+                    }
+                    let rect = super::det_plot::det_plot(&mut cols[1], "monitor_det", &series, h * 1.4);
                     png.button(&mut cols[1], rect, "DET");
                 }
             }

@@ -35,6 +35,8 @@ pub struct EvalRow {
     pub step: u64,
     pub epoch: f64,
     pub trials: String,
+    /// The label of a trial list other than the run's own (`None`: the run's own).
+    pub list: Option<String>,
     pub eer: f64,
     pub min_dcf: std::collections::BTreeMap<String, f64>,
     pub det: Vec<[f64; 2]>,
@@ -65,6 +67,8 @@ pub struct RunView {
     pub host: Option<String>,
     /// A data-parallel run's peers as last reported (`peers` event), with the step of the report.
     pub peers: Option<(u64, Vec<crate::runs::PeerLoad>)>,
+    /// The config as dotted keys, made once it is known (Compare's config columns and grouping).
+    flat: std::cell::OnceCell<std::collections::BTreeMap<String, String>>,
     dirty: bool,
 }
 
@@ -100,6 +104,7 @@ impl RunView {
             paused: false,
             host: None,
             peers: None,
+            flat: std::cell::OnceCell::new(),
             dirty: false,
         }
     }
@@ -112,6 +117,15 @@ impl RunView {
     }
 
     /// The config's name, or the folder name when the config is unreadable.
+    /// The config as `dotted.key → value` (`runs::group::flatten`); empty while the config is unknown.
+    pub fn flat_config(&self) -> &std::collections::BTreeMap<String, String> {
+        static EMPTY: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        match &self.config {
+            Some(c) => self.flat.get_or_init(|| crate::runs::group::flatten(c)),
+            None => &EMPTY,
+        }
+    }
+
     pub fn name(&self) -> &str {
         self.config.as_ref().map(|c| c.name.as_str()).unwrap_or(&self.id)
     }
@@ -132,7 +146,30 @@ impl RunView {
 
     /// The latest evaluation with a DET curve.
     pub fn latest_det(&self) -> Option<&EvalRow> {
-        self.evals.iter().rev().find(|e| !e.det.is_empty())
+        self.evals.iter().rev().find(|e| e.list.is_none() && !e.det.is_empty())
+    }
+
+    /// The latest evaluation with a DET curve on each trial list other than the run's own, by label.
+    pub fn latest_list_dets(&self) -> Vec<&EvalRow> {
+        let mut seen = std::collections::BTreeMap::new();
+        for e in self.evals.iter().filter(|e| !e.det.is_empty()) {
+            if let Some(label) = &e.list {
+                seen.insert(label.as_str(), e);
+            }
+        }
+        seen.into_values().collect()
+    }
+
+    /// The trial lists this run was evaluated on, its own (`None`) first, then the others by label.
+    pub fn eval_lists(&self) -> Vec<Option<&str>> {
+        let mut lists: Vec<Option<&str>> = Vec::new();
+        for e in &self.evals {
+            if !lists.contains(&e.list.as_deref()) {
+                lists.push(e.list.as_deref());
+            }
+        }
+        lists.sort();
+        lists
     }
 
     /// Folds in the event on line `line` of `metrics.jsonl`, unless it is already in.
@@ -197,6 +234,7 @@ impl RunView {
                 step,
                 epoch,
                 trials,
+                list,
                 eer,
                 min_dcf,
                 det,
@@ -205,6 +243,7 @@ impl RunView {
                 step: *step,
                 epoch: *epoch,
                 trials: trials.clone(),
+                list: list.clone(),
                 eer: *eer,
                 min_dcf: min_dcf.clone(),
                 det: det.clone(),

@@ -142,6 +142,10 @@ pub enum RunEvent {
         epoch: f64,
         /// The trial list's file name.
         trials: String,
+        /// The label of a trial list other than the run's own (e.g. `vox1-E`, or the list's path as given);
+        /// absent for the run's own list. Figures of different lists are never mixed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        list: Option<String>,
         n_target: u64,
         n_nontarget: u64,
         /// Equal error rate as a fraction (0.021 = 2.1 %).

@@ -11,11 +11,13 @@
 //!   scores/          score files `enroll test score label`
 //!   job.sbatch       (submitted to Slurm) the batch script, and `slurm.json` its job id: `crate::slurm`
 //! ```
-//! A run trained on a server and copied back opens exactly like a local one.
+//! A run trained on a server and copied back opens exactly like a local one. `group` groups runs that differ only
+//! in chosen config keys (seeds) with n, mean ± std of their figures, for Compare and `adaptsv compare`.
 
 mod clock;
 mod events;
 mod fsutil;
+pub mod group;
 mod store;
 mod summary;
 mod tail;
@@ -25,7 +27,7 @@ pub use clock::{parse_rfc3339, Utc};
 pub use events::{EndStatus, EventRecord, LiveState, LogLevel, PeerLoad, RunEvent};
 pub use fsutil::write_atomic;
 pub use store::{decide_status, load_config, load_dir, read_events, read_summary_file, Damage, LoadedRun, RunStore, StatusFacts};
-pub use summary::{trainable_share, RunStatus, Summary};
+pub use summary::{trainable_share, ListEval, RunStatus, Summary};
 pub use tail::{MetricsTail, TailChunk};
 pub use writer::{append_event, RunWriter};
 

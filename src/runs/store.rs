@@ -54,11 +54,16 @@ impl LoadedRun {
         }
     }
 
-    /// The latest evaluation that carries a DET curve: `(step, trial list, EER, [p_fa, p_miss] points)`.
+    /// The latest evaluation on the run's own trial list that carries a DET curve: `(step, trial list, EER, [p_fa, p_miss] points)`.
     pub fn latest_det(&self) -> Option<(u64, &str, f64, &[[f64; 2]])> {
         self.events.iter().rev().find_map(|r| match &r.event {
             RunEvent::Eval {
-                step, trials, eer, det, ..
+                step,
+                trials,
+                eer,
+                det,
+                list: None,
+                ..
             } if !det.is_empty() => Some((*step, trials.as_str(), *eer, det.as_slice())),
             _ => None,
         })

@@ -76,10 +76,10 @@ pub struct Summary {
     /// Parameters of the speaker classifier, included in the two counts above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier_params: Option<u64>,
-    /// Trial list of the latest evaluation.
+    /// The run's own trial list (file name), as of its latest evaluation on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trials: Option<String>,
-    /// Latest EER (fraction) and the step it was measured at.
+    /// Latest EER (fraction) on the run's own trial list and the step it was measured at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eer: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +88,10 @@ pub struct Summary {
     pub best_eer: Option<f64>,
     #[serde(default)]
     pub min_dcf: BTreeMap<String, f64>,
+    /// The latest evaluation on each other trial list, by its label (`eval --run DIR --trials FILE [--label L]`,
+    /// or `eval.lists` during training). Never folded into `eer` / `min_dcf`, which are the run's own list's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lists: BTreeMap<String, ListEval>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_checkpoint: Option<String>,
     /// Size of the last checkpoint in bytes.
@@ -96,12 +100,27 @@ pub struct Summary {
     /// Training files that could not be used (each named in a `skipped_file` event and the log).
     #[serde(default)]
     pub skipped_files: u64,
-    /// Seconds from the first to the last event.
+    /// Seconds from the first event to the last of training (evaluations appended after the run ended do not
+    /// count: they are another session's work, an idle gap before them).
     #[serde(default)]
     pub seconds: f64,
     /// Mean training throughput of the last epoch (utterance crops per second).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples_per_sec: Option<f64>,
+}
+
+/// A run's latest evaluation on one trial list other than its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListEval {
+    /// The trial list's file name.
+    pub trials: String,
+    pub step: u64,
+    /// Equal error rate as a fraction.
+    pub eer: f64,
+    #[serde(default)]
+    pub min_dcf: BTreeMap<String, f64>,
+    pub n_target: u64,
+    pub n_nontarget: u64,
 }
 
 impl Summary {
@@ -125,6 +144,7 @@ impl Summary {
             eer_step: None,
             best_eer: None,
             min_dcf: BTreeMap::new(),
+            lists: BTreeMap::new(),
             last_checkpoint: None,
             checkpoint_bytes: None,
             skipped_files: 0,
@@ -132,6 +152,8 @@ impl Summary {
             samples_per_sec: None,
         };
         let mut skipped = std::collections::BTreeSet::new();
+        // Whether the run has ended (and not been resumed since): events then are evaluations done afterwards.
+        let mut ended = false;
         for rec in events {
             match &rec.event {
                 RunEvent::Started {
@@ -163,8 +185,31 @@ impl Summary {
                 RunEvent::Eval {
                     step,
                     trials,
+                    list: Some(label),
                     eer,
                     min_dcf,
+                    n_target,
+                    n_nontarget,
+                    ..
+                } => {
+                    s.lists.insert(
+                        label.clone(),
+                        ListEval {
+                            trials: trials.clone(),
+                            step: *step,
+                            eer: *eer,
+                            min_dcf: min_dcf.clone(),
+                            n_target: *n_target,
+                            n_nontarget: *n_nontarget,
+                        },
+                    );
+                }
+                RunEvent::Eval {
+                    step,
+                    trials,
+                    eer,
+                    min_dcf,
+                    list: None,
                     ..
                 } => {
                     s.trials = Some(trials.clone());
@@ -179,6 +224,7 @@ impl Summary {
                 }
                 RunEvent::Epoch { samples_per_sec, .. } => s.samples_per_sec = Some(*samples_per_sec),
                 RunEvent::Resumed { step, epoch, .. } => {
+                    ended = false;
                     s.steps = *step;
                     s.epochs = *epoch;
                     s.ended_utc = None;
@@ -189,6 +235,7 @@ impl Summary {
                     s.skipped_files = skipped.len() as u64;
                 }
                 RunEvent::Ended { message, .. } => {
+                    ended = true;
                     s.ended_utc = Some(rec.utc.clone());
                     s.message = message.clone();
                 }
@@ -198,7 +245,9 @@ impl Summary {
                 | RunEvent::Log { .. }
                 | RunEvent::Status { .. } => {}
             }
-            s.seconds = s.seconds.max(rec.t);
+            if !(ended && matches!(rec.event, RunEvent::Eval { .. } | RunEvent::Progress { .. } | RunEvent::Log { .. })) {
+                s.seconds = s.seconds.max(rec.t);
+            }
         }
         s
     }
@@ -212,3 +261,56 @@ impl Summary {
 }
 
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(t: f64, step: u64, eer: f64, list: Option<&str>) -> EventRecord {
+        EventRecord {
+            t,
+            utc: String::new(),
+            event: RunEvent::Eval {
+                step,
+                epoch: 1.0,
+                trials: "trials.txt".into(),
+                list: list.map(str::to_string),
+                n_target: 2,
+                n_nontarget: 8,
+                eer,
+                min_dcf: BTreeMap::from([("0.01".to_string(), eer * 2.0)]),
+                det: Vec::new(),
+                scores_file: None,
+            },
+        }
+    }
+
+    #[test]
+    fn other_lists_and_later_evaluations_leave_the_runs_own_figures_and_time_alone() {
+        let ended = EventRecord {
+            t: 112.0,
+            utc: String::new(),
+            event: RunEvent::Ended { status: EndStatus::Finished, message: String::new(), step: Some(40) },
+        };
+        let events = vec![
+            eval(100.0, 40, 0.156, None),
+            eval(105.0, 40, 0.30, Some("vox1-E")),
+            ended,
+            // Two hours later, on another corpus.
+            eval(7300.0, 40, 0.287, Some("/data/other/trials.txt")),
+        ];
+        let s = Summary::from_events("r", RunStatus::Finished, &events);
+        assert_eq!((s.eer, s.best_eer, s.eer_step), (Some(0.156), Some(0.156), Some(40)));
+        assert_eq!(s.min_dcf["0.01"], 0.312);
+        assert_eq!(s.seconds, 112.0);
+        assert_eq!(s.lists.len(), 2);
+        assert_eq!(s.lists["vox1-E"].eer, 0.30);
+        assert_eq!(s.lists["/data/other/trials.txt"].eer, 0.287);
+        assert_eq!(s.lists["vox1-E"].n_nontarget, 8);
+        // An evaluation of its own list afterwards updates its figures, still not its time.
+        let mut later = events.clone();
+        later.push(eval(7400.0, 40, 0.150, None));
+        let s = Summary::from_events("r", RunStatus::Finished, &later);
+        assert_eq!((s.eer, s.seconds), (Some(0.150), 112.0));
+    }
+}

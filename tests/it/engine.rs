@@ -41,7 +41,7 @@ fn a_checkpoint_restores_exactly_what_training_changed() {
     let config = small_config();
     let device = Default::default();
     Ad::seed(&device, 11);
-    let mut model = SpeakerModel::<Ad>::from_config(&config, 4, &device).unwrap();
+    let mut model = SpeakerModel::<Ad>::from_config(&config.clone().into_valid().unwrap(), 4, &device).unwrap();
     let mut optim = AdamConfig::new().init();
     for _ in 0..2 {
         let x = Tensor::<Ad, 2>::random([4, 8000], Distribution::Normal(0.0, 0.1), &device);
@@ -63,14 +63,14 @@ fn a_checkpoint_restores_exactly_what_training_changed() {
     // A fresh model of the same config, on another seed: everything must come from the checkpoint files (the
     // preset's random backbone is saved once beside them).
     Flex::seed(&device, 99);
-    let restored = load_run_model::<Flex>(&config, tmp.path(), &Checkpoint::read(&path).unwrap(), 4, &device).unwrap();
+    let restored = load_run_model::<Flex>(&config.clone().into_valid().unwrap(), tmp.path(), &Checkpoint::read(&path).unwrap(), 4, &device).unwrap();
     let x = Tensor::<Flex, 2>::random([2, 12000], Distribution::Normal(0.0, 0.1), &device);
     assert_eq!(embeddings(&model.valid(), &x), embeddings(&restored, &x));
 
     // A checkpoint for another architecture is refused, naming the mismatches.
     let mut other = config.clone();
     other.adaptation.inner.bottleneck = 8;
-    let wrong = SpeakerModel::<Flex>::from_config(&other, 4, &device).unwrap();
+    let wrong = SpeakerModel::<Flex>::from_config(&other.clone().into_valid().unwrap(), 4, &device).unwrap();
     let err = Checkpoint::read(&path)
         .unwrap()
         .load_into(wrong)
@@ -89,7 +89,7 @@ fn with_a_pretrained_backbone_only_what_trains_is_saved() {
     config.model.checkpoint =
         Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/backbone/wavlm_base"));
     let device = Default::default();
-    let model = SpeakerModel::<Ad>::from_config(&config, 4, &device).unwrap();
+    let model = SpeakerModel::<Ad>::from_config(&config.clone().into_valid().unwrap(), 4, &device).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join(file_name(0));
     save_model(&model, &config, &path, 0).unwrap();
@@ -108,7 +108,7 @@ fn with_a_pretrained_backbone_only_what_trains_is_saved() {
 
     // Loaded onto a model built from the same config (backbone re-read from the HF folder), embeddings agree.
     let restored = saved
-        .load_into(SpeakerModel::<Flex>::from_config(&config, 4, &device).unwrap())
+        .load_into(SpeakerModel::<Flex>::from_config(&config.clone().into_valid().unwrap(), 4, &device).unwrap())
         .unwrap();
     let x = Tensor::<Flex, 2>::random([1, 8000], Distribution::Normal(0.0, 0.1), &device);
     assert_eq!(embeddings(&model.valid(), &x), embeddings(&restored, &x));
@@ -235,7 +235,7 @@ fn embed_writes_the_embeddings_the_evaluation_uses() {
 fn eval_a_run(config: ExperimentConfig, root: &std::path::Path) -> std::path::PathBuf {
     let mut w = RunWriter::create(root, &config).unwrap();
     let device = Default::default();
-    let model = SpeakerModel::<Ad>::from_config(&config, config.data.synthetic.speakers, &device).unwrap();
+    let model = SpeakerModel::<Ad>::from_config(&config.clone().into_valid().unwrap(), config.data.synthetic.speakers, &device).unwrap();
     save_frozen(&model, &config, &w.checkpoints_dir()).unwrap();
     let bytes = save_model(&model, &config, &w.checkpoints_dir().join(file_name(0)), 0).unwrap();
     w.emit(RunEvent::Checkpoint {

@@ -388,3 +388,90 @@ fn a_run_launched_on_slurm_shows_its_job_and_cancel_stops_it() {
         a.runs.get(&run_dir).is_some_and(|r| r.status == RunStatus::Stopped) && !a.cluster.active(&run_dir)
     });
 }
+
+/// Finished runs of two methods × two seeds, written as training writes them.
+fn write_seed_runs(root: &Path) -> Vec<(String, u64, f64)> {
+    use adaptsv::runs::{EndStatus, RunEvent, RunWriter};
+    let mut out = Vec::new();
+    for (method, seed, eer) in [(Method::Adapters, 1, 0.081), (Method::Lora, 1, 0.122), (Method::Adapters, 2, 0.097), (Method::Lora, 2, 0.151)] {
+        let mut c = tiny_config(root);
+        c.name = format!("{}-s{seed}", method.name());
+        c.seed = seed;
+        c.adaptation.method = method;
+        let mut w = RunWriter::create(root, &c).unwrap();
+        let id = w.id().to_string();
+        w.emit(RunEvent::Eval {
+            step: 4,
+            epoch: 1.0,
+            trials: "trials.txt".into(),
+            list: None,
+            n_target: 10,
+            n_nontarget: 90,
+            eer,
+            min_dcf: [("0.01".to_string(), 2.0 * eer)].into(),
+            det: vec![],
+            scores_file: None,
+        })
+        .unwrap();
+        w.end(EndStatus::Finished, "done", None).unwrap();
+        out.push((id, seed, eer));
+    }
+    out
+}
+
+#[test]
+fn compare_groups_seeds_with_mean_and_std_and_sorts_by_a_config_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = write_seed_runs(dir.path());
+    let mut h = harness(dir.path(), tiny_config(dir.path()).to_toml_string(), Tab::Compare);
+    wait_for(&mut h, 30, "the four runs read", |a| {
+        a.runs.runs.len() == 4 && a.runs.runs.iter().all(|r| r.status == RunStatus::Finished && r.summary.eer.is_some())
+    });
+    // Grouped by everything but the seed: one row per method, its EER the mean ± std of the runs' summaries.
+    h.get_by_label("group runs differing only in").click();
+    step(&mut h);
+    for method in ["adapters", "lora"] {
+        let eers: Vec<f64> = h
+            .state()
+            .app()
+            .runs
+            .runs
+            .iter()
+            .filter(|r| r.method() == method)
+            .map(|r| 100.0 * r.summary.eer.unwrap())
+            .collect();
+        assert_eq!(eers.len(), 2);
+        let mean = (eers[0] + eers[1]) / 2.0;
+        let std = ((eers[0] - mean).powi(2) + (eers[1] - mean).powi(2)).sqrt();
+        let cell = format!("{mean:.2} ± {std:.2}");
+        assert!(h.query_by_label(&cell).is_some(), "{method}: {cell} in the grouped table");
+        assert!(h.query_by_label_contains(&format!("method={method} (2 runs)")).is_some());
+    }
+    assert!(h.query_by_label(&runs[0].0).is_none(), "grouped: the runs are folded into their group");
+    h.get_by_label_contains("method=adapters (2 runs)").click();
+    step(&mut h);
+    assert!(h.query_by_label(&format!("    {}", runs[0].0)).is_some(), "an opened group lists its runs");
+    assert!(h.query_by_label(&format!("    {}", runs[1].0)).is_none(), "the other group stays folded");
+
+    // Ungrouped, with the seed as a column picked from the keys that differ, sorted by it both ways.
+    h.get_by_label("group runs differing only in").click();
+    step(&mut h);
+    h.get_by_label("config columns (0)").click();
+    step(&mut h);
+    h.get_by_label("seed").click();
+    step(&mut h);
+    // Close the menu.
+    h.key_press(eframe::egui::Key::Escape);
+    step(&mut h);
+    let order = |h: &Harness<'static, Shell>| {
+        let mut ys: Vec<(f32, u64)> = runs.iter().map(|(id, seed, _)| (h.get_by_label(id).rect().top(), *seed)).collect();
+        ys.sort_by(|a, b| a.0.total_cmp(&b.0));
+        ys.into_iter().map(|(_, s)| s).collect::<Vec<_>>()
+    };
+    h.get_by_role_and_label(eframe::egui::accesskit::Role::Button, "seed").click();
+    step(&mut h);
+    assert_eq!(order(&h), [1, 1, 2, 2], "ascending by seed");
+    h.get_by_role_and_label(eframe::egui::accesskit::Role::Button, "seed ^").click();
+    step(&mut h);
+    assert_eq!(order(&h), [2, 2, 1, 1], "descending by seed");
+}

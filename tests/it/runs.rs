@@ -53,6 +53,7 @@ fn a_finished_run_has_every_file_and_its_figures() {
             step: s,
             epoch: 0.5,
             trials: "trials.txt".into(),
+            list: None,
             n_target: 10,
             n_nontarget: 10,
             eer,
@@ -304,4 +305,78 @@ fn a_crashed_run_reopens_after_its_cut_off_last_line_and_reads_as_running() {
         .collect();
     assert_eq!(steps, vec![1, 2], "the event after the cut line is read whole");
     assert_eq!(run.damage.len(), 1, "the cut line is reported: {:?}", run.damage);
+}
+
+/// `adaptsv compare --group-by-except seed --json`: runs that differ only in their seed are one group, whose n,
+/// mean and sample std are those of the runs' own summaries; another method is another group.
+#[test]
+fn compare_groups_seeds_with_the_mean_and_std_of_their_summaries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = [("adapters", 1, 0.081), ("adapters", 2, 0.095), ("adapters", 3, 0.074), ("lora", 1, 0.120), ("lora", 2, 0.101)];
+    for (method, seed, eer) in runs {
+        let mut c = config();
+        c.name = format!("{method}-seed{seed}");
+        c.seed = seed;
+        if method == "lora" {
+            c.adaptation.method = adaptsv::config::Method::Lora;
+        }
+        let mut w = RunWriter::create(tmp.path(), &c).unwrap();
+        w.emit(step(1, 2.0 + eer)).unwrap();
+        w.emit(RunEvent::Eval {
+            step: 1,
+            epoch: 1.0,
+            trials: "trials.txt".into(),
+            list: None,
+            n_target: 10,
+            n_nontarget: 90,
+            eer,
+            min_dcf: BTreeMap::from([("0.01".to_string(), 2.0 * eer)]),
+            det: vec![],
+            scores_file: None,
+        })
+        .unwrap();
+        w.end(EndStatus::Finished, "done", None).unwrap();
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_adaptsv"))
+        .args(["compare", "--group-by-except", "seed", "--json", "--root"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let groups: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    let store = RunStore::new(tmp.path()).list().unwrap();
+    for g in &groups {
+        let ids: Vec<&str> = g["runs"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let members: Vec<&LoadedRun> = store.iter().filter(|r| ids.contains(&r.id.as_str())).collect();
+        assert_eq!(members.len(), ids.len());
+        let method = members[0].method();
+        assert!(members.iter().all(|r| r.method() == method), "one method per group");
+        assert_eq!(g["n"], if method == "adapters" { 3 } else { 2 });
+        assert_eq!(g["identity"]["adaptation.method"], format!("\"{method}\""));
+        // The figures, from the summaries the runs wrote, computed here independently.
+        let eers: Vec<f64> = members.iter().map(|r| 100.0 * r.summary.eer.unwrap()).collect();
+        let n = eers.len() as f64;
+        let mean = eers.iter().sum::<f64>() / n;
+        let std = (eers.iter().map(|e| (e - mean) * (e - mean)).sum::<f64>() / (n - 1.0)).sqrt();
+        let f = &g["figures"]["eer_percent"];
+        assert_eq!(f["n"], eers.len());
+        assert!((f["mean"].as_f64().unwrap() - mean).abs() < 1e-9, "{f} vs {mean}");
+        assert!((f["std"].as_f64().unwrap() - std).abs() < 1e-9, "{f} vs {std}");
+        assert_eq!(f["min"].as_f64().unwrap(), eers.iter().cloned().fold(f64::MAX, f64::min));
+        let dcf = &g["figures"]["min_dcf_0.01"];
+        let dcf_mean = members.iter().map(|r| r.summary.min_dcf["0.01"]).sum::<f64>() / n;
+        assert!((dcf["mean"].as_f64().unwrap() - dcf_mean).abs() < 1e-12);
+    }
+    // Seeds kept apart (only the names, which never split a group, left out): every run alone.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_adaptsv"))
+        .args(["compare", "--group-by-except", "name", "--csv", "--root"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1 + runs.len(), "{text}");
+    assert!(text.lines().next().unwrap().contains("eer_percent_mean,eer_percent_std,eer_percent_n"));
 }

@@ -271,7 +271,7 @@ fn a_nan_ends_the_run_as_failed_and_keeps_the_last_good_checkpoint() {
     assert_eq!(checkpoint_steps(&dir.join("checkpoints")), vec![6]);
     let files = StepFiles::new(&dir.join("checkpoints"), 6);
     let model = Checkpoint::read(&files.model).and_then(|step| {
-        load_run_model::<burn::backend::Flex>(&config, &dir.join("checkpoints"), &step, 4, &Default::default())
+        load_run_model::<burn::backend::Flex>(&config.clone().into_valid().unwrap(), &dir.join("checkpoints"), &step, 4, &Default::default())
     });
     assert!(model.is_ok(), "the last good checkpoint loads");
     // And the run can go on from it.
@@ -431,7 +431,7 @@ fn a_bf16_backbone_trains_and_its_run_rebuilds_it() {
     let device = Default::default();
     let embed = |config: &ExperimentConfig, seed: u64| {
         Flex::seed(&device, seed);
-        let model = load_run_model::<Flex>(config, &checkpoints, &step, 4, &device).unwrap();
+        let model = load_run_model::<Flex>(&config.clone().into_valid().unwrap(), &checkpoints, &step, 4, &device).unwrap();
         let dtype = model.backbone.param_dtype();
         Flex::seed(&device, 1);
         let x = Tensor::<Flex, 2>::random([2, 8000], Distribution::Normal(0.0, 0.1), &device);
@@ -529,6 +529,9 @@ fn a_killed_training_process_shows_crashed_then_resumes_and_finishes() {
 }
 
 #[test]
+/// Also: a run evaluated on other trial lists (one named in `eval.lists` during training, the same one again
+/// afterwards with `eval --run --trials --label`, both files called `trials.txt` like the run's own) keeps each
+/// list apart under its label: the run's own EER and its training time are not touched.
 fn broken_training_files_are_skipped_and_reported_and_a_run_scores_another_corpus() {
     use adaptsv::data::synthetic::{write_corpus, SynthConfig};
     let tmp = tempfile::tempdir().unwrap();
@@ -558,6 +561,22 @@ fn broken_training_files_are_skipped_and_reported_and_a_run_scores_another_corpu
     config.data.trials = Some(data.join("trials.txt"));
     config.data.eval_corpus = Some(data.join("test"));
     config.optim.epochs = 2;
+    // Someone else's data: a corpus folder and trial list of one's own, also evaluated during training.
+    let other = tmp.path().join("other");
+    write_corpus(
+        &other,
+        &SynthConfig {
+            test_speakers: 4,
+            ..SynthConfig::new(6, 3, 1.0, 99)
+        },
+        None,
+    )
+    .unwrap();
+    config.eval.lists = vec![adaptsv::config::TrialListConfig {
+        label: "other (training)".into(),
+        trials: other.join("trials.txt"),
+        corpus: Some(other.join("test")),
+    }];
     let dir = run_to_end(config);
     let run = load_dir(&dir);
     let skipped: Vec<String> = run
@@ -577,19 +596,17 @@ fn broken_training_files_are_skipped_and_reported_and_a_run_scores_another_corpu
     let log = std::fs::read_to_string(dir.join("log.txt")).unwrap();
     assert!(log.contains("skipped training file"), "{log}");
 
-    // The finished run scored on someone else's data: a corpus folder and trial list of one's own.
-    let other = tmp.path().join("other");
-    write_corpus(
-        &other,
-        &SynthConfig {
-            test_speakers: 4,
-            ..SynthConfig::new(6, 3, 1.0, 99)
-        },
-        None,
-    )
-    .unwrap();
+    let before = run.summary.clone();
+    let own_eer = before.eer.expect("evaluated on its own list");
+    let during = before.lists.get("other (training)").expect("eval.lists evaluated during training").clone();
+    assert_eq!(during.trials, "trials.txt");
+    assert_eq!(during.step, before.steps);
+    assert_ne!(during.n_target + during.n_nontarget, 0);
+
+    // The finished run scored again on that data, later (an idle gap first), under another label.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let out = Command::new(env!("CARGO_BIN_EXE_adaptsv"))
-        .args(["eval", "--run", dir.to_str().unwrap(), "--json", "--corpus"])
+        .args(["eval", "--run", dir.to_str().unwrap(), "--json", "--label", "other-corpus", "--corpus"])
         .arg(other.join("test"))
         .arg("--trials")
         .arg(other.join("trials.txt"))
@@ -602,6 +619,27 @@ fn broken_training_files_are_skipped_and_reported_and_a_run_scores_another_corpu
         n as usize,
         TrialList::read(&other.join("trials.txt")).unwrap().trials.len()
     );
+    assert_eq!(v["list"], "other-corpus");
+    let after = load_dir(&dir).summary;
+    let later = &after.lists["other-corpus"];
+    assert_eq!(later.eer, v["eer"].as_f64().unwrap());
+    // The same checkpoint on the same list: the same figure, whichever way it was asked for.
+    assert!((later.eer - during.eer).abs() < 1e-9, "{} vs {}", later.eer, during.eer);
+    assert_eq!((after.eer, after.eer_step, &after.trials), (Some(own_eer), before.eer_step, &before.trials));
+    assert_eq!(after.min_dcf, before.min_dcf);
+    assert_eq!(after.seconds, before.seconds, "a later evaluation does not lengthen the run's training time");
+    // Each list has score files of its own, although all three are called trials.txt.
+    let scores: Vec<String> = std::fs::read_dir(dir.join("scores"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let final_step = format!("step{:08}", before.steps);
+    for prefix in ["trials-", "list-other_training-", "list-other-corpus-"] {
+        assert!(
+            scores.iter().any(|s| s.starts_with(prefix) && s.contains(&final_step)),
+            "{prefix}…{final_step} in {scores:?}"
+        );
+    }
 }
 
 /// What Slurm sends at a time limit or on preemption: SIGTERM ends `adaptsv train` cleanly (the step finished, its
