@@ -2,6 +2,7 @@
 //! action, sharing its engine and run-folder format, so the same config runs on a server with no display.
 
 mod bench_cmd;
+mod calibrate_cmd;
 mod compare_cmd;
 mod config_cmd;
 mod devices_cmd;
@@ -58,6 +59,9 @@ pub enum Command {
     Runs(runs_cmd::RunsArgs),
     /// Compare runs grouped by everything except chosen config keys (default: seed): n, mean ± std, min–max.
     Compare(compare_cmd::CompareArgs),
+    /// Calibrate scores into log-likelihood ratios on a held-out list: scale, offset, Cllr before / after, min
+    /// Cllr, Bayes thresholds.
+    Calibrate(calibrate_cmd::CalibrateArgs),
     /// List the devices this machine has (CPU, each wgpu adapter, each CUDA device) and whether each works.
     Devices(devices_cmd::DevicesArgs),
     /// Check or print experiment configs.
@@ -91,6 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Pretrain(args)) => train_cmd::run_pretrain(&args),
         Some(Command::Runs(args)) => runs_cmd::run(&args),
         Some(Command::Compare(args)) => compare_cmd::run(&args),
+        Some(Command::Calibrate(args)) => calibrate_cmd::run(&args),
         Some(Command::Devices(args)) => devices_cmd::run(&args),
         Some(Command::Config(cmd)) => config_cmd::run(&cmd),
         Some(Command::Metrics(args)) => metrics::run(&args),

@@ -347,7 +347,7 @@ where
 }
 
 /// `ln(1 + e^x)` without overflow for large `x` or loss of precision for very negative `x`.
-fn softplus(x: f64) -> f64 {
+pub(crate) fn softplus(x: f64) -> f64 {
     if x > 0.0 {
         x + (-x).exp().ln_1p()
     } else {
@@ -357,7 +357,7 @@ fn softplus(x: f64) -> f64 {
 
 /// Validates `(score, is_target)` pairs and splits them into target and non-target scores, each sorted in
 /// increasing order, `-0.0` folded into `0.0`.
-fn split_trials<I>(trials: I) -> Result<(Vec<f64>, Vec<f64>), EvalError>
+pub(crate) fn split_trials<I>(trials: I) -> Result<(Vec<f64>, Vec<f64>), EvalError>
 where
     I: IntoIterator<Item = (f64, bool)>,
 {

@@ -7,6 +7,7 @@
 //! | [`scores`]  | cosine scoring of a trial list from an embedding map; reading/writing score files     |
 //! | [`norm`]    | S-norm and AS-norm (adaptive top-N cohort) score normalisation                        |
 //! | [`metrics`] | the error curve of a score set; EER, normalised minDCF, actual DCF and Cllr for LLRs  |
+//! | [`calibration`] | scores → LLRs: prior-weighted logistic regression (scale, offset), Cllr, minCllr (PAV), Bayes thresholds |
 //! | [`det`]     | DET curve on normal-deviate (probit) axes, NIST ticks, reduction for plotting         |
 //! | [`extract`] | embeddings of every utterance a trial list names (whole or chunked), cached per run   |
 //! | [`ltas`]    | a model-free baseline embedder (long-term average spectrum), the floor models must beat |
@@ -19,6 +20,7 @@
 //!
 //! Errors from every part are one [`EvalError`]; its messages name the file, line or utterance involved.
 
+pub mod calibration;
 pub mod det;
 pub mod extract;
 pub mod ltas;

@@ -314,3 +314,51 @@ fn cli_rejects_a_prior_outside_zero_one() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("strictly between 0 and 1"));
 }
+
+/// `adaptsv calibrate` against the independent reference of `tests/fixtures/calibration/make_reference.py`
+/// (scikit-learn's unpenalised logistic regression with prior weights; its isotonic regression for min Cllr):
+/// scale, offset, Cllr before and after, min Cllr and the Bayes thresholds within 1e-6, at two fitting priors;
+/// the calibrated file holds `scale · score + offset` line for line.
+#[test]
+fn calibrate_matches_the_reference_calibration() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/calibration");
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for fit in expected["fits"].as_array().unwrap() {
+        let out_file = tmp.path().join("calibrated.txt");
+        let out = Command::new(env!("CARGO_BIN_EXE_adaptsv"))
+            .args(["calibrate", "--json", "--threshold-prior", "0.01", "--threshold-prior", "0.05", "--prior"])
+            .arg(num(&fit["prior"]).to_string())
+            .arg("--scores")
+            .arg(dir.join("calibration.txt"))
+            .arg("--apply")
+            .arg(dir.join("evaluation.txt"))
+            .arg("--out")
+            .arg(&out_file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let close = |key: &str, want: f64, got: f64| {
+            assert!((want - got).abs() < 1e-6, "prior {}: {key} {got} vs reference {want}", fit["prior"]);
+        };
+        close("scale", num(&fit["scale"]), num(&got["scale"]));
+        close("offset", num(&fit["offset"]), num(&got["offset"]));
+        close("cllr_after", num(&fit["cllr_after"]), num(&got["cllr_after"]));
+        close("cllr_before", num(&expected["cllr_before"]), num(&got["cllr_before"]));
+        close("min_cllr", num(&expected["min_cllr"]), num(&got["min_cllr"]));
+        for (want, have) in fit["thresholds"].as_array().unwrap().iter().zip(got["thresholds"].as_array().unwrap()) {
+            assert_eq!(want["p_target"], have["p_target"]);
+            close("threshold llr", num(&want["llr"]), num(&have["llr"]));
+            close("threshold score", num(&want["score"]), num(&have["score"]));
+        }
+        let raw = read_scores(&dir.join("evaluation.txt")).unwrap();
+        let calibrated = read_scores(&out_file).unwrap();
+        assert_eq!(raw.len(), calibrated.len());
+        let (a, b) = (num(&got["scale"]), num(&got["offset"]));
+        for (r, c) in raw.iter().zip(&calibrated) {
+            assert_eq!((&r.enroll, &r.test, r.is_target), (&c.enroll, &c.test, c.is_target));
+            assert!((c.score - (a * r.score + b)).abs() < 1e-9);
+        }
+    }
+}
