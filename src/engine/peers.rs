@@ -118,7 +118,8 @@ impl Topology {
             self.labels.join(", ")
         };
         if self.cpu_threads > 0 {
-            text.push_str(&format!(" ({} threads each)", self.cpu_threads));
+            let s = if self.cpu_threads == 1 { "" } else { "s" };
+            text.push_str(&format!(" ({} thread{s} each)", self.cpu_threads));
         }
         if self.nodes > 1 {
             text.push_str(&format!(" on each of {} nodes", self.nodes));

@@ -699,6 +699,12 @@ fn eval_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_
     })
 }
 
+/// The CPU threads of this process, asked once (the answer reads cgroup files; the form is drawn every frame).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(crate::device::cpu_threads)
+}
+
 /// Data-parallel training (the `[parallel]` table): the devices of the peers, CPU threads each, nodes; shows how
 /// the global batch is shared out.
 fn parallel_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContext<'_>) -> bool {
@@ -727,14 +733,25 @@ fn parallel_section(ui: &mut egui::Ui, c: &mut ExperimentConfig, cx: &FormContex
             drag_usize(ui, &mut p.cpu_threads, 0..=1024, " per peer")
         });
         ch |= row(ui, cx, "nodes", "machines the run spans (started with srun or `train --resume DIR --node-rank R` on each)", "parallel.nodes", |ui| {
-            ui.add(DragValue::new(&mut p.nodes).range(1..=4096).suffix(" nodes"))
+            let unit = if p.nodes == 1 { " node" } else { " nodes" };
+            ui.add(DragValue::new(&mut p.nodes).range(1..=4096).suffix(unit))
         });
         ch |= row(ui, cx, "timeout", "a step that does not come back from every peer within this ends the run as failed, naming them", "parallel.timeout_seconds", |ui| {
             ui.add(DragValue::new(&mut p.timeout_seconds).range(10..=86_400).suffix(" s"))
         });
         let peers = c.peer_count();
+        let cpu_peers = c.parallel.as_ref().is_some_and(|p| p.devices.iter().all(|d| d.trim() == "cpu"));
+        let threads = match c.parallel.as_ref().map_or(0, |p| p.cpu_threads) {
+            0 => (cores() / peers.max(1)).max(1),
+            n => n,
+        };
         let text = if peers > 0 && c.optim.batch_size % peers == 0 {
-            format!("global batch {} = {peers} peers × {} crops", c.optim.batch_size, c.per_peer_batch())
+            let mut text = format!("global batch {} = {peers} peers × {} crops", c.optim.batch_size, c.per_peer_batch());
+            if cpu_peers && peers > 1 {
+                let s = if threads == 1 { "" } else { "s" };
+                text.push_str(&format!(" · {threads} thread{s} per peer here"));
+            }
+            text
         } else {
             format!("the global batch {} does not split over {peers} peers", c.optim.batch_size)
         };
