@@ -391,7 +391,7 @@ fn a_run_launched_on_slurm_shows_its_job_and_cancel_stops_it() {
 
 /// Finished runs of two methods × two seeds, written as training writes them.
 fn write_seed_runs(root: &Path) -> Vec<(String, u64, f64)> {
-    use adaptsv::runs::{EndStatus, RunEvent, RunWriter};
+    use adaptsv::runs::{EndStatus, RunWriter};
     let mut out = Vec::new();
     for (method, seed, eer) in [(Method::Adapters, 1, 0.081), (Method::Lora, 1, 0.122), (Method::Adapters, 2, 0.097), (Method::Lora, 2, 0.151)] {
         let mut c = tiny_config(root);
@@ -400,19 +400,7 @@ fn write_seed_runs(root: &Path) -> Vec<(String, u64, f64)> {
         c.adaptation.method = method;
         let mut w = RunWriter::create(root, &c).unwrap();
         let id = w.id().to_string();
-        w.emit(RunEvent::Eval {
-            step: 4,
-            epoch: 1.0,
-            trials: "trials.txt".into(),
-            list: None,
-            n_target: 10,
-            n_nontarget: 90,
-            eer,
-            min_dcf: [("0.01".to_string(), 2.0 * eer)].into(),
-            det: vec![],
-            scores_file: None,
-        })
-        .unwrap();
+        w.emit(super::runs::own_eval(4, eer)).unwrap();
         w.end(EndStatus::Finished, "done", None).unwrap();
         out.push((id, seed, eer));
     }

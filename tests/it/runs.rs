@@ -25,6 +25,22 @@ fn step(step: u64, loss: f64) -> RunEvent {
     }
 }
 
+/// An evaluation on the run's own list: 10 target and 90 non-target trials, minDCF(0.01) twice the EER.
+pub fn own_eval(step: u64, eer: f64) -> RunEvent {
+    RunEvent::Eval {
+        step,
+        epoch: 1.0,
+        trials: "trials.txt".into(),
+        list: None,
+        n_target: 10,
+        n_nontarget: 90,
+        eer,
+        min_dcf: BTreeMap::from([("0.01".to_string(), 2.0 * eer)]),
+        det: vec![],
+        scores_file: None,
+    }
+}
+
 fn started(host: &str) -> RunEvent {
     RunEvent::Started {
         run_id: "x".into(),
@@ -322,19 +338,7 @@ fn compare_groups_seeds_with_the_mean_and_std_of_their_summaries() {
         }
         let mut w = RunWriter::create(tmp.path(), &c).unwrap();
         w.emit(step(1, 2.0 + eer)).unwrap();
-        w.emit(RunEvent::Eval {
-            step: 1,
-            epoch: 1.0,
-            trials: "trials.txt".into(),
-            list: None,
-            n_target: 10,
-            n_nontarget: 90,
-            eer,
-            min_dcf: BTreeMap::from([("0.01".to_string(), 2.0 * eer)]),
-            det: vec![],
-            scores_file: None,
-        })
-        .unwrap();
+        w.emit(own_eval(1, eer)).unwrap();
         w.end(EndStatus::Finished, "done", None).unwrap();
     }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_adaptsv"))

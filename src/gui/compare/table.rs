@@ -239,20 +239,8 @@ impl TableView {
     }
 
     fn group_row(&mut self, ui: &mut egui::Ui, g: &GroupRow<'_>, columns: &[Column], ticked: &mut BTreeSet<PathBuf>) {
-        let all = g.runs.iter().all(|r| ticked.contains(&r.dir));
-        let mut on = all;
-        let label = format!("plot group {}", g.label);
-        let r = ui.checkbox(&mut on, "");
-        r.widget_info(|| egui::WidgetInfo::selected(egui::Role::CheckBox, true, on, &label));
-        if r.changed() {
-            for run in &g.runs {
-                if on {
-                    ticked.insert(run.dir.clone());
-                } else {
-                    ticked.remove(&run.dir);
-                }
-            }
-        }
+        let dirs: Vec<&PathBuf> = g.runs.iter().map(|r| &r.dir).collect();
+        tick_box(ui, &format!("plot group {}", g.label), &dirs, ticked);
         for col in columns {
             let text = g.text(col);
             match col {
@@ -288,17 +276,7 @@ impl TableView {
 
 /// One run's row; `indent` sets a group's runs under it.
 fn run_row(ui: &mut egui::Ui, run: &RunView, columns: &[Column], ticked: &mut BTreeSet<PathBuf>, indent: &str) {
-    let mut on = ticked.contains(&run.dir);
-    let label = format!("plot {}", run.id);
-    let r = ui.checkbox(&mut on, "");
-    r.widget_info(|| egui::WidgetInfo::selected(egui::Role::CheckBox, true, on, &label));
-    if r.changed() {
-        if on {
-            ticked.insert(run.dir.clone());
-        } else {
-            ticked.remove(&run.dir);
-        }
-    }
+    tick_box(ui, &format!("plot {}", run.id), &[&run.dir], ticked);
     for col in columns {
         let text = col.text(run);
         let cell = match col {
@@ -312,4 +290,21 @@ fn run_row(ui: &mut egui::Ui, run: &RunView, columns: &[Column], ticked: &mut BT
         }
     }
     ui.end_row();
+}
+
+/// The "plot" checkbox of a row (named `label` for screen readers and tests): ticked when all of `dirs` are,
+/// ticking or unticking them all.
+fn tick_box(ui: &mut egui::Ui, label: &str, dirs: &[&PathBuf], ticked: &mut BTreeSet<PathBuf>) {
+    let mut on = dirs.iter().all(|d| ticked.contains(*d));
+    let r = ui.checkbox(&mut on, "");
+    r.widget_info(|| egui::WidgetInfo::selected(egui::Role::CheckBox, true, on, label));
+    if r.changed() {
+        for d in dirs {
+            if on {
+                ticked.insert((*d).clone());
+            } else {
+                ticked.remove(*d);
+            }
+        }
+    }
 }
