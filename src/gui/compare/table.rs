@@ -32,7 +32,15 @@ impl GroupRow<'_> {
         if numeric(col) {
             return match self.stat(col) {
                 None => String::new(),
-                Some(s) if s.n == 1 => col.text(self.runs.iter().find(|r| col.value(r).is_some()).expect("one has it")),
+                // One value (a group of one, or a figure its runs share): shown as a run shows it.
+                Some(s) if s.n == 1 || s.min == s.max => {
+                    col.text(self.runs.iter().find(|r| col.value(r).is_some()).expect("one has it"))
+                }
+                Some(s) if *col == Column::Time => format!(
+                    "{} ± {}",
+                    super::super::monitor::duration(s.mean),
+                    super::super::monitor::duration(s.std)
+                ),
                 Some(s) => {
                     let digits = if matches!(col, Column::Dcf01 | Column::Dcf05 | Column::ListDcf01(_) | Column::Loss) {
                         4
