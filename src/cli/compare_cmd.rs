@@ -3,7 +3,7 @@
 //! and min–max of each figure; as a table, one JSON object per group, or CSV.
 
 use crate::runs::group::{group, group_stats, Stat};
-use crate::runs::{LoadedRun, RunStore};
+use crate::runs::{LoadedRun, RunFilter, RunStore};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -15,7 +15,8 @@ pub struct CompareArgs {
     /// Repeat for several. `name`, `description` and `output_dir` never split a group.
     #[arg(long = "group-by-except", value_name = "KEY", default_values_t = vec!["seed".to_string()])]
     pub except: Vec<String>,
-    /// Only runs whose folder name, method or status contain every word (as the app's filter).
+    /// Only the runs the app's filter shows: every word in the folder name, method, status, tags or note;
+    /// `#tag` = runs with that tag.
     #[arg(long, value_name = "WORDS")]
     pub filter: Option<String>,
     /// Only finished runs (the others' figures are partial).
@@ -46,10 +47,11 @@ struct Row<'a> {
 
 pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     let all = RunStore::new(&args.root).list()?;
+    let filter = RunFilter::parse(args.filter.as_deref().unwrap_or(""));
     let runs: Vec<&LoadedRun> = all
         .iter()
         .filter(|r| !args.finished || r.status == crate::runs::RunStatus::Finished)
-        .filter(|r| args.filter.as_deref().is_none_or(|f| matches(r, f)))
+        .filter(|r| r.matches(&filter))
         .collect();
     let configs: Vec<_> = runs.iter().map(|r| r.config.as_ref()).collect();
     let rows: Vec<Row<'_>> = group(&configs, &args.except)
@@ -72,12 +74,6 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         println!("{}", table(&rows, &args.except));
     }
     Ok(())
-}
-
-/// As the app's run filter: every word in the folder name, method or status.
-fn matches(run: &LoadedRun, filter: &str) -> bool {
-    let haystack = format!("{} {} {}", run.id, run.method(), run.status).to_lowercase();
-    filter.split_whitespace().all(|w| haystack.contains(&w.to_lowercase()))
 }
 
 /// A group's name: the values that tell it apart, else its first run's config name.
@@ -124,12 +120,13 @@ fn csv(rows: &[Row<'_>]) -> String {
     out
 }
 
-/// `mean ± std (min–max)`, or the one value of a group of one.
+/// `mean ± std (min–max)`, or the one value its runs share.
 fn cell(stat: Option<&Stat>, digits: usize) -> String {
+    let fmt = |v: f64| format!("{v:.digits$}");
     match stat {
         None => "-".into(),
-        Some(s) if s.n == 1 => format!("{:.digits$}", s.mean),
-        Some(s) => format!("{:.digits$} ± {:.digits$} ({:.digits$}–{:.digits$})", s.mean, s.std, s.min, s.max),
+        Some(s) if s.is_constant() => s.text(fmt),
+        Some(s) => format!("{} ({}–{})", s.text(fmt), fmt(s.min), fmt(s.max)),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod features;
 mod gui_cmd;
 mod interrupt;
 pub mod metrics;
+mod note_cmd;
 pub mod params_cmd;
 mod runs_cmd;
 pub mod synth;
@@ -57,6 +58,8 @@ pub enum Command {
     Pretrain(train_cmd::TrainArgs),
     /// List run folders with their status and headline figures.
     Runs(runs_cmd::RunsArgs),
+    /// Tag runs and write a note on them (as the app's Monitor does); with no edit, print their tags and note.
+    Note(note_cmd::NoteArgs),
     /// Compare runs grouped by everything except chosen config keys (default: seed): n, mean ± std, min–max.
     Compare(compare_cmd::CompareArgs),
     /// Calibrate scores into log-likelihood ratios on a held-out list: scale, offset, Cllr before / after, min
@@ -94,6 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Train(args)) => train_cmd::run(&args),
         Some(Command::Pretrain(args)) => train_cmd::run_pretrain(&args),
         Some(Command::Runs(args)) => runs_cmd::run(&args),
+        Some(Command::Note(args)) => note_cmd::run(&args),
         Some(Command::Compare(args)) => compare_cmd::run(&args),
         Some(Command::Calibrate(args)) => calibrate_cmd::run(&args),
         Some(Command::Devices(args)) => devices_cmd::run(&args),

@@ -9,13 +9,19 @@ pub struct RunsArgs {
     /// Folder holding run folders.
     #[arg(long, default_value = "experiments/runs")]
     pub root: PathBuf,
-    /// Print one JSON object per run (id, status, name, method, summary, damage) instead of a table.
+    /// Print one JSON object per run (id, status, name, method, tags, note, summary, damage) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Only the runs the app's filter shows: every word in the folder name, method, status, tags or note;
+    /// `#tag` = runs with that tag.
+    #[arg(long, value_name = "WORDS")]
+    pub filter: Option<String>,
 }
 
 pub fn run(args: &RunsArgs) -> anyhow::Result<()> {
-    let runs = RunStore::new(&args.root).list()?;
+    let filter = crate::runs::RunFilter::parse(args.filter.as_deref().unwrap_or(""));
+    let mut runs = RunStore::new(&args.root).list()?;
+    runs.retain(|r| r.matches(&filter));
     // The scheduler is asked once for every submitted run (one query per job), not once per run.
     let jobs = crate::slurm::job_states(&runs.iter().map(|r| r.dir.clone()).collect::<Vec<_>>());
     if args.json {
@@ -25,7 +31,10 @@ pub fn run(args: &RunsArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if runs.is_empty() {
-        println!("no runs under {}", args.root.display());
+        match &args.filter {
+            Some(f) => println!("no runs under {} match {f:?}", args.root.display()),
+            None => println!("no runs under {}", args.root.display()),
+        }
         return Ok(());
     }
     println!("{}", table(&runs, &jobs));
@@ -46,6 +55,8 @@ fn json_of(run: &LoadedRun, job: Option<&(crate::slurm::JobRecord, Option<crate:
         "status": run.status,
         "name": run.name(),
         "method": run.method().to_string(),
+        "tags": run.notes.tags,
+        "note": run.notes.note,
         "summary": run.summary,
         "damage": run.damage.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
     })
@@ -63,9 +74,10 @@ pub fn table(runs: &[LoadedRun], jobs: &Jobs) -> String {
         "EER %".into(),
         "TRAINABLE %".into(),
         "OTHER LISTS (EER %)".into(),
+        "TAGS".into(),
         if jobs.is_empty() { String::new() } else { "SLURM".into() },
     ]];
-    let mut notes = Vec::new();
+    let mut below = Vec::new();
     for run in runs {
         let s = &run.summary;
         let scheduler = match jobs.get(&run.dir) {
@@ -88,14 +100,18 @@ pub fn table(runs: &[LoadedRun], jobs: &Jobs) -> String {
                 .map(|(label, l)| format!("{label} {:.2}", 100.0 * l.eer))
                 .collect::<Vec<_>>()
                 .join(", "),
+            run.notes.tags.iter().map(|t| format!("#{t}")).collect::<Vec<_>>().join(" "),
             scheduler,
         ]);
+        if let Some(first) = run.notes.note.lines().next() {
+            below.push(format!("  note {}: {first}", run.id));
+        }
         for d in &run.damage {
-            notes.push(format!("  ! {}: {d}", run.id));
+            below.push(format!("  ! {}: {d}", run.id));
         }
     }
     let mut out = vec![align(&rows)];
-    out.extend(notes);
+    out.extend(below);
     out.join("\n")
 }
 

@@ -447,6 +447,11 @@ impl AdaptsvApp {
         if let Some(cmd) = self.monitor.command.take() {
             self.run_command(&ctx, cmd);
         }
+        self.monitor.notes.poll();
+        if std::mem::take(&mut self.monitor.notes.written) {
+            // A tag or note was written: read it back now rather than at the next poll.
+            self.watcher.refresh();
+        }
     }
 }
 

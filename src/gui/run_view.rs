@@ -5,7 +5,7 @@
 
 use super::run_watcher::{RunDelta, WatchMsg};
 use crate::config::ExperimentConfig;
-use crate::runs::{Damage, EventRecord, LiveState, LogLevel, RunEvent, RunStatus, Summary};
+use crate::runs::{Damage, EventRecord, LiveState, LogLevel, Notes, RunEvent, RunFilter, RunStatus, Summary};
 use std::path::{Path, PathBuf};
 
 /// One optimiser step as plotted.
@@ -67,6 +67,8 @@ pub struct RunView {
     pub host: Option<String>,
     /// A data-parallel run's peers as last reported (`peers` event), with the step of the report.
     pub peers: Option<(u64, Vec<crate::runs::PeerLoad>)>,
+    /// Tags and note (`notes.jsonl`), as the watcher last read them.
+    pub notes: Notes,
     /// The config as dotted keys, made once it is known (Compare's config columns and grouping).
     flat: std::cell::OnceCell<std::collections::BTreeMap<String, String>>,
     dirty: bool,
@@ -75,7 +77,7 @@ pub struct RunView {
 /// The text field of a run filter ([`RunView::matches`]), as Monitor's list and Compare's table show it.
 pub fn filter_edit(ui: &mut eframe::egui::Ui, filter: &mut String, hint: &str, width: f32) {
     ui.add(eframe::egui::TextEdit::singleline(filter).hint_text(hint).desired_width(width))
-        .on_hover_text("show the runs whose folder name, method or status contain every word");
+        .on_hover_text("show the runs whose folder name, method, status, tags or note contain every word; #tag: the runs with that tag");
 }
 
 impl RunView {
@@ -104,16 +106,16 @@ impl RunView {
             paused: false,
             host: None,
             peers: None,
+            notes: Notes::default(),
             flat: std::cell::OnceCell::new(),
             dirty: false,
         }
     }
 
-    /// Whether this run is shown under `filter` (Monitor's list, Compare's table): every whitespace-separated word
-    /// of it (case-insensitive) appears in the folder name, method or status; an empty filter shows every run.
-    pub fn matches(&self, filter: &str) -> bool {
-        let haystack = format!("{} {} {}", self.id, self.method(), self.status).to_lowercase();
-        filter.split_whitespace().all(|word| haystack.contains(&word.to_lowercase()))
+    /// Whether this run is shown under `filter` (Monitor's list, Compare's table; [`RunFilter`]: every word in
+    /// the folder name, method, status, tags or note, `#tag` a tag the run has).
+    pub fn matches(&self, filter: &RunFilter) -> bool {
+        filter.matches(&self.id, self.method(), self.status, &self.notes)
     }
 
     /// The config's name, or the folder name when the config is unreadable.
@@ -288,8 +290,13 @@ impl RunView {
         }
         if delta.reset {
             let config = self.config.take();
+            let notes = std::mem::take(&mut self.notes);
             *self = RunView::new(&self.dir.clone());
             self.config = config;
+            self.notes = notes;
+        }
+        if let Some(notes) = delta.notes {
+            self.notes = notes;
         }
         for (line, rec) in delta.records {
             self.push(line, rec);
@@ -386,17 +393,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_filter_needs_every_word_in_the_name_method_or_status() {
+    fn the_filter_needs_every_word_in_the_name_method_status_tags_or_note() {
         let mut config = crate::config::ExperimentConfig::builtin_default();
         config.adaptation.method = crate::config::Method::Frozen;
         let mut run = RunView::new(std::path::Path::new("/runs/20261203T095044Z-frozen-long-pretrained-long-seed-42"));
         run.config = Some(config);
         run.status = crate::runs::RunStatus::Crashed;
         for shown in ["", "  ", "seed-42", "FROZEN seed", "crashed", "frozen crashed 42", "pretrained"] {
-            assert!(run.matches(shown), "{shown:?}");
+            assert!(run.matches(&RunFilter::parse(shown)), "{shown:?}");
         }
         for hidden in ["paper", "seed-43", "frozen finished", "lora"] {
-            assert!(!run.matches(hidden), "{hidden:?}");
+            assert!(!run.matches(&RunFilter::parse(hidden)), "{hidden:?}");
         }
     }
 

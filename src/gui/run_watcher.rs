@@ -6,8 +6,8 @@
 
 use crate::config::ExperimentConfig;
 use crate::runs::{
-    decide_status, load_config, read_summary_file, Damage, EventRecord, MetricsTail, RunStatus, StatusFacts, Summary,
-    CONFIG_FILE, METRICS_FILE, SUMMARY_FILE,
+    decide_status, is_run_dir, load_config, read_summary_file, Damage, EventRecord, MetricsTail, RunStatus, StatusFacts, Summary,
+    Notes, METRICS_FILE, NOTES_FILE, SUMMARY_FILE,
 };
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use std::collections::BTreeMap;
@@ -54,6 +54,8 @@ pub struct RunDelta {
     pub status: RunStatus,
     /// `summary.json`, when it was (re)read.
     pub summary_file: Option<Summary>,
+    /// The run's tags and note (`notes.jsonl`), when they were (re)read.
+    pub notes: Option<Notes>,
     /// Newly found damage.
     pub damage: Vec<Damage>,
 }
@@ -70,6 +72,8 @@ struct Tracked {
     facts: StatusFacts,
     status: Option<RunStatus>,
     summary_mtime: Option<SystemTime>,
+    /// Length and time of `notes.jsonl` when last read.
+    notes_stamp: Option<(u64, SystemTime)>,
     partial_reported: bool,
 }
 
@@ -92,11 +96,6 @@ impl RunWatcher {
     pub fn request(&self, request: WatchRequest) {
         let _ = self.requests.send(request);
     }
-}
-
-/// Whether `dir` is a run folder (rather than a folder of runs).
-pub fn is_run_dir(dir: &Path) -> bool {
-    dir.join(CONFIG_FILE).is_file() || dir.join(METRICS_FILE).is_file()
 }
 
 /// Whether `paths` already holds `p`, however spelled (`experiments/runs` and its absolute path are one folder: two
@@ -153,6 +152,7 @@ fn watch(
                 facts: StatusFacts::default(),
                 status: None,
                 summary_mtime: None,
+                notes_stamp: None,
                 partial_reported: false,
             });
             if let Some(delta) = poll_run(dir, t, first) {
@@ -230,10 +230,18 @@ fn poll_run(dir: &Path, t: &mut Tracked, first: bool) -> Option<RunDelta> {
         // A resumed run's old summary is removed; a new one will be read when it ends.
         t.summary_mtime = None;
     }
+    let stamp = std::fs::metadata(dir.join(NOTES_FILE)).ok().and_then(|m| Some((m.len(), m.modified().ok()?)));
+    let notes = (stamp != t.notes_stamp).then(|| {
+        t.notes_stamp = stamp;
+        let (notes, d) = crate::runs::notes::read(dir);
+        damage.extend(d);
+        notes
+    });
     let changed = first
         || !chunk.is_empty()
         || t.status != Some(status)
         || summary_file.is_some()
+        || notes.is_some()
         || !damage.is_empty();
     t.status = Some(status);
     changed.then(|| RunDelta {
@@ -244,6 +252,7 @@ fn poll_run(dir: &Path, t: &mut Tracked, first: bool) -> Option<RunDelta> {
         lines: chunk.lines,
         status,
         summary_file,
+        notes,
         damage,
     })
 }

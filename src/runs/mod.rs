@@ -10,14 +10,17 @@
 //!   checkpoints/     model/adapters checkpoints (written atomically)
 //!   scores/          score files `enroll test score label`
 //!   job.sbatch       (submitted to Slurm) the batch script, and `slurm.json` its job id: `crate::slurm`
+//!   notes.jsonl      tags and a free-text note, an append-only log of edits (`notes`)
 //! ```
 //! A run trained on a server and copied back opens exactly like a local one. `group` groups runs that differ only
 //! in chosen config keys (seeds) with n, mean ± std of their figures, for Compare and `adaptsv compare`.
 
 mod clock;
 mod events;
+mod filter;
 mod fsutil;
 pub mod group;
+pub mod notes;
 mod store;
 mod summary;
 mod tail;
@@ -25,7 +28,9 @@ mod writer;
 
 pub use clock::{parse_rfc3339, Utc};
 pub use events::{EndStatus, EventRecord, LiveState, LogLevel, PeerLoad, RunEvent};
+pub use filter::RunFilter;
 pub use fsutil::write_atomic;
+pub use notes::{NoteEdit, Notes, NOTES_FILE};
 pub use store::{decide_status, load_config, load_dir, read_events, read_summary_file, Damage, LoadedRun, RunStore, StatusFacts};
 pub use summary::{trainable_share, ListEval, RunStatus, Summary};
 pub use tail::{MetricsTail, TailChunk};
@@ -59,6 +64,11 @@ pub enum RunError {
     NoSuchRun { id: String, root: PathBuf },
     #[error("run {0} is still running: stop it before deleting it")]
     StillRunning(String),
+}
+
+/// Whether `dir` is a run folder (rather than a folder of runs).
+pub fn is_run_dir(dir: &std::path::Path) -> bool {
+    dir.join(CONFIG_FILE).is_file() || dir.join(METRICS_FILE).is_file()
 }
 
 /// This machine's host name, recorded in `started` events to tell local runs from runs on a server.

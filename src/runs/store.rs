@@ -41,10 +41,17 @@ pub struct LoadedRun {
     pub config: Option<ExperimentConfig>,
     pub events: Vec<EventRecord>,
     pub summary: Summary,
+    /// Tags and note (`notes.jsonl`).
+    pub notes: super::Notes,
     pub damage: Vec<Damage>,
 }
 
 impl LoadedRun {
+    /// Whether `filter` shows this run (the app's filter: [`super::RunFilter`]).
+    pub fn matches(&self, filter: &super::RunFilter) -> bool {
+        filter.matches(&self.id, self.method(), self.status, &self.notes)
+    }
+
     /// The adaptation method as written in the config (`adapters`, `lora`, …), `?` when the config is unreadable.
     pub fn method(&self) -> &'static str {
         match &self.config {
@@ -176,6 +183,9 @@ pub fn load_dir(dir: &Path) -> LoadedRun {
         summary
     };
 
+    let (notes, notes_damage) = super::notes::read(dir);
+    damage.extend(notes_damage);
+
     LoadedRun {
         id,
         dir: dir.to_path_buf(),
@@ -183,6 +193,7 @@ pub fn load_dir(dir: &Path) -> LoadedRun {
         config,
         events,
         summary,
+        notes,
         damage,
     }
 }

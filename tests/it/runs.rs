@@ -384,3 +384,52 @@ fn compare_groups_seeds_with_the_mean_and_std_of_their_summaries() {
     assert_eq!(text.lines().count(), 1 + runs.len(), "{text}");
     assert!(text.lines().next().unwrap().contains("eer_percent_mean,eer_percent_std,eer_percent_n"));
 }
+
+/// `adaptsv note` tags runs and sets notes in their folders; `runs --filter "#tag"` and `compare --filter` pick
+/// the tagged runs; a bad tag is refused naming it, and writes nothing.
+#[test]
+fn runs_are_tagged_and_annotated_from_the_command_line_and_filtered_by_tag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    for seed in [1, 2, 3] {
+        let mut c = config();
+        c.name = format!("tagged-seed{seed}");
+        c.seed = seed;
+        let mut w = RunWriter::create(tmp.path(), &c).unwrap();
+        w.emit(own_eval(1, 0.1 + 0.01 * seed as f64)).unwrap();
+        dirs.push(w.dir().to_path_buf());
+        w.end(EndStatus::Finished, "done", None).unwrap();
+    }
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_adaptsv")).args(args).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (d0, d1) = (dirs[0].to_str().unwrap(), dirs[1].to_str().unwrap());
+    let (ok, out, err) = cli(&["note", d0, d1, "--tag", "paper", "--tag", "#keep", "--text", "lr too high\nrerun at 1e-3"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("tags: #keep #paper") && out.contains("note: lr too high"), "{out}");
+    let (ok, _, err) = cli(&["note", d1, "--untag", "keep"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = cli(&["note", d0, "--tag", "not ok"]);
+    assert!(!ok && err.contains("\"not ok\"") && err.contains("one word"), "{err}");
+
+    let root = tmp.path().to_str().unwrap();
+    let (ok, out, err) = cli(&["runs", "--root", root, "--json", "--filter", "#keep"]);
+    assert!(ok, "{err}");
+    let listed: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(listed.len(), 1, "{out}");
+    assert_eq!(listed[0]["id"], dirs[0].file_name().unwrap().to_str().unwrap());
+    assert_eq!(listed[0]["tags"], serde_json::json!(["keep", "paper"]));
+    assert_eq!(listed[0]["note"], "lr too high\nrerun at 1e-3");
+    let (ok, out, _) = cli(&["runs", "--root", root, "--filter", "#paper"]);
+    assert!(ok && out.contains("#paper") && out.contains("note ") && out.lines().filter(|l| l.contains("finished")).count() == 2, "{out}");
+    // The filter's plain words search the note too.
+    let (ok, out, _) = cli(&["compare", "--root", root, "--json", "--filter", "rerun #paper"]);
+    assert!(ok);
+    let groups: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(groups.len(), 1, "{out}");
+    assert_eq!(groups[0]["n"], 2);
+    let (ok, out, _) = cli(&["note", d0, "--history"]);
+    assert!(ok && out.lines().filter(|l| l.contains("tag #")).count() == 2, "{out}");
+    assert!(adaptsv::runs::notes::read(&dirs[0]).0.tags.contains("keep"), "the bad tag wrote nothing else");
+}

@@ -10,6 +10,8 @@ pub enum Column {
     Run,
     Method,
     Status,
+    /// The run's tags (`notes.jsonl`); a tag clicked filters the table by it.
+    Tags,
     Trainable,
     Share,
     Checkpoint,
@@ -30,10 +32,11 @@ pub enum Column {
 
 impl Column {
     /// The fixed columns, in table order.
-    pub const FIXED: [Column; 12] = [
+    pub const FIXED: [Column; 13] = [
         Column::Run,
         Column::Method,
         Column::Status,
+        Column::Tags,
         Column::Trainable,
         Column::Share,
         Column::Checkpoint,
@@ -68,6 +71,7 @@ impl Column {
     pub fn title(&self) -> String {
         match self {
             Column::Run => "run".into(),
+            Column::Tags => "tags".into(),
             Column::Method => "method".into(),
             Column::Status => "status".into(),
             Column::Trainable => "trainable params".into(),
@@ -102,6 +106,7 @@ impl Column {
                  FILE --label {label})"
             ),
             Column::Key(key) => format!("the config's {key}"),
+            Column::Tags => "the run's tags (Monitor, or adaptsv note DIR --tag T); click one to show only its runs".into(),
             Column::Time => "wall time of training, from the first event to the last (later evaluations not counted)".into(),
             Column::Throughput => "training crops per second, mean of the last epoch".into(),
             _ => String::new(),
@@ -124,7 +129,7 @@ impl Column {
             Column::Throughput => s.samples_per_sec,
             Column::Loss => s.final_loss,
             Column::Key(key) => r.flat_config().get(key).and_then(|v| v.parse().ok()),
-            Column::Run | Column::Method | Column::Status => None,
+            Column::Run | Column::Method | Column::Status | Column::Tags => None,
         }
     }
 
@@ -133,15 +138,30 @@ impl Column {
             Column::Run => r.id.clone(),
             Column::Method => r.method().to_string(),
             Column::Status => r.status.to_string(),
-            Column::Trainable => self.value(r).map(|v| format!("{v:.0}")).unwrap_or_default(),
-            Column::Time => self.value(r).map(super::super::monitor::duration).unwrap_or_default(),
-            Column::Share | Column::Eer | Column::ListEer(_) | Column::Checkpoint | Column::Throughput => {
-                self.value(r).map(|v| format!("{v:.2}")).unwrap_or_default()
-            }
-            Column::Dcf01 | Column::Dcf05 | Column::ListDcf01(_) | Column::Loss => {
-                self.value(r).map(|v| format!("{v:.4}")).unwrap_or_default()
-            }
+            Column::Tags => r.notes.tags.iter().map(|t| format!("#{t}")).collect::<Vec<_>>().join(" "),
+            Column::Trainable
+            | Column::Time
+            | Column::Share
+            | Column::Eer
+            | Column::ListEer(_)
+            | Column::Checkpoint
+            | Column::Throughput
+            | Column::Dcf01
+            | Column::Dcf05
+            | Column::ListDcf01(_)
+            | Column::Loss => self.value(r).map(|v| self.format(v)).unwrap_or_default(),
             Column::Key(key) => r.flat_config().get(key).map(|v| v.trim_matches('"').to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// A figure of this column as its cells write it (a run's value, or a group's mean and std).
+    pub fn format(&self, v: f64) -> String {
+        match self {
+            Column::Trainable => format!("{v:.0}"),
+            Column::Time => super::super::monitor::duration(v),
+            Column::Dcf01 | Column::Dcf05 | Column::ListDcf01(_) | Column::Loss => format!("{v:.4}"),
+            Column::Key(_) => format!("{v}"),
+            _ => format!("{v:.2}"),
         }
     }
 
@@ -172,6 +192,7 @@ pub fn compare_by(col: &Column, a: &RunView, b: &RunView) -> Ordering {
         Column::Run => a.id.cmp(&b.id),
         Column::Method => a.method().cmp(b.method()),
         Column::Status => a.status.to_string().cmp(&b.status.to_string()),
+        Column::Tags => (b.notes.tags.is_empty(), col.text(a)).cmp(&(a.notes.tags.is_empty(), col.text(b))),
         // Numbers by value, other values (methods, layer lists) as text; a run without the key last.
         Column::Key(key) => match (col.value(a), col.value(b)) {
             (Some(x), Some(y)) => x.total_cmp(&y),
@@ -186,7 +207,7 @@ pub fn compare_by(col: &Column, a: &RunView, b: &RunView) -> Ordering {
 
 /// Whether a column's cells are numbers a group can average.
 pub fn numeric(col: &Column) -> bool {
-    !matches!(col, Column::Run | Column::Method | Column::Status | Column::Key(_))
+    !matches!(col, Column::Run | Column::Method | Column::Status | Column::Tags | Column::Key(_))
 }
 
 /// The labels of the trial lists other than their own that `runs` were evaluated on, sorted.

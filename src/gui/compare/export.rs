@@ -17,7 +17,7 @@ pub fn runs_csv(runs: &[&RunView]) -> String {
     let opt = |v: Option<f64>, digits: usize| v.map(|x| format!("{x:.digits$}")).unwrap_or_default();
     let lists = list_labels(runs);
     let mut out = String::from(
-        "run,name,method,status,steps,epochs,final_loss,eer_percent,min_dcf_0.01,min_dcf_0.05,trials,eer_step,trainable_percent,trainable_params,total_params,classifier_params,checkpoint_bytes,seconds,samples_per_sec",
+        "run,name,method,status,steps,epochs,final_loss,eer_percent,min_dcf_0.01,min_dcf_0.05,trials,eer_step,trainable_percent,trainable_params,total_params,classifier_params,checkpoint_bytes,seconds,samples_per_sec,tags,note",
     );
     for label in &lists {
         for key in ["eer_percent", "min_dcf_0.01", "min_dcf_0.05", "trials", "eer_step"] {
@@ -48,6 +48,8 @@ pub fn runs_csv(runs: &[&RunView]) -> String {
             s.checkpoint_bytes.map(|x| x.to_string()).unwrap_or_default(),
             format!("{:.1}", s.seconds),
             opt(s.samples_per_sec, 2),
+            field(&run.notes.tags.iter().cloned().collect::<Vec<_>>().join(" ")),
+            field(&run.notes.note),
         ];
         let mut row = row.to_vec();
         for label in &lists {

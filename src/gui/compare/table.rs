@@ -30,26 +30,7 @@ impl GroupRow<'_> {
     /// value of a text column, or how many runs have each.
     pub fn text(&self, col: &Column) -> String {
         if numeric(col) {
-            return match self.stat(col) {
-                None => String::new(),
-                // One value (a group of one, or a figure its runs share): shown as a run shows it.
-                Some(s) if s.n == 1 || s.min == s.max => {
-                    col.text(self.runs.iter().find(|r| col.value(r).is_some()).expect("one has it"))
-                }
-                Some(s) if *col == Column::Time => format!(
-                    "{} ± {}",
-                    super::super::monitor::duration(s.mean),
-                    super::super::monitor::duration(s.std)
-                ),
-                Some(s) => {
-                    let digits = if matches!(col, Column::Dcf01 | Column::Dcf05 | Column::ListDcf01(_) | Column::Loss) {
-                        4
-                    } else {
-                        2
-                    };
-                    format!("{:.digits$} ± {:.digits$}", s.mean, s.std)
-                }
-            };
+            return self.stat(col).map(|s| s.text(|v| col.format(v))).unwrap_or_default();
         }
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         for r in &self.runs {
@@ -183,10 +164,12 @@ impl TableView {
         });
     }
 
-    /// The table of `shown` (sorted); ticking a run (or a group: all its runs) puts it in `ticked`.
-    pub fn ui(&mut self, ui: &mut egui::Ui, shown: &[&RunView], ticked: &mut BTreeSet<PathBuf>) {
+    /// The table of `shown` (sorted); ticking a run (or a group: all its runs) puts it in `ticked`. Returns the
+    /// tag the user clicked in a run's row, if any (the panel filters by it).
+    pub fn ui(&mut self, ui: &mut egui::Ui, shown: &[&RunView], ticked: &mut BTreeSet<PathBuf>) -> Option<String> {
         let lists: Vec<String> = list_labels(shown).into_iter().filter(|l| !self.hidden_lists.contains(l)).collect();
         let columns = Column::all(&lists, &self.keys);
+        let mut clicked = None;
         ScrollArea::horizontal().show(ui, |ui| {
             egui::Grid::new("compare").striped(true).spacing([theme::GAP * 2.0, theme::GAP / 2.0]).show(ui, |ui| {
                 ui.label("plot");
@@ -196,7 +179,7 @@ impl TableView {
                 ui.end_row();
                 if !self.grouped {
                     for run in shown {
-                        run_row(ui, run, &columns, ticked, "");
+                        run_row(ui, run, &columns, ticked, "", &mut clicked);
                     }
                     return;
                 }
@@ -217,12 +200,13 @@ impl TableView {
                     self.group_row(ui, g, &columns, ticked);
                     if self.expanded.contains(&g.label) {
                         for run in &g.runs {
-                            run_row(ui, run, &columns, ticked, "    ");
+                            run_row(ui, run, &columns, ticked, "    ", &mut clicked);
                         }
                     }
                 }
             });
         });
+        clicked
     }
 
     fn header_ui(&mut self, ui: &mut egui::Ui, col: &Column) {
@@ -282,10 +266,33 @@ impl TableView {
     }
 }
 
-/// One run's row; `indent` sets a group's runs under it.
-fn run_row(ui: &mut egui::Ui, run: &RunView, columns: &[Column], ticked: &mut BTreeSet<PathBuf>, indent: &str) {
+/// One run's row; `indent` sets a group's runs under it; a tag clicked is put in `clicked`.
+fn run_row(
+    ui: &mut egui::Ui,
+    run: &RunView,
+    columns: &[Column],
+    ticked: &mut BTreeSet<PathBuf>,
+    indent: &str,
+    clicked: &mut Option<String>,
+) {
     tick_box(ui, &format!("plot {}", run.id), &[&run.dir], ticked);
     for col in columns {
+        if *col == Column::Tags {
+            ui.horizontal(|ui| {
+                for tag in &run.notes.tags {
+                    let label = format!("show only runs tagged {tag}");
+                    let r = ui.small_button(format!("#{tag}")).on_hover_text(&label);
+                    r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+                    if r.clicked() {
+                        *clicked = Some(tag.clone());
+                    }
+                }
+                if let Some(first) = run.notes.note.lines().next() {
+                    ui.weak("note").on_hover_text(format!("{first}{}", if run.notes.note.contains('\n') { " …" } else { "" }));
+                }
+            });
+            continue;
+        }
         let text = col.text(run);
         let cell = match col {
             Column::Run if !indent.is_empty() => ui.label(format!("{indent}{text}")),
