@@ -4,6 +4,7 @@
 //! |--------------|-------------------------------------------------------------------------------|
 //! | `data_prep`  | where a run's training and evaluation audio lie (the synthetic corpus is written into the run folder) |
 //! | `checkpoint` | save the trainable parameters of a model (small for adapters), load them back  |
+//! | `calibrate`  | a run's scores calibrated on a held-out list (`calibration.json`, calibrated score file) |
 //! | `embedder`   | a [`crate::model::SpeakerModel`] as an [`crate::eval::Embedder`]               |
 //! | `evaluate`   | a model (in memory, any backend) or a run folder's latest checkpoint on a trial list |
 //! | `optim`      | one Burn optimiser per parameter group, state keyed by parameter path, global-norm clipping |
@@ -27,6 +28,7 @@
 //! | `pretrain_job`| HuBERT-style pre-training: k-means targets, span masks, the HF export at the end |
 
 pub mod all_reduce;
+pub mod calibrate;
 pub mod checkpoint;
 pub mod data_prep;
 pub mod embed_audio;

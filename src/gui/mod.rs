@@ -5,12 +5,14 @@
 //! | module          | job                                                                    |
 //! |-----------------|------------------------------------------------------------------------|
 //! | `app`           | tab shell, command dispatch, run queue, the run set shared by the tabs |
+//! | `calibration_panel` | a run's score calibration shown, and made on a worker (Monitor)   |
 //! | `commands`      | every action with its label, tooltip and shortcut                      |
 //! | `configure`     | examples, the form and the TOML view kept in sync, Launch              |
 //! | `config_form`   | the experiment as widgets, problems beside their fields                |
 //! | `layer_stack`   | the clickable Transformer stack (adapter placement, layer choices)     |
 //! | `param_counter` | validation and parameter counts on worker threads                      |
 //! | `monitor`       | run list and queue; loss, LR, throughput, layer weights, EER, DET, log |
+//! | `notes_edit`    | the selected run's tags and note, written on a worker                  |
 //! | `compare/`      | sortable table (own and other trial lists), overlays, CSV, Pareto plot |
 //! | `run_view`      | a run's events and series, merged from the channel and the file        |
 //! | `run_watcher`   | background thread following run folders incrementally                  |
@@ -26,6 +28,7 @@
 //! | `theme`         | spacing and colour tokens                                              |
 
 mod app;
+mod calibration_panel;
 mod cluster;
 mod commands;
 mod compare;
@@ -39,6 +42,7 @@ mod jobs;
 mod launcher;
 mod layer_stack;
 mod monitor;
+mod notes_edit;
 mod param_counter;
 mod png_export;
 mod run_queue;
@@ -49,6 +53,7 @@ mod theme;
 pub use app::{AdaptsvApp, AppOptions, Remembered, Tab, STORAGE_KEY};
 pub use configure::{find_examples, RunOn, View};
 pub use decimate::min_max_per_column;
+pub use compare::CompareView;
 pub use monitor::{smooth, XAxis};
 pub use run_view::{RunSet, RunView, StepRow};
 

@@ -1,8 +1,9 @@
 //! The Monitor tab: the run queue and the run list (newest first, word filter) on the left; for the selected run
 //! (the newest until another is picked) its figures, controls
-//! (pause / resume / stop, continue) and plots: loss and accuracy raw and smoothed against step, epoch or
+//! (pause / resume / stop, continue), its tags and note (`notes_edit`) and plots: loss and accuracy raw and smoothed against step, epoch or
 //! wall time; learning rate per group; throughput; the layer-aggregation weights now (bars) and over training
-//! (heat map); EER and minDCF per evaluation; the latest DET curve with its EER point; the run's log.
+//! (heat map); EER and minDCF per evaluation, the score calibration beside them (`calibration_panel`); the latest
+//! DET curve with its EER point; the run's log.
 //! Everything is drawn from the run's [`RunView`], so a run read from disk looks exactly like one watched live;
 //! long series are reduced per pixel column before drawing.
 
@@ -10,12 +11,14 @@ use super::cluster::ClusterJobs;
 use super::commands::UiCommand;
 use super::decimate::min_max_per_column;
 use super::det_plot::DetSeries;
+use super::calibration_panel::CalibrationPanel;
+use super::notes_edit::NotesEditor;
 use super::png_export::PngExport;
 use super::run_queue::RunQueue;
 use super::run_view::{filter_edit, RunSet, RunView, StepRow};
 use super::theme;
 use crate::engine::RunHandle;
-use crate::runs::{LogLevel, RunStatus};
+use crate::runs::{LogLevel, RunFilter, RunStatus};
 use eframe::egui::{self, Color32, RichText, ScrollArea};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, Points};
 use serde::{Deserialize, Serialize};
@@ -64,6 +67,10 @@ pub struct MonitorPanel {
     pub smoothing: f64,
     pub x_axis: XAxis,
     png: PngExport,
+    /// The selected run's tags and note.
+    pub notes: NotesEditor,
+    /// The selected run's score calibration (`calibration.json`, and the form to make one).
+    pub calibration: CalibrationPanel,
     /// The selected run's step series, rebuilt only when its events, the x axis or the smoothing change.
     series: Option<StepSeries>,
 }
@@ -124,6 +131,8 @@ impl Default for MonitorPanel {
             smoothing: 0.9,
             x_axis: XAxis::Step,
             png: PngExport::default(),
+            notes: NotesEditor::default(),
+            calibration: CalibrationPanel::default(),
             series: None,
         }
     }
@@ -207,6 +216,7 @@ impl MonitorPanel {
             };
             let handle = live.iter().find(|h| h.dir == run.dir);
             self.header_ui(ui, run, handle.is_some());
+            self.notes.ui(ui, run);
             self.job_ui(ui, run, cluster);
             if let Some((msg, ok)) = &self.png.notice {
                 ui.colored_label(if *ok { theme::OK } else { theme::ERROR }, msg);
@@ -243,14 +253,16 @@ impl MonitorPanel {
         if runs.runs.is_empty() {
             ui.label("No runs yet. Launch one from Configure, or `adaptsv train --config FILE`.");
         } else {
-            filter_edit(ui, &mut self.filter, "filter: name, method, status", f32::INFINITY);
-            let shown = runs.runs.iter().filter(|r| r.matches(&self.filter)).count();
+            filter_edit(ui, &mut self.filter, "filter: name, method, status, #tag", f32::INFINITY);
+            let filter = RunFilter::parse(&self.filter);
+            let shown = runs.runs.iter().filter(|r| r.matches(&filter)).count();
             if shown < runs.runs.len() {
                 ui.weak(format!("{shown} of {} runs", runs.runs.len()));
             }
         }
+        let filter = RunFilter::parse(&self.filter);
         ScrollArea::vertical().show(ui, |ui| {
-            for run in runs.runs.iter().rev().filter(|r| r.matches(&self.filter)) {
+            for run in runs.runs.iter().rev().filter(|r| r.matches(&filter)) {
                 let selected = self.selected.as_ref() == Some(&run.dir);
                 if ui
                     .selectable_label(selected, &run.id)
@@ -265,6 +277,10 @@ impl MonitorPanel {
                     run.status.to_string()
                 };
                 ui.colored_label(theme::status_colour(run.status), format!("    {status} · {}", run.method()));
+                if !run.notes.tags.is_empty() {
+                    let tags: Vec<String> = run.notes.tags.iter().map(|t| format!("#{t}")).collect();
+                    ui.weak(format!("    {}", tags.join(" ")));
+                }
                 if let Some(job) = cluster.line(&run.dir) {
                     ui.weak(format!("    {job}"));
                 }
@@ -424,6 +440,7 @@ impl MonitorPanel {
         }
         let Some(series) = &self.series else { return };
         let png = &mut self.png;
+        let calibration = &mut self.calibration;
         for (row, (left, right)) in [
             (("Training loss", "loss", &series.loss, "No training steps yet."), ("Training accuracy (%)", "accuracy (%)", &series.accuracy, "No accuracy reported yet.")),
             (
@@ -527,6 +544,10 @@ impl MonitorPanel {
                     }
                 });
             }
+            cols[0].add_space(theme::GAP);
+            egui::CollapsingHeader::new(RichText::new("Score calibration").strong())
+                .id_salt("calibration")
+                .show(&mut cols[0], |ui| calibration.ui(ui, run));
             cols[1].strong("DET curve (latest evaluation of each trial list)");
             match run.latest_det() {
                 None => {
