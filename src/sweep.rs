@@ -185,8 +185,7 @@ impl Sweep {
                     name = format!("{name}-{}", variant.name);
                 }
                 for (k, v) in combo {
-                    let short = k.rsplit('.').next().unwrap_or(k);
-                    name = format!("{name}-{short}-{}", value_text(v));
+                    name = format!("{name}-{}-{}", short_key(k, self.axes.keys()), value_text(v));
                 }
                 let overrides: Vec<(String, toml::Value)> =
                     variant.set.iter().map(|(k, v)| (k.clone(), v.clone())).chain(combo.iter().cloned()).collect();
@@ -208,6 +207,7 @@ impl Sweep {
                     set_dotted(&mut table, k, v.clone()).map_err(|e| anyhow::anyhow!("sweep {}, run {name}: {e}", self.name))?;
                 }
                 table.insert("name".into(), toml::Value::String(name.clone()));
+                table.insert("sweep".into(), toml::Value::String(self.name.clone()));
                 let text = toml::to_string(&table)?;
                 let config = ExperimentConfig::from_toml_str(&text, &format!("sweep {} run {name}", self.name))?;
                 runs.push(SweepRun { name, config });
@@ -222,6 +222,15 @@ impl Sweep {
             _ => Some("adapters"),
         }
     }
+}
+
+/// An axis key as run names write it: its last part (`bottleneck`), or its last two where another axis ends the
+/// same way (`inner-bottleneck`, `inter-bottleneck`).
+fn short_key<'a>(key: &'a str, axes: impl Iterator<Item = &'a String>) -> String {
+    let last = |k: &'a str| k.rsplit('.').next().unwrap_or(k);
+    let shared = axes.filter(|k| last(k) == last(key)).count() > 1;
+    let parts: Vec<&str> = key.rsplit('.').take(if shared { 2 } else { 1 }).collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("-")
 }
 
 /// A value as it appears in a run name (`0.001`, `lora`, `1_2` for `[1, 2]`): characters a run folder name may
@@ -430,6 +439,14 @@ unset = ["model.checkpoint", "model.preset"]
         assert_eq!(runs[4].config.model.preset.as_deref(), Some("wavlm-base"), "unset first, then set");
         assert_eq!(runs[4].config.model.checkpoint, None);
         assert_eq!(runs[5].config.name, "cmp-lora-seed-2");
+    }
+
+    #[test]
+    fn axes_ending_alike_keep_a_part_more_in_run_names_and_every_run_names_its_sweep() {
+        let text = "[sweep]\nname = \"g\"\n[axes]\n\"adaptation.inner.bottleneck\" = [2]\n\"adaptation.inter.bottleneck\" = [4]\nseed = [1]\n";
+        let runs = Sweep::parse(text, "g.toml", |_| unreachable!()).unwrap().expand().unwrap();
+        assert_eq!(runs[0].name, "g-inner-bottleneck-2-inter-bottleneck-4-seed-1");
+        assert_eq!(runs[0].config.sweep.as_deref(), Some("g"));
     }
 
     #[test]

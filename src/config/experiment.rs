@@ -18,6 +18,10 @@ pub struct ExperimentConfig {
     /// Free text shown in the run list.
     #[serde(default)]
     pub description: String,
+    /// The sweep that made this run (`adaptsv sweep`, the app's "Compare methods"): written by the sweep, so
+    /// Compare's sweep view can gather its runs; absent for a run launched on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<String>,
     /// Seed for initialisation, data order and augmentation.
     #[serde(default = "default_seed")]
     pub seed: u64,

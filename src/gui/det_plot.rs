@@ -44,7 +44,7 @@ fn label(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
 }
 
 /// The colour of series `i`: egui_plot's own sequence (hues a golden ratio apart), fixed per series.
-fn series_colour(i: usize) -> eframe::egui::Color32 {
+pub fn series_colour(i: usize) -> eframe::egui::Color32 {
     let hue = (i as f32 * (std::f32::consts::GOLDEN_RATIO - 1.0)).fract();
     eframe::egui::ecolor::Hsva::new(hue, 0.85, 0.5, 1.0).into()
 }

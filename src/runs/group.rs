@@ -12,7 +12,7 @@ use crate::config::ExperimentConfig;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Keys that name a run rather than change it: never part of a group's identity.
-pub const BOOKKEEPING: [&str; 3] = ["name", "description", "output_dir"];
+pub const BOOKKEEPING: [&str; 4] = ["name", "description", "output_dir", "sweep"];
 
 /// The config as `dotted.key → value` (values as TOML writes them; arrays and inline tables whole).
 pub fn flatten(config: &ExperimentConfig) -> BTreeMap<String, String> {
@@ -121,6 +121,20 @@ impl Stat {
         let var = if n > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
         let (min, max) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
         Some(Stat { n, mean, std: var.sqrt(), min, max })
+    }
+
+    /// Whether every value is the same (a group of one, or a figure its runs share).
+    pub fn is_constant(&self) -> bool {
+        self.n == 1 || self.min == self.max
+    }
+
+    /// `mean ± std`, each number as `fmt` writes it; the one value when [`Stat::is_constant`] (no "± 0").
+    pub fn text(&self, fmt: impl Fn(f64) -> String) -> String {
+        if self.is_constant() {
+            fmt(self.mean)
+        } else {
+            format!("{} ± {}", fmt(self.mean), fmt(self.std))
+        }
     }
 }
 

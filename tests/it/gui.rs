@@ -463,3 +463,109 @@ fn compare_groups_seeds_with_mean_and_std_and_sorts_by_a_config_column() {
     step(&mut h);
     assert_eq!(order(&h), [2, 2, 1, 1], "descending by seed");
 }
+
+/// The Monitor's "add tag" field.
+fn tag_field<'a>(h: &'a Harness<'static, Shell>) -> egui_kittest::Node<'a> {
+    h.get_by_role_and_label(eframe::egui::accesskit::Role::TextInput, "add tag")
+}
+
+/// A tag typed in the Monitor is written to the run folder (beside a tag another process adds at the same time),
+/// read back by the watcher, shown in Compare's table, and clicking it filters the table to the tagged runs; the
+/// typed filter `#tag` does the same in the Monitor's list.
+#[test]
+fn a_run_tagged_in_the_monitor_is_found_by_its_tag_in_compare() {
+    use adaptsv::runs::notes::{self, NoteEdit};
+    let dir = tempfile::tempdir().unwrap();
+    let runs = write_seed_runs(dir.path());
+    let (tagged, other) = (&runs[1].0, &runs[2].0);
+    let tagged_dir = dir.path().join(tagged);
+    let mut h = harness(dir.path(), tiny_config(dir.path()).to_toml_string(), Tab::Monitor);
+    wait_for(&mut h, 30, "the four runs read", |a| a.runs.runs.len() == 4);
+    h.get_by_label(tagged).click();
+    step(&mut h);
+    assert_eq!(h.state().app().monitor.selected.as_ref(), Some(&tagged_dir));
+
+    tag_field(&h).click();
+    step(&mut h);
+    tag_field(&h).type_text("baseline");
+    step(&mut h);
+    // Another process tags the same run meanwhile.
+    notes::append(&tagged_dir, &[NoteEdit::Tag { tag: "from-cli".into() }]).unwrap();
+    h.key_press(eframe::egui::Key::Enter);
+    let has = |a: &AdaptsvApp, tag: &str| a.runs.get(&tagged_dir).is_some_and(|r| r.notes.tags.contains(tag));
+    wait_for(&mut h, 10, "both tags read back from the run folder", |a| has(a, "baseline") && has(a, "from-cli"));
+    let (on_disk, damage) = notes::read(&tagged_dir);
+    assert!(damage.is_empty());
+    assert_eq!(on_disk.tags.iter().map(String::as_str).collect::<Vec<_>>(), ["baseline", "from-cli"]);
+
+    // A bad tag is refused with a reason, and nothing is written.
+    tag_field(&h).click();
+    step(&mut h);
+    tag_field(&h).type_text("two words");
+    h.key_press(eframe::egui::Key::Enter);
+    step(&mut h);
+    assert!(h.query_by_label_contains("a tag is one word").is_some());
+    assert_eq!(notes::read(&tagged_dir).0, on_disk);
+
+    // The Monitor's list filtered by the tag.
+    h.state_mut().app_mut().monitor.filter = "#baseline".into();
+    step(&mut h);
+    assert!(h.query_by_label(tagged).is_some());
+    assert!(h.query_by_label(other).is_none(), "an untagged run is filtered out of the list");
+
+    // Compare: the tag in the run's row; clicking it shows only the tagged runs.
+    h.state_mut().app_mut().tab = Tab::Compare;
+    step(&mut h);
+    assert!(h.query_by_label(other).is_some(), "unfiltered, every run is in the table");
+    h.get_by_label("show only runs tagged baseline").click();
+    step(&mut h);
+    assert_eq!(h.state().app().compare.filter, "#baseline");
+    assert!(h.query_by_label(tagged).is_some());
+    for (id, _, _) in runs.iter().filter(|(id, _, _)| id != tagged) {
+        assert!(h.query_by_label(id).is_none(), "{id} has no tag baseline");
+    }
+    assert!(h.query_by_label_contains("1 of 4 runs shown").is_some());
+
+    // Removing the tag in the Monitor (its chip) leaves the other process's tag.
+    h.state_mut().app_mut().tab = Tab::Monitor;
+    step(&mut h);
+    h.get_by_label("remove tag baseline").click();
+    wait_for(&mut h, 10, "the tag removed on disk", |a| !has(a, "baseline") && has(a, "from-cli"));
+    assert!(!notes::read(&tagged_dir).0.tags.contains("baseline"));
+}
+
+/// The sweep view picks the newest sweep's runs (config `sweep`), makes one axis per key they vary, and ranks
+/// them by EER; a run of another sweep is left out.
+#[test]
+fn the_sweep_view_shows_one_sweeps_runs_ranked_by_eer_over_the_keys_it_varies() {
+    use adaptsv::runs::{EndStatus, RunWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ids = Vec::new();
+    for (sweep, bottleneck, seed, eer) in [("old", 8, 1, 0.05), ("grid", 8, 1, 0.20), ("grid", 32, 1, 0.10), ("grid", 16, 2, 0.15)] {
+        let mut c = tiny_config(dir.path());
+        c.name = format!("{sweep}-b{bottleneck}-s{seed}");
+        c.sweep = Some(sweep.into());
+        c.seed = seed;
+        c.adaptation.inner.bottleneck = bottleneck;
+        let mut w = RunWriter::create(dir.path(), &c).unwrap();
+        ids.push((w.id().to_string(), eer));
+        w.emit(super::runs::own_eval(4, eer)).unwrap();
+        w.end(EndStatus::Finished, "done", None).unwrap();
+        if sweep == "old" {
+            // Folder names start with their UTC second: the grid is the newer sweep.
+            std::thread::sleep(Duration::from_millis(1100));
+        }
+    }
+    let mut h = harness(dir.path(), tiny_config(dir.path()).to_toml_string(), Tab::Compare);
+    wait_for(&mut h, 30, "the runs read", |a| a.runs.runs.len() == 4 && a.runs.runs.iter().all(|r| r.summary.eer.is_some()));
+    h.get_by_label("Sweep").click();
+    step(&mut h);
+    assert_eq!(h.state().app().compare.sweep.sweep.as_deref(), Some("grid"));
+    assert!(h.query_by_label_contains("3 runs with an EER · 2 varied keys").is_some());
+    for key in ["adaptation.inner.bottleneck", "seed"] {
+        assert!(h.query_by_label(key).is_some(), "{key} is a column of the ranking");
+    }
+    assert!(h.query_by_label(&ids[0].0).is_none(), "the other sweep's run is not shown");
+    let top = |id: &str| h.get_by_label(id).rect().top();
+    assert!(top(&ids[2].0) < top(&ids[3].0) && top(&ids[3].0) < top(&ids[1].0), "ranked by EER, best first");
+}

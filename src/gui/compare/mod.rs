@@ -4,24 +4,31 @@
 //! DET curves, loss curves and layer weights overlaid, and EER against trainable share on a log axis with the
 //! Pareto front, coloured by method; a run is named by its config name, or its folder name where two ticked
 //! runs share one. Runs that differ only in chosen config keys (seeds) can be grouped into one row each, and any
-//! config key can be a column. The table (the runs shown) exports as CSV and every plot as PNG.
+//! config key can be a column; grouped, the plots draw each group as one (mean with a band or error bar). Runs
+//! carry their tags (a tag clicked filters by it). The Sweep view draws one sweep's runs as parallel coordinates.
+//! The table (the runs shown) exports as CSV and every plot as PNG.
 //!
-//! | module    | what it holds                                                         |
-//! |-----------|-----------------------------------------------------------------------|
-//! | `columns` | the table's columns (fixed and per trial list): titles, values, order |
-//! | `export`  | the table as CSV                                                      |
-//! | `table`   | the table: run or group rows (n, mean ± std), sorting, column choice |
-//! | `plots`   | DET, loss, layer-weight overlays and the EER-vs-share Pareto plot     |
+//! | module         | what it holds                                                         |
+//! |----------------|-----------------------------------------------------------------------|
+//! | `columns`      | the table's columns (fixed and per trial list): titles, values, order |
+//! | `export`       | the table as CSV                                                      |
+//! | `table`        | the table: run or group rows (n, mean ± std), sorting, column choice |
+//! | `plots`        | DET, loss, layer-weight overlays and the EER-vs-share Pareto plot     |
+//! | `group_curves` | a group's mean loss with its ± std band, its mean DET curve           |
+//! | `sweep_view`   | one sweep's runs as parallel coordinates of varied keys and EER      |
 
 use super::file_dialog::{DialogPurpose, PendingDialog, NO_DIALOG_HINT};
 use super::jobs::Jobs;
 use super::png_export::PngExport;
 use super::run_view::{filter_edit, RunSet, RunView};
 use super::theme;
+use crate::runs::RunFilter;
 
 mod columns;
 mod export;
+mod group_curves;
 mod plots;
+mod sweep_view;
 mod table;
 
 pub use export::runs_csv;
@@ -30,7 +37,18 @@ use eframe::egui::{self, ScrollArea};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+/// What the Compare tab shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareView {
+    /// The table and the plots of the ticked runs.
+    Runs,
+    /// One sweep as parallel coordinates.
+    Sweep,
+}
+
 pub struct ComparePanel {
+    pub view: CompareView,
+    pub sweep: sweep_view::SweepView,
     /// Sort, grouping and the chosen columns.
     pub table: TableView,
     /// Words a run must match to be shown ([`RunView::matches`]).
@@ -48,6 +66,8 @@ pub struct ComparePanel {
 impl Default for ComparePanel {
     fn default() -> Self {
         Self {
+            view: CompareView::Runs,
+            sweep: sweep_view::SweepView::default(),
             table: TableView::default(),
             filter: String::new(),
             ticked: BTreeSet::new(),
@@ -97,10 +117,16 @@ impl ComparePanel {
         }
         self.png.poll(ui.ctx());
         egui::CentralPanel::default().show(ui, |ui| {
-            let mut order: Vec<&RunView> = runs.runs.iter().filter(|r| r.matches(&self.filter)).collect();
+            let filter = RunFilter::parse(&self.filter);
+            let mut order: Vec<&RunView> = runs.runs.iter().filter(|r| r.matches(&filter)).collect();
             self.table.sort(&mut order);
             ui.horizontal(|ui| {
                 ui.heading("Compare runs");
+                ui.selectable_value(&mut self.view, CompareView::Runs, "Runs")
+                    .on_hover_text("the table of runs (or groups) and the plots of the ticked ones");
+                ui.selectable_value(&mut self.view, CompareView::Sweep, "Sweep")
+                    .on_hover_text("one sweep's runs as parallel coordinates: the keys it varies, and the EER");
+                ui.separator();
                 let export = ui
                     .add_enabled(!order.is_empty() && self.export.is_none(), egui::Button::new("Export CSV…"))
                     .on_hover_text("Save this table (the runs shown, in the order shown) as CSV, for papers and scripts");
@@ -118,18 +144,33 @@ impl ComparePanel {
                 return;
             }
             ScrollArea::vertical().id_salt("compare_scroll").show(ui, |ui| {
+                if self.view == CompareView::Sweep {
+                    self.filter_ui(ui, &order, runs);
+                    self.sweep.ui(ui, &order, &mut self.png);
+                    return;
+                }
                 self.table_ui(ui, &order, runs);
                 ui.add_space(theme::GAP);
-                plots::plots_ui(ui, runs, &self.ticked, &mut self.png);
+                let except = self.table.grouped.then(|| table::parse_keys(&self.table.except));
+                plots::plots_ui(ui, runs, &self.ticked, except.as_deref(), &mut self.png);
             });
         });
     }
 
     fn table_ui(&mut self, ui: &mut egui::Ui, order: &[&RunView], runs: &RunSet) {
+        self.filter_ui(ui, order, runs);
+        self.table.controls_ui(ui, order);
+        if let Some(tag) = self.table.ui(ui, order, &mut self.ticked) {
+            self.filter = format!("#{tag}");
+        }
+    }
+
+    /// The filter and the tick buttons, with how many runs are shown and ticked.
+    fn filter_ui(&mut self, ui: &mut egui::Ui, order: &[&RunView], runs: &RunSet) {
         let total = runs.runs.len();
         ui.horizontal(|ui| {
             ui.label("filter");
-            filter_edit(ui, &mut self.filter, "e.g. paper, frozen seed, crashed", 220.0);
+            filter_edit(ui, &mut self.filter, "e.g. paper, frozen seed, #baseline", 220.0);
             if !self.filter.is_empty() && ui.small_button("clear").clicked() {
                 self.filter.clear();
             }
@@ -151,7 +192,5 @@ impl ComparePanel {
             }
             ui.weak(status);
         });
-        self.table.controls_ui(ui, order);
-        self.table.ui(ui, order, &mut self.ticked);
     }
 }

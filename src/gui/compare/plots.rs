@@ -1,14 +1,18 @@
 //! Compare's plots of the ticked runs: DET curves (each run's own trial list), loss curves and layer weights
-//! overlaid, and EER against trainable share on a log axis with the Pareto front, coloured by method.
+//! overlaid, and EER against trainable share on a log axis with the Pareto front, coloured by method. When the
+//! table groups runs, each group of ticked runs is one curve or point (`group_curves`: mean loss with a ± std
+//! band, mean DET curve, mean EER with an error bar).
 
-use super::super::det_plot::{det_plot, DetSeries};
+use super::super::det_plot::{det_plot, series_colour, DetSeries};
 use super::super::monitor::{series_plot, smooth, Series};
+use super::group_curves::{mean_band, mean_det};
 use super::super::png_export::PngExport;
 use super::super::run_view::{RunSet, RunView};
 use super::super::theme;
 use crate::config::Method;
 use eframe::egui::{self, Color32};
-use egui_plot::{GridMark, HoverPosition, Legend, Line, MarkerShape, Plot, PlotPoints, Points};
+use crate::runs::group::Stat;
+use egui_plot::{GridMark, HoverPosition, Legend, Line, MarkerShape, Plot, PlotPoints, Points, FilledArea};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -54,65 +58,83 @@ pub fn plot_labels(runs: &[&RunView]) -> Vec<String> {
         .collect()
 }
 
-/// The plots of the runs in `ticked` (run folders).
-pub fn plots_ui(ui: &mut egui::Ui, runs: &RunSet, ticked: &BTreeSet<PathBuf>, png: &mut PngExport) {
+/// What the plots draw one curve or point for: a ticked run, or, when the table groups runs, a group of the
+/// ticked runs (its mean, with a band or an error bar).
+pub struct Unit<'a> {
+    pub label: String,
+    pub runs: Vec<&'a RunView>,
+}
+
+impl Unit<'_> {
+    fn method(&self) -> &'static str {
+        self.runs[0].method()
+    }
+}
+
+/// The units of `ticked`: one per run, or one per group of runs differing only in `except` (grouped table).
+pub fn units<'a>(ticked: &[&'a RunView], except: Option<&[String]>) -> Vec<Unit<'a>> {
+    match except {
+        None => plot_labels(ticked)
+            .into_iter()
+            .zip(ticked)
+            .map(|(label, r)| Unit { label, runs: vec![*r] })
+            .collect(),
+        Some(except) => super::table::group_rows(ticked, except)
+            .into_iter()
+            .map(|g| {
+                let label = if g.runs.len() > 1 { format!("{} (n = {})", g.label, g.runs.len()) } else { g.label };
+                Unit { label, runs: g.runs }
+            })
+            .collect(),
+    }
+}
+
+/// The plots of the runs in `ticked` (run folders); `except`: the table's grouping, if it groups.
+pub fn plots_ui(
+    ui: &mut egui::Ui,
+    runs: &RunSet,
+    ticked: &BTreeSet<PathBuf>,
+    except: Option<&[String]>,
+    png: &mut PngExport,
+) {
     let ticked: Vec<&RunView> = runs.runs.iter().filter(|r| ticked.contains(&r.dir)).collect();
     if ticked.is_empty() {
         ui.weak("Tick runs to overlay their DET curves, loss curves and layer weights and place them on the EER / trainable-share plot.");
         return;
     }
-    let labels = plot_labels(&ticked);
+    let units = units(&ticked, except);
+    if except.is_some() {
+        ui.weak(
+            "Grouped: each group of ticked runs is one curve: its mean, with a band of ± one standard deviation (loss), \
+             the mean DET curve (miss rates averaged on probit axes at each false-alarm rate: seeds' scores are not \
+             pooled, their scales differ) and the mean EER with an error bar of ± one standard deviation.",
+        );
+    }
     let h = theme::PLOT_HEIGHT * 1.4;
     ui.columns(2, |cols| {
-        cols[0].strong("DET curves (latest evaluation of each run)");
-        let series: Vec<DetSeries<'_>> = ticked
-            .iter()
-            .zip(&labels)
-            .filter_map(|(r, label)| {
-                r.latest_det().map(|e| DetSeries {
-                    label: label.clone(),
-                    points: &e.det,
-                    eer: Some(e.eer),
-                })
-            })
-            .collect();
-        if series.is_empty() {
-            cols[0].weak("None of the ticked runs has been evaluated yet.");
-        } else {
-            let rect = det_plot(&mut cols[0], "compare_det", &series, h);
-            png.button(&mut cols[0], rect, "DET overlay");
-        }
+        cols[0].strong(if except.is_some() { "DET curves (mean of each group)" } else { "DET curves (latest evaluation of each run)" });
+        det_ui(&mut cols[0], &units, h, png);
         cols[1].strong("EER vs trainable share (log axis) with the Pareto front");
-        pareto_plot(&mut cols[1], &ticked, &labels, h, png);
+        pareto_plot(&mut cols[1], &units, h, png);
     });
     ui.add_space(theme::GAP);
     ui.columns(2, |cols| {
         cols[0].strong("Training loss (smoothed 0.9)");
-        let loss: Vec<Series> = ticked
-            .iter()
-            .zip(&labels)
-            .filter(|(r, _)| !r.steps.is_empty())
-            .map(|(r, label)| Series {
-                name: label.clone(),
-                points: smooth(&r.steps.iter().map(|s| [s.step as f64, s.loss]).collect::<Vec<_>>(), 0.9),
-                color: None,
-            })
-            .collect();
-        if loss.is_empty() {
-            cols[0].weak("No steps in the ticked runs.");
-        } else {
-            let rect = series_plot(&mut cols[0], "compare_loss", "step", "loss", &loss, h * 0.8);
-            png.button(&mut cols[0], rect, "loss overlay");
-        }
+        loss_ui(&mut cols[0], &units, h * 0.8, png);
         cols[1].strong("Layer weights (latest of each run)");
-        let weights: Vec<Series> = ticked
+        let weights: Vec<Series> = units
             .iter()
-            .zip(&labels)
-            .filter_map(|(r, label)| {
-                let (_, w) = r.layer_weights.last()?;
-                Some(Series {
-                    name: label.clone(),
-                    points: w.iter().enumerate().map(|(i, v)| [i as f64, *v]).collect(),
+            .filter_map(|u| {
+                let per_run: Vec<Vec<[f64; 2]>> = u
+                    .runs
+                    .iter()
+                    .filter_map(|r| r.layer_weights.last())
+                    .map(|(_, w)| w.iter().enumerate().map(|(i, v)| [i as f64, *v]).collect())
+                    .collect();
+                let mean = mean_band(&per_run);
+                (!mean.is_empty()).then(|| Series {
+                    name: u.label.clone(),
+                    points: mean.iter().map(|p| [p[0], p[1]]).collect(),
                     color: None,
                 })
             })
@@ -124,6 +146,77 @@ pub fn plots_ui(ui: &mut egui::Ui, runs: &RunSet, ticked: &BTreeSet<PathBuf>, pn
             png.button(&mut cols[1], rect, "layer-weight overlay");
         }
     });
+}
+
+/// Each unit's DET: a run's latest on its own list, a group's mean curve ([`mean_det`]) marked at its mean EER.
+fn det_ui(ui: &mut egui::Ui, units: &[Unit<'_>], size: f32, png: &mut PngExport) {
+    let curves: Vec<(String, Vec<[f64; 2]>, Option<f64>)> = units
+        .iter()
+        .filter_map(|u| {
+            let evals: Vec<_> = u.runs.iter().filter_map(|r| r.latest_det()).collect();
+            match evals.as_slice() {
+                [] => None,
+                [e] => Some((u.label.clone(), e.det.clone(), Some(e.eer))),
+                many => {
+                    let dets: Vec<&[[f64; 2]]> = many.iter().map(|e| e.det.as_slice()).collect();
+                    let eer = many.iter().map(|e| e.eer).sum::<f64>() / many.len() as f64;
+                    Some((format!("{} mean of {}", u.label, many.len()), mean_det(&dets), Some(eer)))
+                }
+            }
+        })
+        .collect();
+    if curves.is_empty() {
+        ui.weak("None of the ticked runs has been evaluated yet.");
+        return;
+    }
+    let series: Vec<DetSeries<'_>> =
+        curves.iter().map(|(label, points, eer)| DetSeries { label: label.clone(), points, eer: *eer }).collect();
+    let rect = det_plot(ui, "compare_det", &series, size);
+    png.button(ui, rect, "DET overlay");
+}
+
+/// Each unit's smoothed loss: a run's line, or a group's mean with a ± one std band (at the steps all its runs
+/// reached).
+fn loss_ui(ui: &mut egui::Ui, units: &[Unit<'_>], height: f32, png: &mut PngExport) {
+    let bands: Vec<(String, Vec<[f64; 3]>)> = units
+        .iter()
+        .map(|u| {
+            let per_run: Vec<Vec<[f64; 2]>> = u
+                .runs
+                .iter()
+                .filter(|r| !r.steps.is_empty())
+                .map(|r| smooth(&r.steps.iter().map(|s| [s.step as f64, s.loss]).collect::<Vec<_>>(), 0.9))
+                .collect();
+            (u.label.clone(), mean_band(&per_run))
+        })
+        .filter(|(_, b)| !b.is_empty())
+        .collect();
+    if bands.is_empty() {
+        ui.weak("No steps in the ticked runs.");
+        return;
+    }
+    let rect = Plot::new("compare_loss")
+        .height(height)
+        .legend(Legend::default())
+        .x_axis_label("step")
+        .y_axis_label("loss")
+        .show(ui, |p| {
+            for (i, (name, band)) in bands.iter().enumerate() {
+                let colour = series_colour(i);
+                if band.iter().any(|b| b[2] > 0.0) {
+                    let xs: Vec<f64> = band.iter().map(|b| b[0]).collect();
+                    let lo: Vec<f64> = band.iter().map(|b| b[1] - b[2]).collect();
+                    let hi: Vec<f64> = band.iter().map(|b| b[1] + b[2]).collect();
+                    // Named as its mean line: the legend shows and hides them together.
+                    p.add(FilledArea::new(name.clone(), &xs, &lo, &hi).fill_color(colour.gamma_multiply(0.25)));
+                }
+                let mean: Vec<[f64; 2]> = band.iter().map(|b| [b[0], b[1]]).collect();
+                p.line(Line::new(name.clone(), PlotPoints::from(mean)).color(colour));
+            }
+        })
+        .response
+        .rect;
+    png.button(ui, rect, "loss overlay");
 }
 
 /// Shares shown as ticks on the log axis (percent).
@@ -156,22 +249,23 @@ fn share_label(percent: f64) -> String {
     format!("{percent:.digits$}")
 }
 
-/// `labels`: [`plot_labels`] of `ticked`.
-fn pareto_plot(ui: &mut egui::Ui, ticked: &[&RunView], labels: &[String], height: f32, png: &mut PngExport) {
-    let points: Vec<(String, &'static str, [f64; 2])> = ticked
+/// Each unit at (trainable share, EER): a group at its mean EER with an error bar of ± one std; the Pareto front
+/// through the units' (mean) points.
+fn pareto_plot(ui: &mut egui::Ui, units: &[Unit<'_>], height: f32, png: &mut PngExport) {
+    let points: Vec<(String, &'static str, [f64; 2], f64)> = units
         .iter()
-        .zip(labels)
-        .filter_map(|(r, label)| {
-            let share = r.summary.trainable_percent()?;
+        .filter_map(|u| {
+            let share = Stat::of(u.runs.iter().filter_map(|r| r.summary.trainable_percent()))?.mean;
             (share > 0.0).then_some(())?;
-            Some((label.clone(), r.method(), [share.log10(), 100.0 * r.summary.eer?]))
+            let eer = Stat::of(u.runs.iter().filter_map(|r| r.summary.eer.map(|e| 100.0 * e)))?;
+            Some((u.label.clone(), u.method(), [share.log10(), eer.mean], eer.std))
         })
         .collect();
     if points.is_empty() {
         ui.weak("Needs runs with both an EER and parameter counts.");
         return;
     }
-    let xy: Vec<[f64; 2]> = points.iter().map(|(_, _, p)| *p).collect();
+    let xy: Vec<[f64; 2]> = points.iter().map(|(_, _, p, _)| *p).collect();
     let front = pareto_front(&xy);
     // At least half a decade of share on the axis, so runs of one share (a sweep over seeds) still get ticks.
     let (lo, hi) = xy.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
@@ -194,12 +288,21 @@ fn pareto_plot(ui: &mut egui::Ui, ticked: &[&RunView], labels: &[String], height
         })
         .show(ui, |p| {
             p.line(Line::new("Pareto front", PlotPoints::from(front)).color(theme::MUTED));
-            for (name, method, pt) in points {
+            for (name, method, pt, std) in points {
+                let name = format!("{name} ({method})");
+                let colour = method_colour(method);
+                if std > 0.0 {
+                    // The error bar with its caps, named as its point so the legend shows and hides them together.
+                    let (x, y, cap) = (pt[0], pt[1], 0.02);
+                    for seg in [[[x, y - std], [x, y + std]], [[x - cap, y - std], [x + cap, y - std]], [[x - cap, y + std], [x + cap, y + std]]] {
+                        p.line(Line::new(name.clone(), PlotPoints::from(seg.to_vec())).color(colour));
+                    }
+                }
                 p.points(
-                    Points::new(format!("{name} ({method})"), PlotPoints::from(vec![pt]))
+                    Points::new(name, PlotPoints::from(vec![pt]))
                         .radius(6.0)
                         .shape(MarkerShape::Circle)
-                        .color(method_colour(method)),
+                        .color(colour),
                 );
             }
         })
