@@ -4,7 +4,7 @@
 //! within a bounded time and with the last checkpoint intact; two processes on this machine as two nodes (the
 //! orchestrator on node 0, over loopback) train as one run.
 
-use super::train::tiny_config;
+use super::train::{run_to_end, tiny_config};
 use adaptsv::config::{ExperimentConfig, HeadKind, OptimizerKind, ParallelConfig};
 use adaptsv::engine::train_state::latest_complete;
 use adaptsv::engine::{Engine, LaunchOptions};
@@ -67,14 +67,6 @@ fn values(path: &Path) -> BTreeMap<String, Vec<f32>> {
             (name, v)
         })
         .collect()
-}
-
-fn run_to_end(config: ExperimentConfig) -> PathBuf {
-    let handle = Engine::launch(config).unwrap();
-    let dir = handle.dir.clone();
-    let outcome = handle.join();
-    assert_eq!(outcome.status, EndStatus::Finished, "{}", outcome.message);
-    dir
 }
 
 fn close(a: f64, b: f64, rel: f64) -> bool {

@@ -72,7 +72,8 @@ fn tensors(path: &Path) -> BTreeMap<String, Vec<u32>> {
         .collect()
 }
 
-fn run_to_end(config: ExperimentConfig) -> PathBuf {
+/// Launches `config` and waits for it: it must finish. Its run folder.
+pub fn run_to_end(config: ExperimentConfig) -> PathBuf {
     let handle = Engine::launch(config).unwrap();
     let dir = handle.dir.clone();
     let outcome = handle.join();
