@@ -97,31 +97,38 @@ impl CalibrationPanel {
     }
 
     fn form_ui(&mut self, ui: &mut egui::Ui, run: &RunView) {
-        ui.horizontal(|ui| {
+        let width = (ui.available_width() - 190.0).max(120.0);
+        egui::Grid::new("calibration_form").num_columns(2).show(ui, |ui| {
             ui.label("calibration list");
-            ui.add(
-                egui::TextEdit::singleline(&mut self.trials)
-                    .hint_text("held-out trials.txt")
-                    .desired_width(260.0),
-            )
-            .on_hover_text("a trial list the run was not evaluated on (`label enroll test`): the fit is made on it");
-            if ui
-                .add_enabled(self.dialog.is_none(), egui::Button::new("Browse…"))
-                .clicked()
-            {
-                let start = Path::new(&self.trials)
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_default();
-                self.dialog = Some(PendingDialog::open(DialogPurpose::PickTrials, start));
-            }
-            ui.label("corpus");
+            ui.horizontal(|ui| {
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.trials)
+                        .hint_text("held-out trials.txt")
+                        .desired_width(width),
+                )
+                .on_hover_text(
+                    "a trial list the run was not evaluated on (`label enroll test`): the fit is made on it",
+                );
+                if ui
+                    .add_enabled(self.dialog.is_none(), egui::Button::new("Browse…"))
+                    .clicked()
+                {
+                    let start = Path::new(&self.trials)
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default();
+                    self.dialog = Some(PendingDialog::open(DialogPurpose::PickTrials, start));
+                }
+            });
+            ui.end_row();
+            ui.label("its audio folder");
             ui.add(
                 egui::TextEdit::singleline(&mut self.corpus)
-                    .hint_text("(the run's evaluation audio)")
-                    .desired_width(200.0),
+                    .hint_text("empty: the run's own evaluation audio")
+                    .desired_width(width),
             )
-            .on_hover_text("the folder the list's ids are relative to; empty: the run's own evaluation folder");
+            .on_hover_text("the folder the list's ids are relative to");
+            ui.end_row();
         });
         let busy = self.running.is_some();
         let can =
@@ -200,7 +207,7 @@ fn record_ui(ui: &mut egui::Ui, r: &CalibrationRecord) {
         r.n_nontarget
     ));
     ui.label(format!(
-        "Cllr {:.4} → {:.4} bits (min Cllr {:.4}: the best any monotone calibration reaches) on {}",
+        "Cllr {:.4} bits before, {:.4} after (min Cllr {:.4}: the best any monotone calibration reaches), on {}",
         r.cllr_before,
         r.cllr_after,
         r.min_cllr,

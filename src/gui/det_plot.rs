@@ -10,6 +10,8 @@ pub struct DetSeries<'a> {
     pub points: &'a [[f64; 2]],
     /// The EER (fraction), marked on the curve where it crosses the diagonal.
     pub eer: Option<f64>,
+    /// Its colour; `None`: the `i`-th of a fixed sequence ([`series_colour`]).
+    pub colour: Option<eframe::egui::Color32>,
 }
 
 /// Rates shown: 0.05 % to 90 %, so weak systems (EER above 40 %) stay on the plot too.
@@ -55,6 +57,8 @@ pub fn det_plot(ui: &mut eframe::egui::Ui, id: &str, series: &[DetSeries<'_>], s
     let lo = clamped_probit(SHOWN.0);
     let hi = clamped_probit(SHOWN.1);
     Plot::new(id)
+        // The wheel scrolls the page; Ctrl + wheel zooms the plot.
+        .allow_scroll(false)
         .width(size)
         .height(size)
         .legend(Legend::default().position(Corner::LeftBottom))
@@ -90,7 +94,7 @@ pub fn det_plot(ui: &mut eframe::egui::Ui, id: &str, series: &[DetSeries<'_>], s
                     .collect();
                 // The curve and its EER mark share a name and a colour: one legend entry per run, which hides or
                 // shows both (ten runs would otherwise make a legend taller than the plot).
-                let colour = series_colour(i);
+                let colour = s.colour.unwrap_or_else(|| series_colour(i));
                 p.line(Line::new(s.label.clone(), PlotPoints::from(pts)).color(colour));
                 if let Some(eer) = s.eer {
                     let z = clamped_probit(eer);

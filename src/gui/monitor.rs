@@ -162,6 +162,8 @@ pub struct Series {
 /// Draws lines, each reduced to the plot's pixel columns over the visible x range; returns the plot's rect.
 pub fn series_plot(ui: &mut egui::Ui, id: &str, x_label: &str, y_label: &str, series: &[Series], height: f32) -> egui::Rect {
     Plot::new(id)
+        // The wheel scrolls the page; Ctrl + wheel zooms the plot.
+        .allow_scroll(false)
         .height(height)
         .legend(Legend::default())
         .x_axis_label(x_label)
@@ -218,6 +220,7 @@ impl MonitorPanel {
             self.header_ui(ui, run, handle.is_some());
             self.notes.ui(ui, run);
             self.job_ui(ui, run, cluster);
+            self.axis_ui(ui);
             if let Some((msg, ok)) = &self.png.notice {
                 ui.colored_label(if *ok { theme::OK } else { theme::ERROR }, msg);
             }
@@ -420,6 +423,10 @@ impl MonitorPanel {
         for d in run.damage.iter().take(5) {
             ui.label(RichText::new(format!("! {d}")).color(theme::WARN));
         }
+    }
+
+    /// What the plots are drawn against, and how smoothed.
+    fn axis_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.label("x axis:");
             for a in [XAxis::Step, XAxis::Epoch, XAxis::WallTime] {
@@ -478,6 +485,8 @@ impl MonitorPanel {
                 Some((step, w)) => {
                     let bars: Vec<Bar> = w.iter().enumerate().map(|(i, &v)| Bar::new(i as f64, v).name(format!("h{i}"))).collect();
                     let rect = Plot::new("layer_weights")
+                        // The wheel scrolls the page; Ctrl + wheel zooms the plot.
+                        .allow_scroll(false)
                         .height(h * 0.8)
                         .x_axis_label(format!("hidden state (0 = CNN output) · step {step}"))
                         .y_axis_label("weight")
@@ -504,12 +513,14 @@ impl MonitorPanel {
                 // One line per trial list: figures of different lists are never joined.
                 let lists = run.eval_lists();
                 let rect = Plot::new("eer")
+                    // The wheel scrolls the page; Ctrl + wheel zooms the plot.
+                    .allow_scroll(false)
                     .height(h * 0.6)
                     .x_axis_label("step")
                     .y_axis_label("EER (%)")
                     .legend(egui_plot::Legend::default())
                     .show(&mut cols[0], |p| {
-                        for list in &lists {
+                        for (i, list) in lists.iter().enumerate() {
                             let eers: Vec<[f64; 2]> = run
                                 .evals
                                 .iter()
@@ -517,8 +528,10 @@ impl MonitorPanel {
                                 .map(|e| [e.step as f64, 100.0 * e.eer])
                                 .collect();
                             let name = list.map_or("own trial list".to_string(), str::to_string);
-                            p.line(Line::new(name.clone(), PlotPoints::from(eers.clone())));
-                            p.points(Points::new(name, PlotPoints::from(eers)).radius(3.0));
+                            // One colour for a list's line and points (and its legend entry), as on the DET.
+                            let colour = super::det_plot::series_colour(i);
+                            p.line(Line::new(name.clone(), PlotPoints::from(eers.clone())).color(colour));
+                            p.points(Points::new(name, PlotPoints::from(eers)).radius(3.0).color(colour));
                         }
                     })
                     .response
@@ -555,7 +568,7 @@ impl MonitorPanel {
                 }
                 Some(e) => {
                     let label = format!("{}, step {}: EER {:.2} %", e.trials, e.step, 100.0 * e.eer);
-                    let mut series = vec![DetSeries { label, points: &e.det, eer: Some(e.eer) }];
+                    let mut series = vec![DetSeries { label, points: &e.det, eer: Some(e.eer), colour: None }];
                     for other in run.latest_list_dets() {
                         series.push(DetSeries {
                             label: format!(
@@ -566,6 +579,7 @@ impl MonitorPanel {
                             ),
                             points: &other.det,
                             eer: Some(other.eer),
+                            colour: None,
                         });
                     }
                     let rect = super::det_plot::det_plot(&mut cols[1], "monitor_det", &series, h * 1.4);

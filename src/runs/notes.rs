@@ -219,20 +219,15 @@ mod tests {
     #[test]
     fn a_garbled_line_is_named_and_skipped_and_a_torn_last_line_waits() {
         let dir = tempfile::tempdir().unwrap();
+        // Bytes another writer left, as they are.
+        let raw = |bytes: &[u8]| {
+            let mut f = std::fs::OpenOptions::new().append(true).open(dir.path().join(NOTES_FILE)).unwrap();
+            f.write_all(bytes).unwrap();
+        };
         append(dir.path(), &[tag("a")]).unwrap();
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(dir.path().join(NOTES_FILE))
-            .unwrap();
-        f.write_all(b"{oops\n").unwrap();
-        drop(f);
+        raw(b"{oops\n");
         append(dir.path(), &[tag("b")]).unwrap();
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(dir.path().join(NOTES_FILE))
-            .unwrap();
-        f.write_all(b"{\"utc\":\"x\",\"edit\":\"tag\",\"ta").unwrap();
-        drop(f);
+        raw(b"{\"utc\":\"x\",\"edit\":\"tag\",\"ta");
         let (notes, damage) = read(dir.path());
         assert_eq!(notes.tags.len(), 2);
         assert_eq!(damage.len(), 1);

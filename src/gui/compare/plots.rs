@@ -12,7 +12,7 @@ use super::super::theme;
 use crate::config::Method;
 use eframe::egui::{self, Color32};
 use crate::runs::group::Stat;
-use egui_plot::{GridMark, HoverPosition, Legend, Line, MarkerShape, Plot, PlotPoints, Points, FilledArea};
+use egui_plot::{ColorConflictHandling, GridMark, HoverPosition, Legend, Line, MarkerShape, Plot, PlotPoints, Points, FilledArea};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -71,6 +71,17 @@ impl Unit<'_> {
     }
 }
 
+/// One colour per unit, the same in every plot: its method's where each method is one unit (the Pareto plot's
+/// colours), else the `i`-th of a fixed sequence.
+fn unit_colours(units: &[Unit<'_>]) -> Vec<Color32> {
+    let methods: BTreeSet<&str> = units.iter().map(Unit::method).collect();
+    if methods.len() == units.len() {
+        units.iter().map(|u| method_colour(u.method())).collect()
+    } else {
+        (0..units.len()).map(series_colour).collect()
+    }
+}
+
 /// The units of `ticked`: one per run, or one per group of runs differing only in `except` (grouped table).
 pub fn units<'a>(ticked: &[&'a RunView], except: Option<&[String]>) -> Vec<Unit<'a>> {
     match except {
@@ -103,6 +114,7 @@ pub fn plots_ui(
         return;
     }
     let units = units(&ticked, except);
+    let colours = unit_colours(&units);
     if except.is_some() {
         ui.weak(
             "Grouped: each group of ticked runs is one curve: its mean, with a band of ± one standard deviation (loss), \
@@ -113,18 +125,19 @@ pub fn plots_ui(
     let h = theme::PLOT_HEIGHT * 1.4;
     ui.columns(2, |cols| {
         cols[0].strong(if except.is_some() { "DET curves (mean of each group)" } else { "DET curves (latest evaluation of each run)" });
-        det_ui(&mut cols[0], &units, h, png);
+        det_ui(&mut cols[0], &units, &colours, h, png);
         cols[1].strong("EER vs trainable share (log axis) with the Pareto front");
-        pareto_plot(&mut cols[1], &units, h, png);
+        pareto_plot(&mut cols[1], &units, &colours, h, png);
     });
     ui.add_space(theme::GAP);
     ui.columns(2, |cols| {
         cols[0].strong("Training loss (smoothed 0.9)");
-        loss_ui(&mut cols[0], &units, h * 0.8, png);
+        loss_ui(&mut cols[0], &units, &colours, h * 0.8, png);
         cols[1].strong("Layer weights (latest of each run)");
         let weights: Vec<Series> = units
             .iter()
-            .filter_map(|u| {
+            .zip(&colours)
+            .filter_map(|(u, colour)| {
                 let per_run: Vec<Vec<[f64; 2]>> = u
                     .runs
                     .iter()
@@ -135,7 +148,7 @@ pub fn plots_ui(
                 (!mean.is_empty()).then(|| Series {
                     name: u.label.clone(),
                     points: mean.iter().map(|p| [p[0], p[1]]).collect(),
-                    color: None,
+                    color: Some(*colour),
                 })
             })
             .collect();
@@ -149,18 +162,19 @@ pub fn plots_ui(
 }
 
 /// Each unit's DET: a run's latest on its own list, a group's mean curve ([`mean_det`]) marked at its mean EER.
-fn det_ui(ui: &mut egui::Ui, units: &[Unit<'_>], size: f32, png: &mut PngExport) {
-    let curves: Vec<(String, Vec<[f64; 2]>, Option<f64>)> = units
+fn det_ui(ui: &mut egui::Ui, units: &[Unit<'_>], colours: &[Color32], size: f32, png: &mut PngExport) {
+    let curves: Vec<(String, Vec<[f64; 2]>, Option<f64>, Color32)> = units
         .iter()
-        .filter_map(|u| {
+        .zip(colours)
+        .filter_map(|(u, colour)| {
             let evals: Vec<_> = u.runs.iter().filter_map(|r| r.latest_det()).collect();
             match evals.as_slice() {
                 [] => None,
-                [e] => Some((u.label.clone(), e.det.clone(), Some(e.eer))),
+                [e] => Some((u.label.clone(), e.det.clone(), Some(e.eer), *colour)),
                 many => {
                     let dets: Vec<&[[f64; 2]]> = many.iter().map(|e| e.det.as_slice()).collect();
                     let eer = many.iter().map(|e| e.eer).sum::<f64>() / many.len() as f64;
-                    Some((format!("{} mean of {}", u.label, many.len()), mean_det(&dets), Some(eer)))
+                    Some((format!("{} mean of {}", u.label, many.len()), mean_det(&dets), Some(eer), *colour))
                 }
             }
         })
@@ -170,39 +184,47 @@ fn det_ui(ui: &mut egui::Ui, units: &[Unit<'_>], size: f32, png: &mut PngExport)
         return;
     }
     let series: Vec<DetSeries<'_>> =
-        curves.iter().map(|(label, points, eer)| DetSeries { label: label.clone(), points, eer: *eer }).collect();
+        curves
+            .iter()
+            .map(|(label, points, eer, colour)| DetSeries { label: label.clone(), points, eer: *eer, colour: Some(*colour) })
+            .collect();
     let rect = det_plot(ui, "compare_det", &series, size);
     png.button(ui, rect, "DET overlay");
 }
 
 /// Each unit's smoothed loss: a run's line, or a group's mean with a ± one std band (at the steps all its runs
 /// reached).
-fn loss_ui(ui: &mut egui::Ui, units: &[Unit<'_>], height: f32, png: &mut PngExport) {
-    let bands: Vec<(String, Vec<[f64; 3]>)> = units
+fn loss_ui(ui: &mut egui::Ui, units: &[Unit<'_>], colours: &[Color32], height: f32, png: &mut PngExport) {
+    let bands: Vec<(String, Vec<[f64; 3]>, Color32)> = units
         .iter()
-        .map(|u| {
+        .zip(colours)
+        .map(|(u, colour)| {
             let per_run: Vec<Vec<[f64; 2]>> = u
                 .runs
                 .iter()
                 .filter(|r| !r.steps.is_empty())
                 .map(|r| smooth(&r.steps.iter().map(|s| [s.step as f64, s.loss]).collect::<Vec<_>>(), 0.9))
                 .collect();
-            (u.label.clone(), mean_band(&per_run))
+            (u.label.clone(), mean_band(&per_run), *colour)
         })
-        .filter(|(_, b)| !b.is_empty())
+        .filter(|(_, b, _)| !b.is_empty())
         .collect();
     if bands.is_empty() {
         ui.weak("No steps in the ticked runs.");
         return;
     }
     let rect = Plot::new("compare_loss")
+        // The wheel scrolls the page; Ctrl + wheel zooms the plot.
+        .allow_scroll(false)
         .height(height)
-        .legend(Legend::default())
+        .legend(Legend::default().color_conflict_handling(ColorConflictHandling::PickFirst))
         .x_axis_label("step")
         .y_axis_label("loss")
         .show(ui, |p| {
-            for (i, (name, band)) in bands.iter().enumerate() {
-                let colour = series_colour(i);
+            for (name, band, colour) in &bands {
+                // The line first: the legend takes an entry's colour from its first item (the band's is faint).
+                let mean: Vec<[f64; 2]> = band.iter().map(|b| [b[0], b[1]]).collect();
+                p.line(Line::new(name.clone(), PlotPoints::from(mean)).color(*colour));
                 if band.iter().any(|b| b[2] > 0.0) {
                     let xs: Vec<f64> = band.iter().map(|b| b[0]).collect();
                     let lo: Vec<f64> = band.iter().map(|b| b[1] - b[2]).collect();
@@ -210,8 +232,6 @@ fn loss_ui(ui: &mut egui::Ui, units: &[Unit<'_>], height: f32, png: &mut PngExpo
                     // Named as its mean line: the legend shows and hides them together.
                     p.add(FilledArea::new(name.clone(), &xs, &lo, &hi).fill_color(colour.gamma_multiply(0.25)));
                 }
-                let mean: Vec<[f64; 2]> = band.iter().map(|b| [b[0], b[1]]).collect();
-                p.line(Line::new(name.clone(), PlotPoints::from(mean)).color(colour));
             }
         })
         .response
@@ -251,26 +271,29 @@ fn share_label(percent: f64) -> String {
 
 /// Each unit at (trainable share, EER): a group at its mean EER with an error bar of ± one std; the Pareto front
 /// through the units' (mean) points.
-fn pareto_plot(ui: &mut egui::Ui, units: &[Unit<'_>], height: f32, png: &mut PngExport) {
-    let points: Vec<(String, &'static str, [f64; 2], f64)> = units
+fn pareto_plot(ui: &mut egui::Ui, units: &[Unit<'_>], colours: &[Color32], height: f32, png: &mut PngExport) {
+    let points: Vec<(String, &'static str, [f64; 2], f64, Color32)> = units
         .iter()
-        .filter_map(|u| {
+        .zip(colours)
+        .filter_map(|(u, colour)| {
             let share = Stat::of(u.runs.iter().filter_map(|r| r.summary.trainable_percent()))?.mean;
             (share > 0.0).then_some(())?;
             let eer = Stat::of(u.runs.iter().filter_map(|r| r.summary.eer.map(|e| 100.0 * e)))?;
-            Some((u.label.clone(), u.method(), [share.log10(), eer.mean], eer.std))
+            Some((u.label.clone(), u.method(), [share.log10(), eer.mean], eer.std, *colour))
         })
         .collect();
     if points.is_empty() {
         ui.weak("Needs runs with both an EER and parameter counts.");
         return;
     }
-    let xy: Vec<[f64; 2]> = points.iter().map(|(_, _, p, _)| *p).collect();
+    let xy: Vec<[f64; 2]> = points.iter().map(|(_, _, p, _, _)| *p).collect();
     let front = pareto_front(&xy);
     // At least half a decade of share on the axis, so runs of one share (a sweep over seeds) still get ticks.
     let (lo, hi) = xy.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
     let pad = ((0.5 - (hi - lo)) / 2.0).max(0.05);
     let rect = Plot::new("compare_pareto")
+        // The wheel scrolls the page; Ctrl + wheel zooms the plot.
+        .allow_scroll(false)
         .height(height)
         .include_x(lo - pad)
         .include_x(hi + pad)
@@ -288,9 +311,8 @@ fn pareto_plot(ui: &mut egui::Ui, units: &[Unit<'_>], height: f32, png: &mut Png
         })
         .show(ui, |p| {
             p.line(Line::new("Pareto front", PlotPoints::from(front)).color(theme::MUTED));
-            for (name, method, pt, std) in points {
+            for (name, method, pt, std, colour) in points {
                 let name = format!("{name} ({method})");
-                let colour = method_colour(method);
                 if std > 0.0 {
                     // The error bar with its caps, named as its point so the legend shows and hides them together.
                     let (x, y, cap) = (pt[0], pt[1], 0.02);

@@ -240,13 +240,13 @@ fn parallel_plot(
                 let x = x as f64;
                 p.vline(VLine::new("", x).color(theme::MUTED).width(1.5));
                 p.text(
-                    Text::new("", PlotPoint::new(x, 1.08), RichText::new(&axis.title).strong())
+                    Text::new("", PlotPoint::new(x, 1.08), RichText::new(&axis.title).strong().size(14.0))
                         .color(text_colour)
                         .anchor(Align2::CENTER_BOTTOM),
                 );
                 for (y, label) in &axis.ticks {
                     p.text(
-                        Text::new("", PlotPoint::new(x + 0.03, *y), label.as_str())
+                        Text::new("", PlotPoint::new(x + 0.03, *y), RichText::new(label).size(13.0))
                             .color(text_colour)
                             .anchor(Align2::LEFT_CENTER),
                     );

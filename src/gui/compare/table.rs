@@ -32,6 +32,21 @@ impl GroupRow<'_> {
         if numeric(col) {
             return self.stat(col).map(|s| s.text(|v| col.format(v))).unwrap_or_default();
         }
+        if *col == Column::Tags {
+            // Each tag once: plain where every run has it, else with how many do.
+            let mut tags: BTreeMap<&str, usize> = BTreeMap::new();
+            for r in &self.runs {
+                for t in &r.notes.tags {
+                    *tags.entry(t.as_str()).or_default() += 1;
+                }
+            }
+            let n = self.runs.len();
+            return tags
+                .into_iter()
+                .map(|(t, k)| if k == n { format!("#{t}") } else { format!("#{t} ({k} of {n})") })
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         for r in &self.runs {
             *counts.entry(col.text(r)).or_default() += 1;
