@@ -2,7 +2,7 @@
 //! configs differ only in the keys given to `--group-by-except` (default `seed`) are one row with n, mean ± std
 //! and min–max of each figure; as a table, one JSON object per group, or CSV.
 
-use crate::runs::group::{group, group_stats, Stat};
+use crate::runs::group::{group, group_stats, labels, Stat};
 use crate::runs::{LoadedRun, RunFilter, RunStore};
 use std::path::PathBuf;
 
@@ -40,6 +40,8 @@ const TABLE_FIGURES: [(&str, &str, usize); 4] = [
 ];
 
 struct Row<'a> {
+    /// What tells it from the other groups (`runs::group::labels`), or its first run's name.
+    label: String,
     runs: Vec<&'a LoadedRun>,
     identity: std::collections::BTreeMap<String, String>,
     stats: std::collections::BTreeMap<String, Stat>,
@@ -54,12 +56,16 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         .filter(|r| r.matches(&filter))
         .collect();
     let configs: Vec<_> = runs.iter().map(|r| r.config.as_ref()).collect();
-    let rows: Vec<Row<'_>> = group(&configs, &args.except)
+    let groups = group(&configs, &args.except);
+    let labels = labels(&groups);
+    let rows: Vec<Row<'_>> = groups
         .into_iter()
-        .map(|g| {
+        .zip(labels)
+        .map(|(g, label)| {
             let members: Vec<&LoadedRun> = g.members.iter().map(|&i| runs[i]).collect();
             let summaries: Vec<_> = members.iter().map(|r| &r.summary).collect();
-            Row { stats: group_stats(&summaries), runs: members, identity: g.identity }
+            let label = if label.is_empty() { members[0].name().to_string() } else { label };
+            Row { label, stats: group_stats(&summaries), runs: members, identity: g.identity }
         })
         .collect();
     if args.json {
@@ -76,17 +82,9 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A group's name: the values that tell it apart, else its first run's config name.
-fn label(row: &Row<'_>) -> String {
-    if row.identity.is_empty() {
-        return row.runs.first().map(|r| r.name().to_string()).unwrap_or_default();
-    }
-    row.identity.iter().map(|(k, v)| format!("{k}={}", v.trim_matches('"'))).collect::<Vec<_>>().join(" ")
-}
-
 fn json_of(row: &Row<'_>) -> serde_json::Value {
     serde_json::json!({
-        "group": label(row),
+        "group": row.label.clone(),
         "n": row.runs.len(),
         "runs": row.runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
         "names": row.runs.iter().map(|r| r.name().to_string()).collect::<Vec<_>>(),
@@ -108,7 +106,7 @@ fn csv(rows: &[Row<'_>]) -> String {
     out.push('\n');
     for row in rows {
         let ids: Vec<&str> = row.runs.iter().map(|r| r.id.as_str()).collect();
-        out.push_str(&format!("{},{},{}", field(&label(row)), row.runs.len(), field(&ids.join(" "))));
+        out.push_str(&format!("{},{},{}", field(&row.label), row.runs.len(), field(&ids.join(" "))));
         for name in &names {
             match row.stats.get(*name) {
                 Some(s) => out.push_str(&format!(",{},{},{},{},{}", s.mean, s.std, s.n, s.min, s.max)),
@@ -143,7 +141,7 @@ fn table(rows: &[Row<'_>], except: &[String]) -> String {
     for row in rows {
         let f = |i: usize| cell(row.stats.get(TABLE_FIGURES[i].0), TABLE_FIGURES[i].2);
         lines.push([
-            label(row),
+            row.label.clone(),
             row.runs.first().map(|r| r.method().to_string()).unwrap_or_default(),
             row.runs.len().to_string(),
             f(0),

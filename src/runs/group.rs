@@ -38,6 +38,42 @@ fn flatten_into(table: &toml::Table, prefix: &str, out: &mut BTreeMap<String, St
     }
 }
 
+/// Short names of `groups`, in order: for each, the fewest keys of its identity (the method first, then in key
+/// order) that tell it from every other group, as `key=value`; a key is written by its last part, or its last
+/// two where keys of the groups end alike (`inner.enabled=false`). Empty for a group without identity (the only
+/// group). `method=adapters inner.enabled=false` reads where the whole identity (every other method's unused
+/// options too) would not.
+pub fn labels(groups: &[Group]) -> Vec<String> {
+    let all_keys: BTreeSet<&String> = groups.iter().flat_map(|g| g.identity.keys()).collect();
+    let short = |key: &str| {
+        let last = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
+        let shared = all_keys.iter().filter(|k| last(k) == last(key)).count() > 1;
+        let parts: Vec<&str> = key.rsplit('.').take(if shared { 2 } else { 1 }).collect();
+        parts.into_iter().rev().collect::<Vec<_>>().join(".")
+    };
+    groups
+        .iter()
+        .enumerate()
+        .map(|(g, group)| {
+            let mut keys: Vec<&String> = group.identity.keys().collect();
+            keys.sort_by_key(|k| (k.as_str() != "adaptation.method", k.as_str()));
+            let mut rivals: Vec<usize> = (0..groups.len()).filter(|&r| r != g).collect();
+            let mut parts = Vec::new();
+            for k in keys {
+                if rivals.is_empty() {
+                    break;
+                }
+                let v = &group.identity[k];
+                if rivals.iter().any(|&r| groups[r].identity.get(k) != Some(v)) {
+                    parts.push(format!("{}={}", short(k), v.trim_matches('"')));
+                    rivals.retain(|&r| groups[r].identity.get(k) == Some(v));
+                }
+            }
+            parts.join(" ")
+        })
+        .collect()
+}
+
 /// Whether `key` is `except` or under it.
 fn covered(key: &str, except: &str) -> bool {
     key == except || key.strip_prefix(except).is_some_and(|rest| rest.starts_with('.'))
@@ -176,6 +212,30 @@ pub fn group_stats(summaries: &[&Summary]) -> BTreeMap<String, Stat> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_label_names_only_what_tells_its_group_apart() {
+        let id = |pairs: &[(&str, &str)]| Group {
+            members: vec![0],
+            identity: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        let groups = [
+            id(&[("adaptation.method", "\"houlsby\""), ("adaptation.inner.enabled", "true"), ("adaptation.inter.enabled", "true")]),
+            id(&[("adaptation.method", "\"adapters\""), ("adaptation.inner.enabled", "true"), ("adaptation.inter.enabled", "true")]),
+            id(&[("adaptation.method", "\"adapters\""), ("adaptation.inner.enabled", "false"), ("adaptation.inter.enabled", "true")]),
+            id(&[("adaptation.method", "\"adapters\""), ("adaptation.inner.enabled", "true"), ("adaptation.inter.enabled", "false")]),
+        ];
+        assert_eq!(
+            labels(&groups),
+            [
+                "method=houlsby",
+                "method=adapters inner.enabled=true inter.enabled=true",
+                "method=adapters inner.enabled=false",
+                "method=adapters inner.enabled=true inter.enabled=false",
+            ]
+        );
+        assert_eq!(labels(&[id(&[])]), [""]);
+    }
 
     fn config(name: &str, seed: u64, method: &str) -> ExperimentConfig {
         let mut c = ExperimentConfig::builtin_default();

@@ -7,7 +7,7 @@ use super::columns::{compare_by, list_labels, numeric, Column};
 use super::plots::method_colour;
 use super::super::run_view::RunView;
 use super::super::theme;
-use crate::runs::group::{differing_keys, group, Stat};
+use crate::runs::group::{differing_keys, group, labels, Stat};
 use eframe::egui::{self, ScrollArea};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -62,20 +62,14 @@ impl GroupRow<'_> {
 /// Groups `runs` (already filtered and sorted) by every config key but `except`.
 pub fn group_rows<'a>(runs: &[&'a RunView], except: &[String]) -> Vec<GroupRow<'a>> {
     let configs: Vec<_> = runs.iter().map(|r| r.config.as_ref()).collect();
-    group(&configs, except)
+    let groups = group(&configs, except);
+    let labels = labels(&groups);
+    groups
         .into_iter()
-        .map(|g| {
+        .zip(labels)
+        .map(|(g, label)| {
             let members: Vec<&RunView> = g.members.iter().map(|&i| runs[i]).collect();
-            let label = if g.identity.is_empty() {
-                members[0].name().to_string()
-            } else {
-                // The last part of each key is enough to read (`method=lora bottleneck=8`).
-                g.identity
-                    .iter()
-                    .map(|(k, v)| format!("{}={}", k.rsplit('.').next().unwrap_or(k), v.trim_matches('"')))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            };
+            let label = if label.is_empty() { members[0].name().to_string() } else { label };
             GroupRow { label, runs: members }
         })
         .collect()
