@@ -185,7 +185,9 @@ impl Sweep {
                     name = format!("{name}-{}", variant.name);
                 }
                 for (k, v) in combo {
-                    name = format!("{name}-{}-{}", short_key(k, self.axes.keys()), value_text(v));
+                    // `inner-bottleneck` where two axes end in `bottleneck`.
+                    let short = crate::config::short_key(k, &self.axes.keys().collect::<Vec<_>>()).replace('.', "-");
+                    name = format!("{name}-{short}-{}", value_text(v));
                 }
                 let overrides: Vec<(String, toml::Value)> =
                     variant.set.iter().map(|(k, v)| (k.clone(), v.clone())).chain(combo.iter().cloned()).collect();
@@ -222,15 +224,6 @@ impl Sweep {
             _ => Some("adapters"),
         }
     }
-}
-
-/// An axis key as run names write it: its last part (`bottleneck`), or its last two where another axis ends the
-/// same way (`inner-bottleneck`, `inter-bottleneck`).
-fn short_key<'a>(key: &'a str, axes: impl Iterator<Item = &'a String>) -> String {
-    let last = |k: &'a str| k.rsplit('.').next().unwrap_or(k);
-    let shared = axes.filter(|k| last(k) == last(key)).count() > 1;
-    let parts: Vec<&str> = key.rsplit('.').take(if shared { 2 } else { 1 }).collect();
-    parts.into_iter().rev().collect::<Vec<_>>().join("-")
 }
 
 /// A value as it appears in a run name (`0.001`, `lora`, `1_2` for `[1, 2]`): characters a run folder name may

@@ -7,7 +7,9 @@
 //! evaluated on the calibration list (kept as the other list `calibration`), the fit is applied to the run's own
 //! latest score file, and the calibrated file and `calibration.json` go into the run folder.
 
-use crate::engine::calibrate::{calibrate_run, fit_and_measure, CalibrationRecord as Report};
+use crate::engine::calibrate::{
+    calibrate_run, fit_and_measure, CalibrationRecord as Report, DEFAULT_PRIOR, DEFAULT_THRESHOLD_PRIORS,
+};
 use crate::eval::read_scores;
 use anyhow::bail;
 use std::path::{Path, PathBuf};
@@ -33,7 +35,7 @@ pub struct CalibrateArgs {
     #[arg(long, value_name = "DIR")]
     pub corpus: Option<PathBuf>,
     /// The target prior the fit weights targets and non-targets with (BOSARIS' effective prior).
-    #[arg(long, default_value_t = 0.5, value_name = "P", value_parser = super::metrics::parse_p_target)]
+    #[arg(long, default_value_t = DEFAULT_PRIOR, value_name = "P", value_parser = super::metrics::parse_p_target)]
     pub prior: f64,
     /// Target prior whose Bayes threshold to report; repeat for several (default 0.01 and 0.05).
     #[arg(long = "threshold-prior", value_name = "P", value_parser = super::metrics::parse_p_target)]
@@ -47,7 +49,7 @@ pub struct CalibrateArgs {
 }
 
 pub fn run(args: &CalibrateArgs) -> anyhow::Result<()> {
-    let priors = if args.threshold_prior.is_empty() { vec![0.01, 0.05] } else { args.threshold_prior.clone() };
+    let priors = if args.threshold_prior.is_empty() { DEFAULT_THRESHOLD_PRIORS.to_vec() } else { args.threshold_prior.clone() };
     let report = match (&args.scores, &args.run) {
         (Some(cal), _) => from_files(cal, args.apply.as_deref(), args.out.as_deref(), args.prior, &priors)?,
         (None, Some(dir)) => {

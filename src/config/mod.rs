@@ -20,6 +20,15 @@ pub use validate::{receptive_field, ConfigProblem, PRESETS, STANDARD_MIN_SAMPLES
 
 use std::path::{Path, PathBuf};
 
+/// A dotted config key in short: its last part (`bottleneck`), or its last two (`inner.bottleneck`) where another
+/// of `among` ends the same way. Run names of sweep axes and Compare's group labels write keys so.
+pub fn short_key<S: AsRef<str>>(key: &str, among: &[S]) -> String {
+    let last = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
+    let shared = among.iter().filter(|k| last(k.as_ref()) == last(key)).count() > 1;
+    let parts: Vec<&str> = key.rsplit('.').take(if shared { 2 } else { 1 }).collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join(".")
+}
+
 /// Why a config file could not be turned into a valid [`ExperimentConfig`].
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

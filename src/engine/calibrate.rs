@@ -13,6 +13,11 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The target prior a fit weights trials with unless told otherwise (BOSARIS' effective prior 0.5).
+pub const DEFAULT_PRIOR: f64 = 0.5;
+/// The target priors whose Bayes thresholds are reported unless others are asked for.
+pub const DEFAULT_THRESHOLD_PRIORS: [f64; 2] = [0.01, 0.05];
+
 /// Where a run's calibration is recorded.
 pub const CALIBRATION_FILE: &str = "calibration.json";
 

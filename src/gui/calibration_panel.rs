@@ -8,13 +8,10 @@ use super::jobs::Jobs;
 use super::run_view::RunView;
 use super::theme;
 use crate::device::DeviceChoice;
-use crate::engine::calibrate::{calibrate_run, read_record, CalibrationRecord};
+use crate::engine::calibrate::{calibrate_run, read_record, CalibrationRecord, DEFAULT_PRIOR, DEFAULT_THRESHOLD_PRIORS};
 use crate::runs::RunStatus;
 use eframe::egui::{self, RichText};
 use std::path::{Path, PathBuf};
-
-/// The target priors whose Bayes thresholds are shown (as the CLI's default).
-const THRESHOLD_PRIORS: [f64; 2] = [0.01, 0.05];
 
 /// A worker's answer: the run folder, and its record (or why there is none).
 type Answer = (PathBuf, Result<Option<CalibrationRecord>, String>);
@@ -172,8 +169,8 @@ impl CalibrationPanel {
                 &trials,
                 corpus.as_deref(),
                 DeviceChoice::Cpu,
-                0.5,
-                &THRESHOLD_PRIORS,
+                DEFAULT_PRIOR,
+                &DEFAULT_THRESHOLD_PRIORS,
                 &mut quiet,
             )
             .map(Some)

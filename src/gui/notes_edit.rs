@@ -78,9 +78,8 @@ impl NotesEditor {
         });
     }
 
-    /// The tags line and the note of `run`.
+    /// The tags line and the note of `run` (the app polls the worker each frame).
     pub fn ui(&mut self, ui: &mut egui::Ui, run: &RunView) {
-        self.poll();
         let notes = self.shown(run);
         ui.horizontal_wrapped(|ui| {
             ui.label("tags:");

@@ -44,13 +44,8 @@ fn flatten_into(table: &toml::Table, prefix: &str, out: &mut BTreeMap<String, St
 /// group). `method=adapters inner.enabled=false` reads where the whole identity (every other method's unused
 /// options too) would not.
 pub fn labels(groups: &[Group]) -> Vec<String> {
-    let all_keys: BTreeSet<&String> = groups.iter().flat_map(|g| g.identity.keys()).collect();
-    let short = |key: &str| {
-        let last = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
-        let shared = all_keys.iter().filter(|k| last(k) == last(key)).count() > 1;
-        let parts: Vec<&str> = key.rsplit('.').take(if shared { 2 } else { 1 }).collect();
-        parts.into_iter().rev().collect::<Vec<_>>().join(".")
-    };
+    let all_keys: Vec<&String> = groups.iter().flat_map(|g| g.identity.keys()).collect::<BTreeSet<_>>().into_iter().collect();
+    let short = |key: &str| crate::config::short_key(key, &all_keys);
     groups
         .iter()
         .enumerate()
