@@ -160,6 +160,35 @@ pub struct RowResult {
     pub peak_device_mib: Option<f64>,
     pub trainable_params: u64,
     pub total_params: u64,
+    /// Where a training step's time goes, on the CPU (`None` for extraction and on a GPU, whose calls return
+    /// before the work is done).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phases_ms: Option<StepPhases>,
+}
+
+/// A training step in its four parts, each the median over the timed steps in milliseconds: the forward to the
+/// loss, the backward, the global gradient norm (read back), the optimiser update (with reading it back).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StepPhases {
+    pub forward: f64,
+    pub backward: f64,
+    pub grad_norm: f64,
+    pub update: f64,
+}
+
+impl StepPhases {
+    /// The median of each part over `steps` (`None` when there are none).
+    fn median_of(steps: &[[f64; 4]]) -> Option<Self> {
+        if steps.is_empty() {
+            return None;
+        }
+        let part = |i: usize| {
+            let mut v: Vec<f64> = steps.iter().map(|s| s[i]).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        Some(Self { forward: part(0), backward: part(1), grad_norm: part(2), update: part(3) })
+    }
 }
 
 /// The config a row trains (validated: a bug in these strings is caught by a test).
@@ -244,6 +273,8 @@ fn run_on<B: AutodiffBackend>(
     let counts = crate::model::count_params(&model);
     let samples = (settings.seconds * 16_000.0).round() as usize;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
+    // Each training step's parts (forward, backward, norm, update), warm-up steps included.
+    let mut parts: Vec<[f64; 4]> = Vec::new();
     let (batch, times) = if row == Row::Extract {
         let model = model.valid();
         let mut one = || {
@@ -272,17 +303,24 @@ fn run_on<B: AutodiffBackend>(
             let x = Tensor::<B, 2>::from_data(TensorData::new(wave, [n, samples]), &device);
             let y = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [n]), &device);
             let start = Instant::now();
+            let mut marks = [0.0; 4];
+            let mut mark = |i: usize| marks[i] = start.elapsed().as_secs_f64() * 1e3;
             // The training loop's calls, in its order.
             let out = model.train_step_output(x, y);
             let mut sums = DeviceSums::<B::InnerBackend>::default();
             sums.add(vec![out.loss.clone().detach().inner(), out.accuracy.inner()]);
+            mark(0);
             let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+            mark(1);
             let norm = read_step::<B, _>(&model, &grads, &mut sums, None).grad_norm;
+            mark(2);
             let scale = clip_scale(norm, clip);
             let model = optim.step(model, grads, lrs, scale);
             // Reading the layer weights back waits for the update.
             let _ = model.layer_weights();
-            let ms = start.elapsed().as_secs_f64() * 1e3;
+            mark(3);
+            let ms = marks[3];
+            parts.push([marks[0], marks[1] - marks[0], marks[2] - marks[1], marks[3] - marks[2]]);
             sample(&mut device_peak);
             slot = Some(model);
             ms
@@ -306,6 +344,12 @@ fn run_on<B: AutodiffBackend>(
         peak_device_mib: device_peak.map(|b| b as f64 / (1 << 20) as f64),
         trainable_params: counts.trainable as u64,
         total_params: counts.total as u64,
+        // On the CPU every call returns when its work is done, so the marks between them are the parts' times.
+        phases_ms: if settings.device == "cpu" {
+            StepPhases::median_of(parts.get(settings.warmup..).unwrap_or(&[]))
+        } else {
+            None
+        },
     })
 }
 
@@ -379,6 +423,7 @@ pub fn run_data_parallel(settings: &BenchSettings) -> Result<RowResult, String> 
         peak_device_mib: None,
         trainable_params: trainable,
         total_params: total,
+        phases_ms: None,
     })
 }
 
@@ -397,6 +442,22 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// What adaptsv's CPU kernels come from, for benchmark reports: the matmul (the `gemm` crate, through Flex, and
+/// the micro-kernel it picks for this CPU at run time), the backend, the allocator.
+pub fn cpu_libraries() -> String {
+    #[cfg(target_arch = "x86_64")]
+    let kernel = if std::arch::is_x86_feature_detected!("avx512f") {
+        "AVX-512 kernel"
+    } else if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        "AVX2+FMA kernel"
+    } else {
+        "SSE kernel"
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let kernel = "its SIMD kernel";
+    format!("matmul gemm 0.19 (pure Rust, {kernel}), Burn Flex 0.21.0 (vendor/burn-flex), allocator mimalloc")
 }
 
 /// The CPU model and logical core count (`/proc/cpuinfo`), e.g. `AMD EPYC 9B14 (2 logical cores, avx512f)`.

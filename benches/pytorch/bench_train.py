@@ -202,6 +202,7 @@ def run_row(args):
     total = sum(p.numel() for m in modules for p in m.parameters()) + classifier.numel()
     trainable = sum(p.numel() for p in params)
     times = []
+    parts = []  # per timed training step: forward to the loss, backward, gradient norm, update (ms)
     if row == "extract":
         for m in modules:
             m.eval()
@@ -231,17 +232,26 @@ def run_row(args):
             labels = torch.randint(0, args.speakers, (batch,), device=device)
             sync()
             start = time.perf_counter()
+            marks = []
+            mark = lambda: marks.append((time.perf_counter() - start) * 1e3)
             with autocast():
                 emb = head(states_of(wave))
             loss = aam_loss(emb.float(), classifier, labels, torch, F)
             loss.item()
+            mark()
             optim.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            sync()
+            mark()
+            # clip_grad_norm_ returns the norm as a tensor; .item() reads it back, as adaptsv's step does.
+            torch.nn.utils.clip_grad_norm_(params, 5.0).item()
+            mark()
             optim.step()
             sync()
+            mark()
             if i >= args.warmup:
-                times.append((time.perf_counter() - start) * 1e3)
+                times.append(marks[3])
+                parts.append([marks[0], marks[1] - marks[0], marks[2] - marks[1], marks[3] - marks[2]])
     median = statistics.median(times)
     return {
         "row": row,
@@ -258,8 +268,30 @@ def run_row(args):
         "peak_device_mib": torch.cuda.max_memory_reserved(device) / 2**20 if on_gpu else None,
         "peak_device_allocated_mib": torch.cuda.max_memory_allocated(device) / 2**20 if on_gpu else None,
         "trainable_params": trainable if row != "extract" else 0,
+        # As adaptsv's `phases_ms` (on the CPU only: a GPU's calls return before the work is done).
+        "phases_ms": None if (not parts or on_gpu) else dict(zip(
+            ["forward", "backward", "grad_norm", "update"],
+            [statistics.median(p[i] for p in parts) for i in range(4)])),
         "total_params": total,
     }
+
+
+def torch_libraries(torch):
+    """What PyTorch's CPU kernels come from: its BLAS (and MKL's version), oneDNN's version, the SIMD level it
+    chose."""
+    import re
+
+    config = torch.__config__.show()
+    blas = re.search(r"BLAS_INFO=(\w+)", config)
+    mkl = re.search(r"Math Kernel Library Version ([\d.]+)", config)
+    onednn = re.search(r"(?:MKL-DNN|oneDNN) (v[\d.]+)", config)
+    parts = [
+        f"BLAS {blas.group(1)}" if blas else "BLAS unknown",
+        f"MKL {mkl.group(1)}" if mkl else None,
+        f"oneDNN {onednn.group(1)}" if onednn else None,
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}",
+    ]
+    return ", ".join(p for p in parts if p)
 
 
 def main():
@@ -304,6 +336,7 @@ def main():
         f"{'torch.compile' if args.compile else 'eager'}, {'bf16 autocast' if args.autocast == 'bf16' else 'float32'}, "
         f"{args.device}",
         "machine": platform.processor() or platform.machine(),
+        "libraries": torch_libraries(torch),
         "threads": args.threads,
         "rows": results,
     }

@@ -6,7 +6,7 @@
 //! threads, build and rows). `benches/pytorch/compare.py` runs this and the PyTorch reference
 //! alternately and prints their ratio.
 
-use crate::bench::{build_profile, machine, run_row, BenchSettings, Row, RowResult};
+use crate::bench::{build_profile, cpu_libraries, machine, run_row, BenchSettings, Row, RowResult};
 use crate::device::cpu_threads;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -58,6 +58,9 @@ pub struct BenchArgs {
 pub struct BenchReport {
     pub program: String,
     pub machine: String,
+    /// Where the CPU kernels come from ([`crate::bench::cpu_libraries`]).
+    #[serde(default)]
+    pub libraries: String,
     pub threads: usize,
     pub build: String,
     pub device: String,
@@ -107,6 +110,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let report = BenchReport {
         program: format!("adaptsv {}", env!("CARGO_PKG_VERSION")),
         machine: machine(),
+        libraries: cpu_libraries(),
         threads,
         build: build_profile().to_string(),
         device,
@@ -210,6 +214,19 @@ pub fn table(report: &BenchReport) -> String {
                 r.trainable_params.to_string()
             }
         ));
+    }
+    let phased: Vec<_> = report.rows.iter().filter_map(|r| Some((&r.label, r.phases_ms?))).collect();
+    if !phased.is_empty() {
+        out.push_str(
+            "\nWhere a step's time goes (medians, ms):\n\n\
+             | row | forward | backward | gradient norm | update |\n|---|---:|---:|---:|---:|\n",
+        );
+        for (label, p) in phased {
+            out.push_str(&format!(
+                "| {label} | {:.0} | {:.0} | {:.0} | {:.0} |\n",
+                p.forward, p.backward, p.grad_norm, p.update
+            ));
+        }
     }
     out
 }
