@@ -7,6 +7,7 @@
 //! | `calibrate`  | a run's scores calibrated on a held-out list (`calibration.json`, calibrated score file) |
 //! | `embedder`   | a [`crate::model::SpeakerModel`] as an [`crate::eval::Embedder`]               |
 //! | `evaluate`   | a model (in memory, any backend) or a run folder's latest checkpoint on a trial list |
+//! | `host_adamw` | Burn's AdamW arithmetic in one parallel pass per parameter on the CPU backend   |
 //! | `optim`      | one Burn optimiser per parameter group, state keyed by parameter path, global-norm clipping |
 //! | `readback`   | the one readback of an optimiser step: summed loss/accuracy, gradient norm, layer weights when due |
 //! | `seeded`     | a process-wide lock under which a run seeds the backend and builds its model  |
@@ -34,6 +35,7 @@ pub mod data_prep;
 pub mod embed_audio;
 pub mod embedder;
 pub mod evaluate;
+pub mod host_adamw;
 mod job;
 mod live;
 pub mod kmeans;

@@ -11,7 +11,8 @@
 //! | `head`        | `head.…`, `classifier.…`       | `lr_head`        |
 //!
 //! Weight decay applies to matrices and kernels only: parameters of rank ≤ 1 (biases, norm gains, scales, the
-//! aggregation logits) get none. AdamW is Burn's (`epsilon` 1e-8 as PyTorch); SGD is PyTorch's (momentum without
+//! aggregation logits) get none. AdamW is Burn's arithmetic (`epsilon` 1e-8 as PyTorch), in one pass per parameter on
+//! the CPU ([`super::host_adamw`]); SGD is PyTorch's (momentum without
 //! dampening, L2 penalty added to the gradient), written here because Burn's momentum state is private and so
 //! could not be saved exactly.
 //!
@@ -23,7 +24,8 @@ use super::EngineError;
 use crate::config::{OptimConfig, OptimizerKind};
 use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::record::AdaptorRecord;
-use burn::optim::{AdamW, AdamWConfig, AdaptiveMomentumState, GradientsParams, SimpleOptimizer};
+use super::host_adamw::HostAdamW;
+use burn::optim::{AdaptiveMomentumState, GradientsParams, SimpleOptimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use std::collections::{BTreeMap, HashMap};
@@ -131,7 +133,7 @@ pub trait ExportState<B: Backend>: SimpleOptimizer<B> {
     const NAMES: &'static [&'static str];
 }
 
-impl<B: Backend> ExportState<B> for AdamW {
+impl<B: Backend> ExportState<B> for HostAdamW {
     const NAMES: &'static [&'static str] = &["moment_1", "moment_2"];
     fn export<const D: usize>(state: &Self::State<D>) -> (Vec<(&'static str, Tensor<B, D>)>, u64) {
         let m = &state.momentum;
@@ -173,7 +175,7 @@ where
 
 /// The optimiser of a run: AdamW or SGD, chosen by `optim.optimizer`.
 pub enum GroupedOptimizer<B: AutodiffBackend> {
-    AdamW(PathOptimizer<AdamW, B>),
+    AdamW(PathOptimizer<HostAdamW, B>),
     Sgd(PathOptimizer<SgdMomentum, B>),
 }
 
@@ -190,12 +192,7 @@ impl<B: AutodiffBackend> GroupedOptimizer<B> {
                 optims: ParamGroup::ALL
                     .iter()
                     .flat_map(|_| [false, true])
-                    .map(|decay| {
-                        AdamWConfig::new()
-                            .with_epsilon(1e-8)
-                            .with_weight_decay(wd(decay) as f32)
-                            .build()
-                    })
+                    .map(|decay| HostAdamW::new(1e-8, wd(decay) as f32))
                     .collect(),
                 states: HashMap::new(),
             }),
