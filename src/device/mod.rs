@@ -12,6 +12,7 @@
 //! | `mod.rs`      | [`DeviceChoice`], [`DeviceError`], backend aliases, what a backend cannot do ([`unsupported`]) |
 //! | `probe.rs`    | [`probe`] one choice; [`available`]: every device this machine has, for the GUI's list |
 //! | `adapters.rs` | wgpu's adapters as wgpu enumerates them, and adapter N as CubeCL's `WgpuDevice` |
+//! | `host.rs`     | Flex tensors in host code: downcasts, f32 values out and back ([`host::host_values`]) |
 //! | `dispatch.rs` | [`OnBackend`] / [`OnAutodiff`]: generic work run on the backend of a choice |
 
 use std::fmt;
@@ -19,6 +20,7 @@ use std::fmt;
 #[cfg(feature = "wgpu")]
 mod adapters;
 mod dispatch;
+pub mod host;
 mod probe;
 
 #[cfg(feature = "wgpu")]

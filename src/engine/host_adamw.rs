@@ -11,18 +11,22 @@
 //!
 //! `ADAPTSV_BURN_ADAMW` set in the environment turns the host path off (to measure the difference).
 
-use std::any::Any;
-
 use burn::optim::{AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate, SimpleOptimizer};
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::FloatTensorOps;
-use burn::tensor::{DType, Shape, Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorPrimitive};
 use rayon::prelude::*;
 
+use crate::device::host::{cast, flex_tensor, host_values, try_cast, CHUNK};
 use crate::device::CpuBackend as Cpu;
 
-/// Elements per parallel chunk.
-const CHUNK: usize = 1 << 15;
+/// A Flex tensor's f32 values (see [`host_values`]).
+fn values<const D: usize>(t: Tensor<Cpu, D>) -> Vec<f32> {
+    host_values(t.into_primitive().tensor()).0
+}
+
+fn flex<const D: usize>(values: Vec<f32>, shape: burn::tensor::Shape) -> Tensor<Cpu, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(flex_tensor(values, shape)))
+}
 
 /// AdamW (decoupled weight decay, no AMSGrad), as Burn's `AdamWConfig` builds it; see the module docs.
 #[derive(Clone)]
@@ -87,37 +91,6 @@ fn update(s: Scalars, first: bool, p: &mut f32, g: f32, m1: &mut f32, m2: &mut f
     *p = decayed - delta * s.lr;
 }
 
-/// An f32 Flex tensor's values and shape (no copy when nothing else holds its buffer).
-fn host_values(t: Tensor<Cpu, 1>) -> Vec<f32> {
-    match t.into_data().into_vec::<f32>() {
-        Ok(v) => v,
-        Err(e) => unreachable!("an f32 tensor reads back as f32: {e:?}"),
-    }
-}
-
-fn flex<const D: usize>(values: Vec<f32>, shape: Shape) -> Tensor<Cpu, D> {
-    Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(Cpu::float_from_data(
-        TensorData::new(values, shape),
-        &Default::default(),
-    )))
-}
-
-fn flat<const D: usize>(t: Tensor<Cpu, D>) -> Tensor<Cpu, 1> {
-    let n = t.shape().num_elements();
-    t.reshape([n])
-}
-
-fn cast<T: 'static, U: 'static>(t: T) -> Result<U, T> {
-    let boxed: Box<dyn Any> = Box::new(t);
-    match boxed.downcast::<U>() {
-        Ok(u) => Ok(*u),
-        Err(back) => match back.downcast::<T>() {
-            Ok(t) => Err(*t),
-            Err(_) => unreachable!("a value downcasts to its own type"),
-        },
-    }
-}
-
 type Step<B, const D: usize> = (Tensor<B, D>, Option<AdamWState<B, D>>);
 
 impl HostAdamW {
@@ -133,23 +106,23 @@ impl HostAdamW {
         if !self.host || tensor.dtype() != DType::F32 || grad.dtype() != DType::F32 {
             return Err((tensor, grad, state));
         }
-        let tensor = match cast::<Tensor<B, D>, Tensor<Cpu, D>>(tensor) {
+        let tensor = match try_cast::<Tensor<B, D>, Tensor<Cpu, D>>(tensor) {
             Ok(t) => t,
             Err(t) => return Err((t, grad, state)),
         };
-        let grad: Tensor<Cpu, D> = cast(grad).unwrap_or_else(|_| unreachable!("same backend as the parameter"));
-        let state: Option<AdamWState<Cpu, D>> =
-            cast(state).unwrap_or_else(|_| unreachable!("same backend as the parameter"));
+        // Same backend as the parameter.
+        let grad: Tensor<Cpu, D> = cast(grad);
+        let state: Option<AdamWState<Cpu, D>> = cast(state);
         let shape = tensor.shape();
         let n = shape.num_elements();
         let (time, m1, m2) = match state {
             Some(s) => {
                 let m = s.momentum;
-                (m.time + 1, host_values(flat(m.moment_1)), host_values(flat(m.moment_2)))
+                (m.time + 1, values(m.moment_1), values(m.moment_2))
             }
             None => (1, vec![0.0; n], vec![0.0; n]),
         };
-        let (mut p, g, mut m1, mut m2) = (host_values(flat(tensor)), host_values(flat(grad)), m1, m2);
+        let (mut p, g, mut m1, mut m2) = (values(tensor), values(grad), m1, m2);
         let t = time as i32;
         let decay_rate = lr * self.weight_decay as f64;
         let s = Scalars {
@@ -180,7 +153,7 @@ impl HostAdamW {
             max_moment_2: None,
         };
         let out: Step<Cpu, D> = (flex(p, shape), Some(AdamWState { momentum }));
-        Ok(cast(out).unwrap_or_else(|_| unreachable!("cast back to the caller's backend")))
+        Ok(cast(out))
     }
 }
 

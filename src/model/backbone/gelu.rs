@@ -21,15 +21,14 @@ use burn::backend::Autodiff;
 use burn::tensor::activation;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{DType, Tensor, TensorPrimitive};
 
+use crate::device::host::{cast, flex_tensor, host_values, CHUNK};
 use crate::device::CpuBackend as Cpu;
 
 /// The training backend on the CPU.
 type CpuAd = Autodiff<Cpu>;
 
-/// Elements per parallel chunk (large enough that scheduling costs nothing next to the arithmetic).
-const CHUNK: usize = 1 << 15;
 
 /// `gelu(x)` for any shape; exact GELU (erf form) on every backend, fast on Flex.
 pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
@@ -60,33 +59,8 @@ pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     }
 }
 
-/// `t` as the caller's type, which the caller checked it is (also used by `host_conv`).
-pub(super) fn cast<T: 'static, U: 'static>(t: T) -> U {
-    match (Box::new(t) as Box<dyn Any>).downcast::<U>() {
-        Ok(u) => *u,
-        Err(_) => unreachable!("cast to the type the tensor was downcast from"),
-    }
-}
-
 fn float<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
     t.into_primitive().tensor()
-}
-
-/// Reads an f32 Flex tensor into host values (no copy when the tensor is not shared).
-fn host_values(t: FloatTensor<Cpu>) -> (Vec<f32>, burn::tensor::Shape) {
-    let t = Tensor::<Cpu, 1>::from_primitive(TensorPrimitive::Float(t));
-    let data = t.into_data();
-    let shape = burn::tensor::Shape::from(data.shape.clone());
-    match data.into_vec::<f32>() {
-        Ok(v) => (v, shape),
-        Err(e) => unreachable!("an f32 tensor reads back as f32: {e:?}"),
-    }
-}
-
-fn flex_tensor(values: Vec<f32>, shape: burn::tensor::Shape) -> FloatTensor<Cpu> {
-    use burn::tensor::ops::FloatTensorOps;
-    // Through the backend op, which takes any rank (a `Tensor<_, 1>` would insist on rank 1).
-    Cpu::float_from_data(TensorData::new(values, shape), &Default::default())
 }
 
 /// GELU of a Flex tensor on the host.

@@ -28,8 +28,9 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::feature_encoder::FeatureEncoder;
-use super::gelu::{cast, gelu_in_place};
+use super::gelu::gelu_in_place;
 use super::positional::PositionalConvEmbedding;
+use crate::device::host::cast;
 use crate::device::CpuBackend as Cpu;
 
 /// Epsilon of the encoder's layer norms: PyTorch's default, which HF uses there instead of `layer_norm_eps`, and
