@@ -1,11 +1,14 @@
 //! Flex tensors worked on by host code (the CPU paths that replace a Burn op: `model::backbone::gelu`,
-//! `host_conv`, `engine::host_adamw`): a generic backend's tensor checked to be Flex's, its f32 values taken out
-//! (without a copy when nothing else holds the buffer), and values put back as a Flex tensor of any rank.
+//! `host_conv`, `host_attention`, `host_norm`, `engine::host_adamw`): a generic backend's tensor checked to be
+//! Flex's, its f32 values taken out (without a copy when nothing else holds the buffer) or read in place, values
+//! put back as a Flex tensor of any rank, and the pointer parallel tasks write disjoint blocks through.
 
 use std::any::Any;
 
 use burn::tensor::ops::{FloatTensor, FloatTensorOps};
 use burn::tensor::{Shape, Tensor, TensorData, TensorPrimitive};
+
+use burn_flex::FlexTensor;
 
 use super::CpuBackend as Cpu;
 
@@ -46,4 +49,56 @@ pub fn host_values(t: FloatTensor<Cpu>) -> (Vec<f32>, Shape) {
 pub fn flex_tensor(values: Vec<f32>, shape: Shape) -> FloatTensor<Cpu> {
     // Through the backend op, which takes any rank (a `Tensor<_, 1>` would insist on rank 1).
     Cpu::float_from_data(TensorData::new(values, shape), &Default::default())
+}
+
+/// `t` laid out row-major (a copy only when it is not), for [`values`].
+pub fn row_major(t: FloatTensor<Cpu>) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// The f32 values of a row-major tensor (from [`row_major`]), read in place.
+pub fn values(t: &FlexTensor) -> &[f32] {
+    match t.as_slice::<f32>() {
+        Some(v) => v,
+        None => unreachable!("values() of a tensor that row_major() laid out as f32"),
+    }
+}
+
+/// A pointer parallel tasks write disjoint elements of one buffer through.
+#[derive(Clone, Copy)]
+pub struct SendPtr(pub *mut f32);
+// SAFETY: every user writes a disjoint set of elements from each task (said at each use), and the buffer outlives
+// the tasks.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// # Safety
+    /// `offset` is within the buffer.
+    pub unsafe fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: the caller keeps `offset` in bounds.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+/// `Σ f(a[i], b[i], c[i])` over slices of one length, in eight interleaved lanes so that the loop vectorises (one
+/// running sum would fix the order of the additions). Inlined into each caller's `target_feature` functions.
+#[inline(always)]
+pub fn lane_sum(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) -> f32 {
+    const LANES: usize = 8;
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb, cc) = (a.chunks_exact(LANES), b.chunks_exact(LANES), c.chunks_exact(LANES));
+    let rest: f32 = (ca.remainder().iter().zip(cb.remainder()).zip(cc.remainder()))
+        .map(|((&x, &y), &z)| f(x, y, z))
+        .sum();
+    for ((x, y), z) in ca.zip(cb).zip(cc) {
+        for l in 0..LANES {
+            acc[l] += f(x[l], y[l], z[l]);
+        }
+    }
+    acc.iter().sum::<f32>() + rest
 }

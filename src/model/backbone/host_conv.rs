@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use super::feature_encoder::FeatureEncoder;
 use super::gelu::gelu_in_place;
 use super::positional::PositionalConvEmbedding;
-use crate::device::host::cast;
+use crate::device::host::{cast, SendPtr};
 use crate::device::CpuBackend as Cpu;
 
 /// Epsilon of the encoder's layer norms: PyTorch's default, which HF uses there instead of `layer_norm_eps`, and
@@ -299,22 +299,6 @@ fn reorder_weights(w: &[f32], groups: usize, cout_g: usize, cin_g: usize, kernel
         }
     });
     wr
-}
-
-/// A pointer the GEMM tasks write disjoint blocks through.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: every task writes a disjoint block (see `ConvSpec::forward`), and the buffer outlives the tasks.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// # Safety
-    /// `offset` is within the buffer.
-    unsafe fn at(self, offset: usize) -> *mut f32 {
-        // SAFETY: the caller keeps `offset` in bounds.
-        unsafe { self.0.add(offset) }
-    }
 }
 
 /// Each channel of each utterance normalised over time (biased variance, as PyTorch's GroupNorm), then scaled
