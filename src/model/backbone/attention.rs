@@ -19,7 +19,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::hooks::{with_delta, LayerHooks, Projection};
-use super::ops;
+use super::{host_attention, ops};
 
 /// `attention` of an encoder layer.
 #[derive(Module, Debug)]
@@ -133,11 +133,22 @@ impl<B: Backend> Attention<B> {
             let [yb, len, _] = y.dims();
             y.reshape([yb, len, h, hd]).swap_dims(1, 2) // [B or 1, H, len, hd]
         };
-        let q = heads(project(&self.q_proj, Projection::Query, &x));
-        let mut k = heads(project(&self.k_proj, Projection::Key, &x));
-        let mut v = heads(project(&self.v_proj, Projection::Value, &x));
+        let q = project(&self.q_proj, Projection::Query, &x);
+        let k = project(&self.k_proj, Projection::Key, &x);
+        let v = project(&self.v_proj, Projection::Value, &x);
+        let prefix = hooks.attention_prefix(layer);
+        if prefix.is_none() && host_attention::available::<B>(x.dtype()) {
+            // One node on the CPU backend, reading the heads where the projections wrote them.
+            let gated_bias = position_bias.map(|bias| {
+                let gate = self.gate(&x).reshape([b, h, t]);
+                (gate, bias.clone().reshape([h, t, t]))
+            });
+            let attn = host_attention::attention(q, k, v, h, gated_bias); // [B, T, hidden]
+            return project(&self.out_proj, Projection::Out, &attn);
+        }
+        let (q, mut k, mut v) = (heads(q), heads(k), heads(v));
         let mut prefix_len = 0;
-        if let Some((pk, pv)) = hooks.attention_prefix(layer) {
+        if let Some((pk, pv)) = prefix {
             prefix_len = pk.dims()[1];
             let pk = heads(pk).expand([b, h, prefix_len, hd]);
             let pv = heads(pv).expand([b, h, prefix_len, hd]);
@@ -160,7 +171,7 @@ impl<B: Backend> Attention<B> {
                 gated
             }
         });
-        // softmax(q kᵀ / sqrt(head_dim) + bias) v, as one backend op (fused on the CPU backend).
+        // softmax(q kᵀ / sqrt(head_dim) + bias) v, as one backend op.
         let attn = attention(q, k, v, None, gated_bias, AttentionModuleOptions::default()); // [B, H, T, hd]
         let attn = attn.swap_dims(1, 2).reshape([b, t, d]); // [B, T, hidden]
         project(&self.out_proj, Projection::Out, &attn)

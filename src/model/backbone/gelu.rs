@@ -217,7 +217,7 @@ fn erf(z: f32) -> f32 {
 /// `exp(y)` for `y ≤ 0` (Cephes `expf`: range reduction by ln 2, degree-6 polynomial; relative error ~1e-7),
 /// flushing to 0 below −87.
 #[inline(always)]
-fn exp_neg(y: f32) -> f32 {
+pub(crate) fn exp_neg(y: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const C1: f32 = 0.693_359_4;
     const C2: f32 = -2.121_944_4e-4;
