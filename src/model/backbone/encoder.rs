@@ -23,6 +23,7 @@ use burn::tensor::Tensor;
 use super::attention::{Attention, AttentionConfig};
 use super::config::{BackboneConfig, ModelType};
 use super::hooks::{with_delta, LayerHooks};
+use super::host_norm::layer_norm;
 use super::ops::linear;
 use super::positional::{PositionalConvEmbedding, PositionalConvEmbeddingConfig};
 
@@ -59,6 +60,8 @@ pub struct EncoderLayer<B: Backend> {
     pub final_layer_norm: LayerNorm<B>,
     /// `do_stable_layer_norm` (pre-LN).
     pub stable_layer_norm: bool,
+    /// The epsilon both norms were built with (Burn's `LayerNorm` keeps its own private).
+    pub layer_norm_eps: f64,
 }
 
 impl<B: Backend> EncoderLayer<B> {
@@ -82,12 +85,13 @@ impl<B: Backend> EncoderLayer<B> {
             let f = with_delta(f, hooks.beside_feed_forward(layer, &f_in));
             hooks.after_feed_forward(layer, f)
         };
+        let norm = |norm: &LayerNorm<B>, x: Tensor<B, 3>| layer_norm(norm, x, self.layer_norm_eps);
         let out = if self.stable_layer_norm {
-            let x = x.clone() + attend(self.layer_norm.forward(x));
-            x.clone() + feed(self.final_layer_norm.forward(x))
+            let x = x.clone() + attend(norm(&self.layer_norm, x));
+            x.clone() + feed(norm(&self.final_layer_norm, x))
         } else {
-            let x = self.layer_norm.forward(x.clone() + attend(x));
-            self.final_layer_norm.forward(x.clone() + feed(x))
+            let x = norm(&self.layer_norm, x.clone() + attend(x));
+            norm(&self.final_layer_norm, x.clone() + feed(x))
         };
         hooks.after_layer(layer, out)
     }
@@ -101,6 +105,8 @@ pub struct Encoder<B: Backend> {
     pub layer_norm: LayerNorm<B>,
     pub layers: Vec<EncoderLayer<B>>,
     pub stable_layer_norm: bool,
+    /// The epsilon of every layer norm here (see [`EncoderLayer::layer_norm_eps`]).
+    pub layer_norm_eps: f64,
 }
 
 /// Builds an [`Encoder`] from a checked [`BackboneConfig`].
@@ -133,6 +139,7 @@ impl EncoderConfig {
                 },
                 final_layer_norm: ln(device),
                 stable_layer_norm: c.do_stable_layer_norm,
+                layer_norm_eps: eps,
             })
             .collect();
         Encoder {
@@ -145,6 +152,7 @@ impl EncoderConfig {
             layer_norm: ln(device),
             layers,
             stable_layer_norm: c.do_stable_layer_norm,
+            layer_norm_eps: eps,
         }
     }
 }
@@ -157,7 +165,7 @@ impl<B: Backend> Encoder<B> {
         if self.stable_layer_norm {
             x
         } else {
-            self.layer_norm.forward(x)
+            layer_norm(&self.layer_norm, x, self.layer_norm_eps)
         }
     }
 
@@ -173,7 +181,7 @@ impl<B: Backend> Encoder<B> {
     /// the identity for post-LN ones. `[batch, frames, hidden]` → same.
     pub fn last_hidden_state(&self, last: Tensor<B, 3>) -> Tensor<B, 3> {
         if self.stable_layer_norm {
-            self.layer_norm.forward(last)
+            layer_norm(&self.layer_norm, last, self.layer_norm_eps)
         } else {
             last
         }
