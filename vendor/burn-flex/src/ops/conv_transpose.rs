@@ -19,7 +19,7 @@ use burn_std::{Bytes, Shape, f16};
 
 use crate::{FlexTensor, Layout};
 
-use super::conv_common::{add_bias, squeeze_3d_to_1d, squeeze_3d_to_2d};
+use super::conv_common::{squeeze_3d_to_1d, squeeze_3d_to_2d};
 
 /// Generates a conv_transpose3d typed function.
 macro_rules! conv_transpose3d_typed {
@@ -193,7 +193,7 @@ bf16_via_f32!(
 );
 
 /// GEMM for conv_transpose: writes `c = a^T @ b` where a is [k,m] and b is [k,n].
-type ConvTransposeGemmFn<T> = fn(&mut [T], &[T], &[T], usize, usize, usize);
+type ConvTransposeGemmFn<T> = fn(&mut [T], &[T], &[T], usize, usize, usize, bool);
 
 /// 3D transposed convolution via GEMM + col2im.
 #[allow(clippy::too_many_arguments)]
@@ -205,7 +205,7 @@ fn conv_transpose3d_impl<T: bytemuck::Pod + Clone + Copy + Send + Sync + burn_ba
     dtype: DType,
     zero: T,
     gemm_fn: ConvTransposeGemmFn<T>,
-    add_fn: fn(T, T) -> T,
+    add_fn: impl Fn(T, T) -> T + Copy + Sync,
 ) -> FlexTensor {
     let x = x.to_contiguous();
     let weight = weight.to_contiguous();
@@ -269,83 +269,53 @@ fn conv_transpose3d_impl<T: bytemuck::Pod + Clone + Copy + Send + Sync + burn_ba
         .expect("conv_transpose: output dimensions would overflow");
     let mut output = vec![zero; output_size];
 
-    // Reuse columns buffer across (batch, group) iterations; GEMM overwrites it fully.
-    let mut columns = vec![zero; columns_len];
-
-    for b in 0..batch_size {
-        for g in 0..groups {
-            let ic_start = g * in_channels_per_group;
-            let oc_start = g * out_channels_per_group;
-
-            let x_offset = b * in_channels * in_spatial + ic_start * in_spatial;
-            let w_offset = ic_start * out_channels_per_group * k_spatial;
-
-            let x_group = &x_data[x_offset..x_offset + in_channels_per_group * in_spatial];
-            let w_group = &w_data[w_offset..w_offset + in_channels_per_group * col_ch];
-
-            gemm_fn(
-                &mut columns,
-                w_group,
-                x_group,
-                col_ch,
-                in_channels_per_group,
-                in_spatial,
-            );
-
-            // col2im: scatter columns into output for this (batch, group)
-            let out_base = b * out_channels * out_spatial;
-            for oc in 0..out_channels_per_group {
-                let out_ch_base = out_base + (oc_start + oc) * out_spatial;
-                let oc_col_base = oc * k_spatial;
-
-                for kd in 0..kernel_d {
-                    for kh in 0..kernel_h {
-                        for kw in 0..kernel_w {
-                            let k_idx = kd * kernel_h * kernel_w + kh * kernel_w + kw;
-                            let col_base = (oc_col_base + k_idx) * in_spatial;
-
-                            for id in 0..in_d {
-                                let od_raw = id * stride_d + kd * dilation_d;
-                                if od_raw < pad_d {
-                                    continue;
-                                }
-                                let od = od_raw - pad_d;
-                                if od >= out_d {
-                                    continue;
-                                }
-
-                                for ih in 0..in_h {
-                                    let oh_raw = ih * stride_h + kh * dilation_h;
-                                    if oh_raw < pad_h {
-                                        continue;
-                                    }
-                                    let oh = oh_raw - pad_h;
-                                    if oh >= out_h {
-                                        continue;
-                                    }
-
-                                    for iw in 0..in_w {
-                                        let ow_raw = iw * stride_w + kw * dilation_w;
-                                        if ow_raw < pad_w {
-                                            continue;
-                                        }
-                                        let ow = ow_raw - pad_w;
-                                        if ow >= out_w {
-                                            continue;
-                                        }
-
-                                        let s = id * in_h * in_w + ih * in_w + iw;
-                                        let val = columns[col_base + s];
-                                        let out_idx =
-                                            out_ch_base + od * out_h * out_w + oh * out_w + ow;
-                                        output[out_idx] = add_fn(output[out_idx], val);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+    // Each (batch, group) task writes only its own output channels of its own utterance: the contiguous block
+    // `out_channels_per_group * out_spatial` at index `b * groups + g`. (Patched for adaptsv: the tasks run in
+    // parallel, each GEMM on one thread, and the scatter skips no element by a branch; see PATCHED.md.)
+    let block = out_channels_per_group * out_spatial;
+    let geometry = Col2Im {
+        kernel: [kernel_d, kernel_h, kernel_w],
+        stride: [stride_d, stride_h, stride_w],
+        pad: [pad_d, pad_h, pad_w],
+        dilation: [dilation_d, dilation_h, dilation_w],
+        input: [in_d, in_h, in_w],
+        output: [out_d, out_h, out_w],
+    };
+    let task = |index: usize, out_block: &mut [T], columns: &mut [T], parallel_gemm: bool| {
+        let (b, g) = (index / groups, index % groups);
+        let ic_start = g * in_channels_per_group;
+        let x_offset = b * in_channels * in_spatial + ic_start * in_spatial;
+        let w_offset = ic_start * out_channels_per_group * k_spatial;
+        let x_group = &x_data[x_offset..x_offset + in_channels_per_group * in_spatial];
+        let w_group = &w_data[w_offset..w_offset + in_channels_per_group * col_ch];
+        gemm_fn(columns, w_group, x_group, col_ch, in_channels_per_group, in_spatial, parallel_gemm);
+        for oc in 0..out_channels_per_group {
+            let out_ch = &mut out_block[oc * out_spatial..(oc + 1) * out_spatial];
+            let cols = &columns[oc * k_spatial * in_spatial..(oc + 1) * k_spatial * in_spatial];
+            geometry.scatter(out_ch, cols, add_fn);
+        }
+    };
+    let tasks = batch_size * groups;
+    #[cfg(feature = "rayon")]
+    let parallel_tasks = tasks >= rayon::current_num_threads() && tasks > 1;
+    #[cfg(not(feature = "rayon"))]
+    let parallel_tasks = false;
+    if block > 0 && parallel_tasks {
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            output
+                .par_chunks_mut(block)
+                .enumerate()
+                .for_each_init(|| vec![zero; columns_len], |columns, (i, out_block)| {
+                    task(i, out_block, columns, false)
+                });
+        }
+    } else if block > 0 {
+        // Reuse columns buffer across (batch, group) iterations; GEMM overwrites it fully.
+        let mut columns = vec![zero; columns_len];
+        for (i, out_block) in output.chunks_mut(block).enumerate() {
+            task(i, out_block, &mut columns, true);
         }
     }
 
@@ -353,14 +323,15 @@ fn conv_transpose3d_impl<T: bytemuck::Pod + Clone + Copy + Send + Sync + burn_ba
     if let Some(bias) = bias {
         let bias = bias.to_contiguous();
         let bias_data: &[T] = bias.storage();
-        add_bias(
-            &mut output,
-            bias_data,
-            batch_size,
-            out_channels,
-            out_spatial,
-            add_fn,
-        );
+        // (Patched: `conv_common::add_bias` takes a function pointer, which `add_fn` no longer is.)
+        for block in output.chunks_mut(out_channels * out_spatial) {
+            for (ch, row) in block.chunks_mut(out_spatial).enumerate() {
+                let bv = bias_data[ch];
+                for v in row.iter_mut() {
+                    *v = add_fn(*v, bv);
+                }
+            }
+        }
     }
 
     let out_shape = Shape::from(vec![batch_size, out_channels, out_d, out_h, out_w]);
@@ -371,24 +342,91 @@ fn conv_transpose3d_impl<T: bytemuck::Pod + Clone + Copy + Send + Sync + burn_ba
     )
 }
 
+/// Where each column of a transposed convolution lands in its output channel (col2im).
+struct Col2Im {
+    kernel: [usize; 3],
+    stride: [usize; 3],
+    pad: [usize; 3],
+    dilation: [usize; 3],
+    input: [usize; 3],
+    output: [usize; 3],
+}
+
+impl Col2Im {
+    /// The input positions `i` (of `len`) whose `i * stride + offset` lands in `[pad, pad + out)`, as a range.
+    fn valid(len: usize, stride: usize, offset: usize, pad: usize, out: usize) -> core::ops::Range<usize> {
+        // i * stride + offset >= pad  and  i * stride + offset < pad + out
+        let lo = if offset >= pad { 0 } else { (pad - offset).div_ceil(stride) };
+        let hi = if pad + out > offset { (pad + out - offset).div_ceil(stride).min(len) } else { 0 };
+        lo..hi.max(lo)
+    }
+
+    /// Adds one output channel's columns (`[kernel positions, input positions]`) into `out` (`[out_d·out_h·out_w]`).
+    fn scatter<T: Copy>(&self, out: &mut [T], cols: &[T], add: impl Fn(T, T) -> T) {
+        let [kd_n, kh_n, kw_n] = self.kernel;
+        let [sd, sh, sw] = self.stride;
+        let [pd, ph, pw] = self.pad;
+        let [dd, dh, dw] = self.dilation;
+        let [in_d, in_h, in_w] = self.input;
+        let [out_d, out_h, out_w] = self.output;
+        let in_spatial = in_d * in_h * in_w;
+        for kd in 0..kd_n {
+            for kh in 0..kh_n {
+                for kw in 0..kw_n {
+                    let k_idx = (kd * kh_n + kh) * kw_n + kw;
+                    let col = &cols[k_idx * in_spatial..(k_idx + 1) * in_spatial];
+                    let iw_range = Self::valid(in_w, sw, kw * dw, pw, out_w);
+                    if iw_range.is_empty() {
+                        continue;
+                    }
+                    for id in Self::valid(in_d, sd, kd * dd, pd, out_d) {
+                        let od = id * sd + kd * dd - pd;
+                        for ih in Self::valid(in_h, sh, kh * dh, ph, out_h) {
+                            let oh = ih * sh + kh * dh - ph;
+                            let row = &col[(id * in_h + ih) * in_w..][..in_w];
+                            let out_row = &mut out[(od * out_h + oh) * out_w..][..out_w];
+                            let ow0 = iw_range.start * sw + kw * dw - pw;
+                            if sw == 1 {
+                                let n = iw_range.len();
+                                let dst = &mut out_row[ow0..ow0 + n];
+                                for (o, &v) in dst.iter_mut().zip(&row[iw_range.clone()]) {
+                                    *o = add(*o, v);
+                                }
+                            } else {
+                                for (j, iw) in iw_range.clone().enumerate() {
+                                    let ow = ow0 + j * sw;
+                                    out_row[ow] = add(out_row[ow], row[iw]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 // ============================================================================
 // gemm for conv_transpose: C[m,n] = A[k,m]^T @ B[k,n]
 // ============================================================================
 
 macro_rules! conv_transpose_gemm_typed {
     ($fn_name:ident, $T:ty, $zero:expr, $one:expr) => {
-        fn $fn_name(c: &mut [$T], a: &[$T], b: &[$T], m: usize, k: usize, n: usize) {
+        fn $fn_name(c: &mut [$T], a: &[$T], b: &[$T], m: usize, k: usize, n: usize, parallel: bool) {
             debug_assert_eq!(c.len(), m * n);
             debug_assert_eq!(a.len(), k * m);
             debug_assert_eq!(b.len(), k * n);
             #[cfg(feature = "rayon")]
-            let parallelism = if m * n * k >= 192 * 192 * 192 {
+            let parallelism = if parallel && m * n * k >= 192 * 192 * 192 {
                 gemm::Parallelism::Rayon(0)
             } else {
                 gemm::Parallelism::None
             };
             #[cfg(not(feature = "rayon"))]
-            let parallelism = gemm::Parallelism::None;
+            let parallelism = {
+                let _ = parallel;
+                gemm::Parallelism::None
+            };
             unsafe {
                 gemm::gemm(
                     m,
@@ -469,6 +507,54 @@ mod tests {
         let expected = [1.0f32, 3.0, 2.0, 4.0, 10.0, 6.0, 3.0, 7.0, 4.0];
         for (a, e) in out.iter().zip(expected.iter()) {
             assert!((a.to_f32() - e).abs() < 0.1);
+        }
+    }
+
+    /// The parallel, range-based col2im against a direct scalar loop, with groups, stride, dilation, padding and
+    /// output padding (patched for adaptsv).
+    #[test]
+    fn test_conv_transpose1d_f32_matches_direct_loop() {
+        let cases = [
+            // (batch, in_ch, out_ch_per_group, groups, len, kernel, stride, pad, pad_out, dilation)
+            (4, 32, 2, 16, 19, 7, 1, 3, 0, 1),
+            (3, 6, 4, 1, 11, 5, 1, 2, 0, 2),
+            (2, 4, 3, 2, 9, 3, 2, 1, 1, 1),
+            (1, 3, 2, 1, 8, 4, 3, 0, 0, 1),
+        ];
+        for (b, cin, ocpg, groups, len, k, stride, pad, pad_out, dil) in cases {
+            let x: Vec<f32> = (0..b * cin * len).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+            let w: Vec<f32> = (0..cin * ocpg * k).map(|i| ((i * 53 % 89) as f32 - 44.0) / 30.0).collect();
+            let out_len = (len - 1) * stride + dil * (k - 1) + 1 + pad_out - 2 * pad;
+            let cout = ocpg * groups;
+            let icpg = cin / groups;
+            let mut expected = vec![0.0f32; b * cout * out_len];
+            for bi in 0..b {
+                for g in 0..groups {
+                    for ic in 0..icpg {
+                        for oc in 0..ocpg {
+                            for i in 0..len {
+                                for kk in 0..k {
+                                    let o = (i * stride + kk * dil) as isize - pad as isize;
+                                    if o < 0 || o >= out_len as isize {
+                                        continue;
+                                    }
+                                    let xv = x[(bi * cin + g * icpg + ic) * len + i];
+                                    let wv = w[((g * icpg + ic) * ocpg + oc) * k + kk];
+                                    expected[(bi * cout + g * ocpg + oc) * out_len + o as usize] += xv * wv;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let xt = FlexTensor::from_data(TensorData::new(x, vec![b, cin, len]));
+            let wt = FlexTensor::from_data(TensorData::new(w, vec![cin, ocpg, k]));
+            let opts = ConvTransposeOptions::new([stride], [pad], [pad_out], [dil], groups);
+            let got: Vec<f32> = conv_transpose1d_f32(xt, wt, None, &opts).into_data().to_vec().unwrap();
+            assert_eq!(got.len(), expected.len());
+            for (j, (a, e)) in got.iter().zip(&expected).enumerate() {
+                assert!((a - e).abs() < 1e-4, "case {:?}: element {j}: {a} vs {e}", (b, cin, ocpg, groups, len, k));
+            }
         }
     }
 }
