@@ -90,6 +90,7 @@ impl SendPtr {
 #[inline(always)]
 pub fn lane_sum(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) -> f32 {
     const LANES: usize = 8;
+    debug_assert!(a.len() == b.len() && b.len() == c.len(), "lane_sum over slices of different lengths");
     let mut acc = [0.0f32; LANES];
     let (ca, cb, cc) = (a.chunks_exact(LANES), b.chunks_exact(LANES), c.chunks_exact(LANES));
     let rest: f32 = (ca.remainder().iter().zip(cb.remainder()).zip(cc.remainder()))
@@ -102,3 +103,35 @@ pub fn lane_sum(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f3
     }
     acc.iter().sum::<f32>() + rest
 }
+
+/// `fn $name(args)` running `$body(args)` compiled for AVX-512 or for AVX2 + FMA when the CPU has them (checked at
+/// run time), else as compiled for the baseline: the host kernels' loops vectorise for the widest the machine
+/// offers while the binary still runs on older CPUs. `$body` should be `#[inline(always)]`.
+macro_rules! simd_kernel {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:path) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports the features the function was compiled for (checked just above).
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    // SAFETY: as above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+pub(crate) use simd_kernel;

@@ -23,7 +23,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 
-use crate::device::host::{cast, flex_tensor, host_values, CHUNK};
+use crate::device::host::{cast, flex_tensor, host_values, simd_kernel, CHUNK};
 use crate::device::CpuBackend as Cpu;
 
 /// The training backend on the CPU.
@@ -118,60 +118,14 @@ pub fn gelu_in_place(values: &mut [f32]) {
     }
 }
 
-/// The best compiled version of [`gelu_slice`] for this CPU.
-fn kernel(values: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports the features the function was compiled for (checked just above).
-            return unsafe { gelu_avx512(values) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: as above.
-            return unsafe { gelu_avx2(values) };
-        }
-    }
-    gelu_slice(values)
+simd_kernel! {
+    /// [`gelu_slice`], compiled for the widest vectors this CPU has.
+    fn kernel(values: &mut [f32]) => gelu_slice
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn gelu_avx512(values: &mut [f32]) {
-    gelu_slice(values)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_avx2(values: &mut [f32]) {
-    gelu_slice(values)
-}
-
-/// The best compiled version of [`backward_slice`] for this CPU.
-fn backward_kernel(grad: &mut [f32], x: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports the features the function was compiled for (checked just above).
-            return unsafe { backward_avx512(grad, x) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: as above.
-            return unsafe { backward_avx2(grad, x) };
-        }
-    }
-    backward_slice(grad, x)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn backward_avx512(grad: &mut [f32], x: &[f32]) {
-    backward_slice(grad, x)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn backward_avx2(grad: &mut [f32], x: &[f32]) {
-    backward_slice(grad, x)
+simd_kernel! {
+    /// [`backward_slice`], compiled for the widest vectors this CPU has.
+    fn backward_kernel(grad: &mut [f32], x: &[f32]) => backward_slice
 }
 
 /// `grad ← grad · (Φ(x) + x·φ(x))`.
@@ -215,14 +169,15 @@ fn erf(z: f32) -> f32 {
 }
 
 /// `exp(y)` for `y ≤ 0` (Cephes `expf`: range reduction by ln 2, degree-6 polynomial; relative error ~1e-7),
-/// flushing to 0 below −87.
+/// `exp(−87)` ≈ 1.6e−38 below −87; a NaN stays NaN.
 #[inline(always)]
 pub(crate) fn exp_neg(y: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const C1: f32 = 0.693_359_4;
     const C2: f32 = -2.121_944_4e-4;
     const MAGIC: f32 = 12_582_912.0; // 1.5 · 2²³: adding it rounds to an integer
-    let y = y.max(-87.0);
+    // Not `y.max(-87.0)`, which would turn a NaN into exp(-87) and hide it.
+    let y = if y < -87.0 { -87.0 } else { y };
     let shifted = y * LOG2E + MAGIC;
     let n = shifted - MAGIC; // round(y / ln 2), in [-126, 0]
     let r = y - n * C1 - n * C2;

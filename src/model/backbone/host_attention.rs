@@ -30,7 +30,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::gelu::exp_neg;
-use crate::device::host::{cast, flex_tensor, lane_sum, row_major, values, SendPtr};
+use crate::device::host::{cast, flex_tensor, lane_sum, row_major, simd_kernel, values, SendPtr};
 use crate::device::CpuBackend as Cpu;
 
 /// The training backend on the CPU.
@@ -56,6 +56,21 @@ pub(crate) fn attention<B: Backend>(
     gated_bias: Option<(Tensor<B, 3>, Tensor<B, 3>)>,
 ) -> Tensor<B, 3> {
     let [b, t, d] = q.dims();
+    // The gemm views below read these shapes without further checks.
+    assert!(
+        heads > 0 && d % heads == 0,
+        "attention: width {d} is not a multiple of {heads} heads"
+    );
+    assert!(
+        k.dims() == [b, t, d] && v.dims() == [b, t, d],
+        "attention: q, k, v must share one shape"
+    );
+    if let Some((g, bias)) = &gated_bias {
+        assert!(
+            g.dims() == [b, heads, t] && bias.dims() == [heads, t, t],
+            "attention: gate or bias shape"
+        );
+    }
     let dims = Dims {
         b,
         t,
@@ -463,32 +478,9 @@ struct GateRows<'a> {
     dbias: &'a mut [f32],
 }
 
-/// Each row of the scores `p` (`[t, t]`): the gated bias added, then softmax, in place.
-fn softmax_rows(p: &mut [f32], t: usize, gated: Option<(&[f32], &[f32])>) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports the features the function was compiled for (checked just above).
-            return unsafe { softmax_rows_avx512(p, t, gated) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: as above.
-            return unsafe { softmax_rows_avx2(p, t, gated) };
-        }
-    }
-    softmax_rows_any(p, t, gated)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn softmax_rows_avx512(p: &mut [f32], t: usize, gated: Option<(&[f32], &[f32])>) {
-    softmax_rows_any(p, t, gated)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_rows_avx2(p: &mut [f32], t: usize, gated: Option<(&[f32], &[f32])>) {
-    softmax_rows_any(p, t, gated)
+simd_kernel! {
+    /// Each row of the scores `p` (`[t, t]`): the gated bias added, then softmax, in place.
+    fn softmax_rows(p: &mut [f32], t: usize, gated: Option<(&[f32], &[f32])>) => softmax_rows_any
 }
 
 #[inline(always)]
@@ -511,33 +503,10 @@ fn softmax_rows_any(p: &mut [f32], t: usize, gated: Option<(&[f32], &[f32])>) {
     }
 }
 
-/// `ds ← p ⊙ (dp − rowsum(dp ⊙ p))` in place (`ds` holds `dp` on entry), and, when gated, the gate's gradient
-/// `rowsum(ds ⊙ bias)` and the bias's `ds · gate` (added).
-fn softmax_backward_rows(ds: &mut [f32], p: &[f32], t: usize, gated: Option<GateRows>) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports the features the function was compiled for (checked just above).
-            return unsafe { softmax_backward_avx512(ds, p, t, gated) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: as above.
-            return unsafe { softmax_backward_avx2(ds, p, t, gated) };
-        }
-    }
-    softmax_backward_any(ds, p, t, gated)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn softmax_backward_avx512(ds: &mut [f32], p: &[f32], t: usize, gated: Option<GateRows>) {
-    softmax_backward_any(ds, p, t, gated)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_backward_avx2(ds: &mut [f32], p: &[f32], t: usize, gated: Option<GateRows>) {
-    softmax_backward_any(ds, p, t, gated)
+simd_kernel! {
+    /// `ds ← p ⊙ (dp − rowsum(dp ⊙ p))` in place (`ds` holds `dp` on entry), and, when gated, the gate's gradient
+    /// `rowsum(ds ⊙ bias)` and the bias's `ds · gate` (added).
+    fn softmax_backward_rows(ds: &mut [f32], p: &[f32], t: usize, gated: Option<GateRows>) => softmax_backward_any
 }
 
 #[inline(always)]

@@ -2,11 +2,12 @@
 //!
 //! Burn 0.21 differentiates `layer_norm` through its default decomposition (mean, centre, square, mean, add
 //! epsilon, square root, divide, scale, shift: nine ops, each with its own backward and buffers, and the scale's
-//! and shift's gradients as sums over every row). Here the forward is Flex's fused row kernel and the backward one
-//! parallel pass over rows that recomputes each row's mean and deviation and makes the gradients of x, γ and β
-//! together: `dx = (g·γ − mean(g·γ) − x̂·mean(g·γ·x̂)) / σ`, `dγ = Σ g·x̂`, `dβ = Σ g`.
+//! and shift's gradients as sums over every row). Here the forward is one parallel pass over rows and the backward
+//! another, which recomputes each row's mean and deviation the same way (two passes over the row: a residual
+//! stream's large mean costs no precision) and makes the gradients of x, γ and β together:
+//! `dx = (g·γ − mean(g·γ) − x̂·mean(g·γ·x̂)) / σ`, `dγ = Σ g·x̂`, `dβ = Σ g`.
 //!
-//! Elsewhere (Flex without autodiff, whose fused kernel the module already calls; other backends; a norm
+//! Elsewhere (Flex without autodiff, where the module calls Flex's fused kernel; other backends; a norm
 //! without β; the environment variable `ADAPTSV_BURN_LAYER_NORM` set, to measure the difference) it is Burn's
 //! `LayerNorm::forward`.
 
@@ -20,12 +21,12 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::Autodiff;
 use burn::nn::LayerNorm;
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::{FloatTensor, ModuleOps};
+use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Shape, Tensor, TensorPrimitive};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use crate::device::host::{cast, flex_tensor, lane_sum, row_major, values};
+use crate::device::host::{cast, flex_tensor, lane_sum, row_major, simd_kernel, values};
 use crate::device::CpuBackend as Cpu;
 
 /// The training backend on the CPU.
@@ -89,18 +90,53 @@ fn layer_norm_autodiff(
         row_major(gamma.primitive),
         row_major(beta.primitive),
     );
-    let forward = |x: FlexTensor, gamma: FlexTensor| Cpu::layer_norm(x, gamma, Some(beta), eps as f64);
+    let out = forward(&x, &gamma, &beta, eps);
     match LayerNormBackward
         .prepare::<NoCheckpointing>(nodes)
         .compute_bound()
         .stateful()
     {
-        OpsKind::Tracked(prep) => {
-            let out = forward(x.clone(), gamma.clone());
-            prep.finish(Saved { x, gamma, eps }, out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(forward(x, gamma)),
+        OpsKind::Tracked(prep) => prep.finish(Saved { x, gamma, eps }, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
     }
+}
+
+/// `(x − mean) / √(var + eps) · γ + β` per row, with the mean and the (biased) variance of each row computed as the
+/// backward recomputes them (two passes over the row, so a large mean costs no precision).
+fn forward(x: &FlexTensor, gamma: &FlexTensor, beta: &FlexTensor, eps: f32) -> FlexTensor {
+    let shape = x.layout().shape().clone();
+    let (x, gamma, beta) = (values(x), values(gamma), values(beta));
+    let d = gamma.len();
+    let mut y = vec![0.0f32; x.len()];
+    y.par_chunks_mut(ROWS * d)
+        .zip(x.par_chunks(ROWS * d))
+        .for_each(|(y, x)| rows_forward(y, x, gamma, beta, eps));
+    flex_tensor(y, shape)
+}
+
+simd_kernel! {
+    /// The forward of a block of rows.
+    fn rows_forward(y: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], eps: f32) => rows_forward_any
+}
+
+#[inline(always)]
+fn rows_forward_any(y: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let d = gamma.len();
+    for (y, x) in y.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
+        let (mean, rstd) = row_stats(x, eps);
+        for (((y, &v), &g), &b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
+            *y = (v - mean) * rstd * g + b;
+        }
+    }
+}
+
+/// A row's mean and `1 / √(var + eps)`, the variance biased and centred.
+#[inline(always)]
+fn row_stats(x: &[f32], eps: f32) -> (f32, f32) {
+    let n = x.len() as f32;
+    let mean = lane_sum(x, x, x, |v, _, _| v) / n;
+    let var = lane_sum(x, x, x, |v, _, _| (v - mean) * (v - mean)) / n;
+    (mean, 1.0 / (var + eps).sqrt())
 }
 
 /// Rows per parallel task of the backward.
@@ -126,48 +162,17 @@ fn gradients(x: &[f32], gamma: &[f32], g: &[f32], eps: f32) -> (Vec<f32>, Vec<f3
     (dx, dgamma, dbeta)
 }
 
-/// The backward of a block of rows, γ's and β's gradients added to `dgamma`, `dbeta`.
-fn rows_backward(dx: &mut [f32], x: &[f32], g: &[f32], gamma: &[f32], eps: f32, dgamma: &mut [f32], dbeta: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports the features the function was compiled for (checked just above).
-            return unsafe { rows_backward_avx512(dx, x, g, gamma, eps, dgamma, dbeta) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: as above.
-            return unsafe { rows_backward_avx2(dx, x, g, gamma, eps, dgamma, dbeta) };
-        }
-    }
-    rows_backward_any(dx, x, g, gamma, eps, dgamma, dbeta)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn rows_backward_avx512(
-    dx: &mut [f32],
-    x: &[f32],
-    g: &[f32],
-    gamma: &[f32],
-    eps: f32,
-    dgamma: &mut [f32],
-    dbeta: &mut [f32],
-) {
-    rows_backward_any(dx, x, g, gamma, eps, dgamma, dbeta)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn rows_backward_avx2(
-    dx: &mut [f32],
-    x: &[f32],
-    g: &[f32],
-    gamma: &[f32],
-    eps: f32,
-    dgamma: &mut [f32],
-    dbeta: &mut [f32],
-) {
-    rows_backward_any(dx, x, g, gamma, eps, dgamma, dbeta)
+simd_kernel! {
+    /// The backward of a block of rows, γ's and β's gradients added to `dgamma`, `dbeta`.
+    fn rows_backward(
+        dx: &mut [f32],
+        x: &[f32],
+        g: &[f32],
+        gamma: &[f32],
+        eps: f32,
+        dgamma: &mut [f32],
+        dbeta: &mut [f32],
+    ) => rows_backward_any
 }
 
 #[inline(always)]
@@ -183,9 +188,7 @@ fn rows_backward_any(
     let d = gamma.len();
     let n = d as f32;
     for ((dx, x), g) in dx.chunks_exact_mut(d).zip(x.chunks_exact(d)).zip(g.chunks_exact(d)) {
-        let mean = lane_sum(x, x, x, |v, _, _| v) / n;
-        let var = lane_sum(x, x, x, |v, _, _| (v - mean) * (v - mean)) / n;
-        let rstd = 1.0 / (var + eps).sqrt();
+        let (mean, rstd) = row_stats(x, eps);
         // mean(g·γ) and mean(g·γ·x̂).
         let a = lane_sum(g, gamma, x, |g, c, _| g * c) / n;
         let c = lane_sum(g, gamma, x, |g, c, v| g * c * (v - mean)) * rstd / n;
