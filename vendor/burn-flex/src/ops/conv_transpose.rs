@@ -320,7 +320,7 @@ fn conv_transpose3d_impl<T: bytemuck::Pod + Clone + Copy + Send + Sync + burn_ba
     }
 
     // Add bias if present
-    if let Some(bias) = bias {
+    if let Some(bias) = bias.filter(|_| out_channels * out_spatial > 0) {
         let bias = bias.to_contiguous();
         let bias_data: &[T] = bias.storage();
         // (Patched: `conv_common::add_bias` takes a function pointer, which `add_fn` no longer is.)
