@@ -86,12 +86,8 @@ pub(crate) fn attention<B: Backend>(
     let prim = |t: Tensor<B, 3>| row_major(cast::<_, Tensor<Cpu, 3>>(t).into_primitive().tensor());
     let (q, k, v) = (prim(q), prim(k), prim(v));
     let gated_bias = gated_bias.map(|(g, bias)| (prim(g), prim(bias)));
-    let gated = gated_bias.as_ref().map(|(g, bias)| (values(g), values(bias)));
-    let out = forward(values(&q), values(&k), values(&v), gated, dims, None);
-    cast(Tensor::<Cpu, 3>::from_primitive(TensorPrimitive::Float(flex_tensor(
-        out,
-        Shape::new([b, t, d]),
-    ))))
+    let out = forward_only(&q, &k, &v, gated_bias.as_ref(), dims);
+    cast(Tensor::<Cpu, 3>::from_primitive(TensorPrimitive::Float(out)))
 }
 
 /// The sizes of one call.
